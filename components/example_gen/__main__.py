@@ -1,0 +1,94 @@
+"""`python -m components.example_gen` (also `lg data build`): argv -> BuildConfig -> executor.run."""
+
+import argparse
+import logging
+import os
+import sys
+
+from components.entrypoint import run_guarded
+from components.example_gen import executor
+from lg_keras.config import BuildConfig
+from lg_keras.errors import ConfigError
+
+# Searched after --data-dir and LG_DATA_DIR: Debian's dataset packages and the project's cache.
+DEFAULT_DATA_DIRS = ("/usr/share/datasets", os.path.expanduser("~/.cache/lg_keras/data"))
+
+
+def data_dirs(cli_dirs) -> list[str]:
+    """Where local dataset copies are looked for: --data-dir, then $LG_DATA_DIR, then defaults."""
+    dirs = list(cli_dirs or [])
+    env = os.environ.get("LG_DATA_DIR")
+    if env:
+        dirs += [d for d in env.split(os.pathsep) if d]
+    return dirs + list(DEFAULT_DATA_DIRS)
+
+
+def parse_rates(text: str) -> tuple[float, ...]:
+    """'0.01,0.1' -> (0.01, 0.1); raises ConfigError naming --noise on bad input."""
+    if not text:
+        return ()
+    try:
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError as e:
+        raise ConfigError(f"--noise must be comma-separated numbers in (0, 1]; got {text!r}.") from e
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `lg data build`."""
+    parser.add_argument("--dataset", required=True,
+                        help="cifar10, cifar100, fashion_mnist, imagenet2012, or folder:PATH for an "
+                             "image folder laid out PATH/{train,test}/<class>/*.jpg|png")
+    parser.add_argument("--hierarchy", required=True,
+                        help="built-in hierarchy name (see `lg data hierarchies`) or a YAML file")
+    parser.add_argument("--out", required=True, help="output dataset directory (written atomically)")
+    parser.add_argument("--noise", default="",
+                        help="comma-separated randomness factors r for noisy fine-label variants, "
+                             "e.g. 0.01,0.03,0.1,0.3 (paper Table VII)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of noise and fraction ranks")
+    parser.add_argument("--max-train-per-class", type=int, default=None,
+                        help="keep at most N training examples per fine class (small builds)")
+    parser.add_argument("--max-test-per-class", type=int, default=None,
+                        help="keep at most N test examples per fine class")
+    parser.add_argument("--train-shards", type=int, default=0, help="train shards (0: by size)")
+    parser.add_argument("--test-shards", type=int, default=0, help="test shards (0: by size)")
+    parser.add_argument("--compression", default="none", choices=("none", "gzip"),
+                        help="TFRecord compression")
+    parser.add_argument("--image-encoding", default="auto", choices=("auto", "raw", "png"),
+                        help="auto keeps the source's bytes (raw pixels, original JPEG/PNG); raw "
+                             "stores decoded pixels; png re-encodes losslessly")
+    parser.add_argument("--data-dir", action="append", default=[],
+                        help="directory holding local dataset copies (repeatable); searched before "
+                             "$LG_DATA_DIR and /usr/share/datasets, before any download")
+    parser.add_argument("--tfds-data-dir", default=None, help="TFDS data_dir (and manual_dir root)")
+    parser.add_argument("--no-download", action="store_true",
+                        help="never download through TFDS; fail if no local copy is found")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing dataset built from a different config")
+    parser.add_argument("--beam-args", default="",
+                        help="extra Beam pipeline options, e.g. '--runner=DataflowRunner "
+                             "--project=P --region=R --temp_location=gs://B/tmp'")
+
+
+def run_from_args(args) -> dict:
+    """Builds the config from parsed args and runs the executor."""
+    cfg = BuildConfig(dataset=args.dataset, hierarchy=args.hierarchy, noise=parse_rates(args.noise),
+                      seed=args.seed, max_train_per_class=args.max_train_per_class,
+                      max_test_per_class=args.max_test_per_class, train_shards=args.train_shards,
+                      test_shards=args.test_shards, compression=args.compression,
+                      image_encoding=args.image_encoding)
+    logging.info("Build config: %s", cfg)
+    return executor.run(cfg, {"data_dirs": data_dirs(args.data_dir),
+                              "tfds_data_dir": args.tfds_data_dir},
+                        {"examples": args.out}, beam_args=args.beam_args.split(),
+                        overwrite=args.overwrite, allow_download=not args.no_download)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m components.example_gen",
+                                     description=__doc__)
+    add_arguments(parser)
+    return run_guarded(lambda: run_from_args(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

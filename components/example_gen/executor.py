@@ -1,0 +1,211 @@
+"""example_gen: builds TFRecords with fine and coarse labels from a source, with Apache Beam.
+
+`run(cfg, inputs, outputs)` reads `inputs['data_dirs']` (where local copies are looked for) and
+writes the dataset to `outputs['examples']` atomically: the job writes into a private partial
+directory that is renamed into place only when the records and `dataset.json` are complete.
+"""
+
+import datetime
+import json
+import logging
+import os
+import time
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+import numpy as np
+
+from components.example_gen import transforms
+from lg_keras import labels, outputs, records, sources
+from lg_keras.config import BuildConfig, config_hash, format_rate, to_dict
+from lg_keras.errors import RunDirError
+from lg_keras.sources.base import SPLITS
+
+# Shards are sized so each holds roughly this many bytes of images.
+_BYTES_PER_SHARD = 64 * 2**20
+
+
+def pipeline_options(beam_args: list[str]) -> PipelineOptions:
+    """Beam options: the in-memory DirectRunner unless `beam_args` names another runner.
+
+    Naming the runner skips Beam 2.77's attempt to download the Prism runner (FACTS.md).
+    """
+    args = list(beam_args)
+    if not any(a.startswith("--runner") for a in args):
+        args += ["--runner=DirectRunner", "--direct_running_mode=in_memory",
+                 "--direct_num_workers=1"]
+    return PipelineOptions(args)
+
+
+def _label_map(hierarchy: labels.Hierarchy, class_names) -> transforms.LabelMap:
+    aligned = hierarchy.aligned_to(class_names)
+    source_to_fine = np.full(len(class_names), -1, np.int64)
+    source_to_fine[aligned.source_indices(class_names)] = np.arange(aligned.num_fine_classes)
+    return aligned, transforms.LabelMap(tuple(int(x) for x in source_to_fine),
+                                        tuple(int(x) for x in aligned.fine_to_coarse))
+
+
+def _num_shards(requested: int, examples: list) -> int:
+    if requested:
+        return requested
+    size = sum(len(e.payload) if e.payload is not None else 110_000 for e in examples)
+    return max(1, min(64, round(size / _BYTES_PER_SHARD)))
+
+
+def existing_build(out_dir: str) -> dict | None:
+    """The dataset.json of a finished dataset at out_dir, or None."""
+    path = os.path.join(out_dir, "dataset.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def run(cfg: BuildConfig, inputs: dict, outputs_: dict, *, beam_args=(), overwrite=False,
+        allow_download=True) -> dict:
+    """Builds the dataset described by cfg into outputs_['examples'].
+
+    Args:
+        cfg: the build config.
+        inputs: {'data_dirs': list of directories searched for local copies, 'tfds_data_dir': str|None}.
+        outputs_: {'examples': output directory}.
+        beam_args: extra Beam pipeline options (e.g. --runner=DataflowRunner ...).
+        overwrite: replace an existing dataset built from a different config.
+        allow_download: let TFDS download when no local copy is found.
+
+    Returns:
+        The dataset.json content.
+
+    Raises:
+        RunDirError: when the output holds a different dataset and overwrite is False, or is locked.
+        LgError: for bad sources or hierarchies (nothing is written).
+    """
+    out_dir = os.path.abspath(outputs_["examples"])
+    with outputs.exclusive_lock(out_dir):
+        previous = existing_build(out_dir)
+        if previous is not None and previous.get("config_hash") == config_hash(cfg):
+            logging.info("Dataset %s is already built from this config; nothing to do.", out_dir)
+            return previous
+        if os.path.exists(out_dir) and not overwrite:
+            what = ("a dataset built from a different config" if previous else
+                    "files that are not a finished dataset")
+            raise RunDirError(f"Output directory {out_dir!r} already holds {what}. Choose another "
+                              f"--out, or pass --overwrite to replace it.")
+        return _build(cfg, inputs, out_dir, beam_args, allow_download)
+
+
+def _build(cfg, inputs, out_dir, beam_args, allow_download):
+    start = time.time()
+    hierarchy = labels.load_hierarchy(cfg.hierarchy)
+    source = sources.open_source(cfg.dataset, inputs.get("data_dirs", []),
+                                 allow_download=allow_download,
+                                 tfds_data_dir=inputs.get("tfds_data_dir"))
+    aligned, label_map = _label_map(hierarchy, source.class_names)
+    listed = {split: list(source.examples(split)) for split in SPLITS}
+    partial = outputs.new_partial_dir(out_dir)
+    try:
+        stats = _run_pipeline(cfg, listed, label_map, partial, beam_args)
+        meta = _dataset_meta(cfg, source, aligned, stats, time.time() - start)
+        outputs.write_json_atomic(os.path.join(partial, "dataset.json"), meta)
+        outputs.publish(partial, out_dir)
+    except BaseException:
+        outputs.discard(partial)
+        raise
+    logging.info("Built %s in %.1f s: %s", out_dir, time.time() - start,
+                 {s: meta["counts"][s]["total"] for s in SPLITS})
+    return meta
+
+
+def _run_pipeline(cfg, listed, label_map, partial, beam_args):
+    rates = tuple(cfg.noise)
+    max_per_class = {"train": cfg.max_train_per_class, "test": cfg.max_test_per_class}
+    stats_path = os.path.join(partial, "stats.json")
+    with beam.Pipeline(options=pipeline_options(beam_args)) as p:
+        splits = []
+        for split in SPLITS:
+            splits.append(
+                p
+                | f"List{split}" >> beam.Create(listed[split], reshuffle=False)
+                | f"Prepare{split}" >> beam.FlatMap(transforms.prepare_example, split, label_map,
+                                                    cfg.image_encoding))
+        examples = splits | "Splits" >> beam.Flatten()
+        extra = examples | "RanksAndNoise" >> transforms.AssignRanksAndNoise(
+            rates, cfg.seed, max_per_class)
+        keyed = examples | "KeyById" >> beam.Map(lambda e: ((e["split"], e[records.ID]), e))
+        joined = (
+            {"examples": keyed, "labels": extra}
+            | "Join" >> beam.CoGroupByKey()
+            | "ToRecord" >> beam.FlatMap(transforms.to_record, rates))
+        for split in SPLITS:
+            shards = cfg.train_shards if split == "train" else cfg.test_shards
+            os.makedirs(os.path.join(partial, split))
+            _ = joined | f"Write{split}" >> transforms.WriteSplit(
+                split, os.path.join(partial, split, "data"), _num_shards(shards, listed[split]),
+                cfg.compression)
+        _ = (joined
+             | "Stats" >> beam.CombineGlobally(transforms.DatasetStatsFn(rates))
+             | "WriteStats" >> beam.Map(_write_stats, stats_path))
+    with open(stats_path) as f:
+        stats = json.load(f)
+    os.remove(stats_path)
+    return stats
+
+
+def _write_stats(acc, path):
+    moments = acc["moments"]
+    n = max(moments[6], 1)
+    mean = moments[0:3] / n
+    std = np.sqrt(np.maximum(moments[3:6] / n - mean ** 2, 0))
+    out = {
+        "fine": {s: {str(k): v for k, v in c.items()} for s, c in acc["fine"].items()},
+        "coarse": {s: {str(k): v for k, v in c.items()} for s, c in acc["coarse"].items()},
+        "changed": acc["changed"],
+        "channels": acc["channels"],
+        "fixed_size": list(next(iter(acc["shapes"]))) if len(acc["shapes"]) == 1 else None,
+        "mean": mean.tolist(),
+        "std": std.tolist(),
+    }
+    with open(path, "w") as f:
+        json.dump(out, f)
+
+
+def _dataset_meta(cfg, source, aligned, stats, seconds):
+    channels = stats["channels"]
+    counts = {}
+    for split in SPLITS:
+        fine = stats["fine"].get(split, {})
+        coarse = stats["coarse"].get(split, {})
+        counts[split] = {
+            "total": int(sum(fine.values())),
+            "fine": {name: int(fine.get(str(i), 0)) for i, name in enumerate(aligned.fine_names)},
+            "coarse": {name: int(coarse.get(str(i), 0))
+                       for i, name in enumerate(aligned.coarse_names)},
+        }
+    noise = {"rates": [format_rate(r) for r in cfg.noise], "changed_fraction": {}}
+    for split in SPLITS:
+        total = max(counts[split]["total"], 1)
+        changed = stats["changed"].get(split, {})
+        noise["changed_fraction"][split] = {
+            name: changed.get(name, 0) / total for name in noise["rates"]}
+    return {
+        "format_version": records.FORMAT_VERSION,
+        "config_hash": config_hash(cfg),
+        "build": to_dict(cfg),
+        "source": source.describe(),
+        "source_class_names": list(source.class_names),
+        "hierarchy": aligned.to_dict(),
+        "counts": counts,
+        "noise": noise,
+        "image": {
+            "channels": channels,
+            "fixed_size": stats["fixed_size"],
+            "mean": stats["mean"][:channels] if channels == 1 else stats["mean"],
+            "std": stats["std"][:channels] if channels == 1 else stats["std"],
+        },
+        "features": {
+            "int64": list(records.INT_FEATURES) + [records.noise_feature(n) for n in noise["rates"]],
+            "bytes": list(records.BYTES_FEATURES),
+        },
+        "built_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "build_seconds": round(seconds, 1),
+    }

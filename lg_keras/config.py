@@ -1,0 +1,368 @@
+"""Typed configuration: frozen dataclasses, the only config types of the project.
+
+`BuildConfig` describes a dataset build (source, hierarchy, noise, subset size). `ExperimentConfig`
+nests `DataConfig`, `ModelConfig` and `TrainConfig` for one training run. Each validates itself in
+`__post_init__` and raises `ConfigError` naming the field, the rule and the value. Entry points build
+a config once (from flags or `--set a.b=value` overrides), log it and write it to `config.json`
+beside the results.
+"""
+
+import dataclasses
+import hashlib
+import json
+import math
+import re
+import typing
+from typing import Any
+
+from lg_keras.errors import ConfigError
+
+LABEL_VIEW_PATTERN = re.compile(r"^(coarse|fine|fine_noise_(\d+(\.\d+)?)|fine_cluster_(\d+))$")
+AUGMENTATIONS = ("auto", "none", "crop_flip", "resized_crop_flip")
+NORMALIZATIONS = ("dataset", "imagenet", "none")
+SCHEDULES = ("step", "warmup_cosine", "constant")
+STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
+IMAGE_ENCODINGS = ("auto", "raw", "png")
+COMPRESSIONS = ("none", "gzip")
+MODEL_NAMES = ("preact_resnet18", "wide_resnet")
+HEAD_NAMES = ("linear", "extra_layer", "extra_layer_relu", "dropout")
+
+
+def _require(ok: bool, field: str, rule: str, value: Any) -> None:
+    if not ok:
+        raise ConfigError(f"{field} {rule}; got {value!r}.")
+
+
+def _choice(field: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"Unknown {field} {value!r}. Available: {', '.join(choices)}.")
+
+
+def format_rate(rate: float) -> str:
+    """Formats a noise rate for feature and label-view names: 0.1 -> '0.1', 0.03 -> '0.03'."""
+    return f"{rate:g}"
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildConfig:
+    """A dataset build: which source, which hierarchy, which noisy variants, how to write.
+
+    Attributes:
+        dataset: 'cifar10', 'cifar100', 'fashion_mnist', 'imagenet2012' or 'folder:PATH'.
+        hierarchy: a built-in hierarchy name or a path to a hierarchy YAML file.
+        noise: randomness factors r of noisy fine-label variants (paper Table VII), each in (0, 1].
+        seed: seed of the noise and of the class-balanced ranks used for fractions.
+        max_train_per_class: keep at most this many training examples per fine class (smoke-sized
+            builds); None keeps all. The kept ones are the lowest ranks, so fractions stay nested.
+        max_test_per_class: the same for the test split.
+        train_shards: number of TFRecord shards of the train split (0 = by size).
+        test_shards: number of TFRecord shards of the test split (0 = by size).
+        compression: 'none' or 'gzip'.
+        image_encoding: 'auto' keeps what the source gives (raw pixels or the original JPEG/PNG
+            bytes), 'raw' stores decoded pixels, 'png' re-encodes losslessly.
+    """
+
+    dataset: str = "cifar10"
+    hierarchy: str = "cifar10"
+    noise: tuple[float, ...] = ()
+    seed: int = 0
+    max_train_per_class: int | None = None
+    max_test_per_class: int | None = None
+    train_shards: int = 0
+    test_shards: int = 0
+    compression: str = "none"
+    image_encoding: str = "auto"
+
+    def __post_init__(self):
+        _require(isinstance(self.dataset, str) and bool(self.dataset), "dataset",
+                 "must be a non-empty string", self.dataset)
+        _require(isinstance(self.hierarchy, str) and bool(self.hierarchy), "hierarchy",
+                 "must be a non-empty string", self.hierarchy)
+        object.__setattr__(self, "noise", tuple(self.noise))
+        for rate in self.noise:
+            _require(isinstance(rate, (int, float)) and not isinstance(rate, bool)
+                     and 0 < rate <= 1, "noise", "rates must be numbers in (0, 1]", rate)
+        _require(len(set(self.noise)) == len(self.noise), "noise", "must not repeat a rate",
+                 self.noise)
+        _require(isinstance(self.seed, int) and self.seed >= 0, "seed",
+                 "must be a non-negative integer", self.seed)
+        for name in ("max_train_per_class", "max_test_per_class"):
+            value = getattr(self, name)
+            _require(value is None or (isinstance(value, int) and value >= 1), name,
+                     "must be None or an integer >= 1", value)
+        for name in ("train_shards", "test_shards"):
+            value = getattr(self, name)
+            _require(isinstance(value, int) and 0 <= value <= 10_000, name,
+                     "must be an integer in [0, 10000]", value)
+        _choice("compression", self.compression, COMPRESSIONS)
+        _choice("image_encoding", self.image_encoding, IMAGE_ENCODINGS)
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """How a run reads a built dataset.
+
+    Attributes:
+        dataset_dir: a directory written by `lg data build` (holds dataset.json).
+        labels: the training label view: 'coarse', 'fine', 'fine_noise_<r>' or 'fine_cluster_<k>'.
+        fraction: class-balanced fraction of the training split, in (0, 1] (paper Fig. 2).
+        image_size: model input size in pixels; 0 keeps the stored size (must then be fixed).
+        augment: 'auto' (crop+flip for images up to 64 px, random-resized crop+flip above),
+            'none', 'crop_flip' or 'resized_crop_flip'.
+        normalize: per-channel normalisation: 'dataset' statistics, 'imagenet' mean/std or 'none'.
+        batch_size: global batch size (split across replicas).
+        cache: keep decoded images in memory after the first epoch.
+    """
+
+    dataset_dir: str = ""
+    labels: str = "fine"
+    fraction: float = 1.0
+    image_size: int = 0
+    augment: str = "auto"
+    normalize: str = "dataset"
+    batch_size: int = 128
+    cache: bool = True
+
+    def __post_init__(self):
+        _require(isinstance(self.labels, str) and bool(LABEL_VIEW_PATTERN.match(self.labels)),
+                 "data.labels", "must be 'coarse', 'fine', 'fine_noise_<r>' or 'fine_cluster_<k>'",
+                 self.labels)
+        _require(isinstance(self.fraction, (int, float)) and not isinstance(self.fraction, bool)
+                 and 0 < self.fraction <= 1, "data.fraction", "must be in (0, 1]", self.fraction)
+        _require(isinstance(self.image_size, int) and 0 <= self.image_size <= 1024,
+                 "data.image_size", "must be an integer in [0, 1024]", self.image_size)
+        _choice("data.augment", self.augment, AUGMENTATIONS)
+        _choice("data.normalize", self.normalize, NORMALIZATIONS)
+        _require(isinstance(self.batch_size, int) and 1 <= self.batch_size <= 65536,
+                 "data.batch_size", "must be an integer in [1, 65536]", self.batch_size)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """The network and its head (paper Table III, IV, V).
+
+    Attributes:
+        name: 'preact_resnet18' or 'wide_resnet'.
+        width: base width of the pre-activation ResNet-18 (64: CIFAR-10 network, widest 512;
+            16: the ImageNet-subset network, widest 128).
+        head: 'linear', 'extra_layer' (Table IV, linear bottleneck as the authors' code),
+            'extra_layer_relu' (the same with a ReLU) or 'dropout' (Table V).
+        dropout: dropout rate of the 'dropout' head.
+        weight_decay: PyTorch-style weight decay, applied as L2 of weight_decay / 2 on every weight.
+        bn_momentum: BatchNorm moving-average momentum in Keras terms (PyTorch 0.1 = Keras 0.9).
+        bn_epsilon: BatchNorm epsilon (PyTorch default 1e-5).
+        depth: Wide ResNet depth.
+        widen_factor: Wide ResNet widening factor.
+        block_dropout: dropout inside Wide ResNet blocks.
+    """
+
+    name: str = "preact_resnet18"
+    width: int = 64
+    head: str = "linear"
+    dropout: float = 0.3
+    weight_decay: float = 5e-4
+    bn_momentum: float = 0.9
+    bn_epsilon: float = 1e-5
+    depth: int = 28
+    widen_factor: int = 10
+    block_dropout: float = 0.3
+
+    def __post_init__(self):
+        _choice("model.name", self.name, MODEL_NAMES)
+        _choice("model.head", self.head, HEAD_NAMES)
+        _require(isinstance(self.width, int) and 1 <= self.width <= 1024, "model.width",
+                 "must be an integer in [1, 1024]", self.width)
+        for name in ("dropout", "block_dropout"):
+            value = getattr(self, name)
+            _require(isinstance(value, (int, float)) and 0 <= value < 1, f"model.{name}",
+                     "must be in [0, 1)", value)
+        _require(isinstance(self.weight_decay, (int, float)) and 0 <= self.weight_decay < 1,
+                 "model.weight_decay", "must be in [0, 1)", self.weight_decay)
+        _require(isinstance(self.bn_momentum, (int, float)) and 0 <= self.bn_momentum < 1,
+                 "model.bn_momentum", "must be in [0, 1)", self.bn_momentum)
+        _require(isinstance(self.bn_epsilon, (int, float)) and 0 < self.bn_epsilon < 1,
+                 "model.bn_epsilon", "must be in (0, 1)", self.bn_epsilon)
+        _require(isinstance(self.depth, int) and self.depth >= 10 and (self.depth - 4) % 6 == 0,
+                 "model.depth", "must be an integer >= 10 with (depth - 4) divisible by 6", self.depth)
+        _require(isinstance(self.widen_factor, int) and 1 <= self.widen_factor <= 32,
+                 "model.widen_factor", "must be an integer in [1, 32]", self.widen_factor)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """The optimisation recipe (the authors' code: SGD 0.9, lr 0.1, cut by 10 at 3/4 of training).
+
+    Schedules are defined in optimizer steps: `epochs` counts epochs of the FULL training split, so
+    a run on fraction f trains ceil(epochs / f) epochs with the same number of weight updates.
+
+    Attributes:
+        epochs: epochs at fraction 1.0.
+        learning_rate: peak learning rate (0.1 CIFAR, 0.01 ImageNet subsets).
+        momentum: SGD momentum.
+        nesterov: Nesterov momentum.
+        schedule: 'step' (multiply by lr_drop_factor at lr_drop_at of the steps), 'warmup_cosine'
+            (linear warm-up then cosine decay to 0, for short CPU runs) or 'constant'.
+        lr_drop_at: fractions of total steps where the 'step' schedule cuts the learning rate.
+        lr_drop_factor: factor of each cut.
+        warmup_epochs: warm-up length of 'warmup_cosine', in full-data epochs.
+        seed: seed of initialisation, data order and augmentation.
+        strategy: 'auto' (mirrored on several GPUs, else one device), 'default', 'mirrored' or
+            'multi_worker' (MultiWorkerMirroredStrategy from TF_CONFIG).
+        num_cpu_replicas: logical CPU devices for 'mirrored' on a machine without GPUs.
+        mixed_precision: 'auto' (mixed_float16 on GPUs), 'on' or 'off'.
+        deterministic: enable TensorFlow op determinism.
+        max_steps_per_epoch: cap on steps per epoch (0 = whole epoch); for benchmarks and smoke runs.
+    """
+
+    epochs: int = 200
+    learning_rate: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = False
+    schedule: str = "step"
+    lr_drop_at: tuple[float, ...] = (0.75,)
+    lr_drop_factor: float = 0.1
+    warmup_epochs: float = 0.0
+    seed: int = 0
+    strategy: str = "auto"
+    num_cpu_replicas: int = 2
+    mixed_precision: str = "auto"
+    deterministic: bool = False
+    max_steps_per_epoch: int = 0
+
+    def __post_init__(self):
+        _require(isinstance(self.epochs, int) and 1 <= self.epochs <= 100_000, "train.epochs",
+                 "must be an integer in [1, 100000]", self.epochs)
+        _require(isinstance(self.learning_rate, (int, float)) and 0 < self.learning_rate <= 10,
+                 "train.learning_rate", "must be in (0, 10]", self.learning_rate)
+        _require(isinstance(self.momentum, (int, float)) and 0 <= self.momentum < 1,
+                 "train.momentum", "must be in [0, 1)", self.momentum)
+        _choice("train.schedule", self.schedule, SCHEDULES)
+        object.__setattr__(self, "lr_drop_at", tuple(self.lr_drop_at))
+        _require(all(isinstance(x, (int, float)) and 0 < x < 1 for x in self.lr_drop_at)
+                 and list(self.lr_drop_at) == sorted(self.lr_drop_at), "train.lr_drop_at",
+                 "must be increasing fractions in (0, 1)", self.lr_drop_at)
+        _require(isinstance(self.lr_drop_factor, (int, float)) and 0 < self.lr_drop_factor <= 1,
+                 "train.lr_drop_factor", "must be in (0, 1]", self.lr_drop_factor)
+        _require(isinstance(self.warmup_epochs, (int, float)) and 0 <= self.warmup_epochs
+                 < self.epochs, "train.warmup_epochs", "must be in [0, epochs)",
+                 self.warmup_epochs)
+        _require(isinstance(self.seed, int) and 0 <= self.seed < 2**31, "train.seed",
+                 "must be an integer in [0, 2**31)", self.seed)
+        _choice("train.strategy", self.strategy, STRATEGIES)
+        _require(isinstance(self.num_cpu_replicas, int) and 1 <= self.num_cpu_replicas <= 64,
+                 "train.num_cpu_replicas", "must be an integer in [1, 64]", self.num_cpu_replicas)
+        _choice("train.mixed_precision", self.mixed_precision, ("auto", "on", "off"))
+        _require(isinstance(self.max_steps_per_epoch, int) and self.max_steps_per_epoch >= 0,
+                 "train.max_steps_per_epoch", "must be an integer >= 0", self.max_steps_per_epoch)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+    """One training run: data view, network and recipe."""
+
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+
+    def __post_init__(self):
+        for name, kind in (("data", DataConfig), ("model", ModelConfig), ("train", TrainConfig)):
+            _require(isinstance(getattr(self, name), kind), name, f"must be a {kind.__name__}",
+                     getattr(self, name))
+
+    def epochs_to_run(self) -> int:
+        """Epochs over the (possibly reduced) training split with the full-data update count."""
+        return max(1, math.ceil(self.train.epochs / self.data.fraction - 1e-9))
+
+
+def to_dict(cfg) -> dict:
+    """A JSON-ready dict of a config dataclass (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def config_hash(cfg) -> str:
+    """A short stable hash of a config, used to name and skip finished outputs."""
+    text = json.dumps(to_dict(cfg), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def from_dict(kind: type, data: Any, field: str = ""):
+    """Builds a config dataclass from a (JSON) dict, rejecting unknown keys by name.
+
+    Args:
+        kind: the dataclass type to build.
+        data: a mapping of field names to values (nested mappings for nested configs).
+        field: dotted prefix for error messages.
+
+    Returns:
+        An instance of `kind`, validated by its __post_init__.
+
+    Raises:
+        ConfigError: for a non-mapping, an unknown key or a value of the wrong type.
+    """
+    prefix = f"{field}." if field else ""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{field or kind.__name__} must be a mapping; got {data!r}.")
+    fields = {f.name: f for f in dataclasses.fields(kind)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"Unknown field {prefix}{unknown[0]!r}. Available: "
+                          f"{', '.join(sorted(fields))}.")
+    hints = typing.get_type_hints(kind)
+    kwargs = {}
+    for name, value in data.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = from_dict(hint, value, prefix + name)
+        else:
+            kwargs[name] = _coerce(hint, value, prefix + name)
+    return kind(**kwargs)
+
+
+def _coerce(hint, value, field: str):
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{field} must be a list; got {value!r}.")
+        return tuple(value)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool):
+        if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+            raise ConfigError(f"{field} must be of type {hint.__name__}; got {value!r}.")
+    return value
+
+
+def apply_overrides(cfg, overrides: list[str]):
+    """Applies `a.b=value` overrides (value parsed as JSON, else taken as a string).
+
+    Args:
+        cfg: a config dataclass instance.
+        overrides: strings like 'train.epochs=2' or 'data.labels=coarse'.
+
+    Returns:
+        A new, validated config.
+
+    Raises:
+        ConfigError: for a malformed override or an unknown field (listing the choices).
+    """
+    data = to_dict(cfg)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set expects FIELD=VALUE (e.g. train.epochs=2); got {item!r}.")
+        path, text = item.split("=", 1)
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        node = data
+        parts = path.strip().split(".")
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                raise ConfigError(f"Unknown config section {part!r} in --set {item!r}. "
+                                  f"Available: {', '.join(k for k, v in node.items() if isinstance(v, dict))}.")
+            node = node[part]
+        if parts[-1] not in node:
+            raise ConfigError(f"Unknown field {path!r} in --set {item!r}. Available: "
+                              f"{', '.join(sorted(node))}.")
+        node[parts[-1]] = value
+    return from_dict(type(cfg), data)

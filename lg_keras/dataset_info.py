@@ -1,0 +1,125 @@
+"""`dataset.json`: what a built dataset holds, read back and checked before anything uses it."""
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+
+from lg_keras import records
+from lg_keras.errors import DataError
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """The parsed `dataset.json` of a built dataset directory.
+
+    Attributes:
+        path: the dataset directory.
+        meta: the whole parsed JSON document.
+    """
+
+    path: str
+    meta: dict
+
+    @property
+    def fine_names(self) -> list[str]:
+        return self.meta["hierarchy"]["fine_names"]
+
+    @property
+    def coarse_names(self) -> list[str]:
+        return self.meta["hierarchy"]["coarse_names"]
+
+    @property
+    def fine_to_coarse(self) -> np.ndarray:
+        return np.asarray(self.meta["hierarchy"]["fine_to_coarse"], np.int64)
+
+    @property
+    def num_fine_classes(self) -> int:
+        return len(self.fine_names)
+
+    @property
+    def num_coarse_classes(self) -> int:
+        return len(self.coarse_names)
+
+    @property
+    def channels(self) -> int:
+        return self.meta["image"]["channels"]
+
+    @property
+    def fixed_size(self) -> tuple[int, int] | None:
+        size = self.meta["image"]["fixed_size"]
+        return tuple(size) if size else None
+
+    def label_views(self) -> list[str]:
+        """Label views this dataset can train on."""
+        views = ["fine", "coarse"]
+        views += [f"fine_noise_{name}" for name in self.meta.get("noise", {}).get("rates", [])]
+        views += [f"fine_cluster_{k}" for k in sorted(self.meta.get("clusters", {}), key=int)]
+        return views
+
+    def num_classes(self, label_view: str) -> int:
+        """Number of classes of a label view."""
+        if label_view == "coarse":
+            return self.num_coarse_classes
+        if label_view.startswith("fine_cluster_"):
+            return len(self.meta["clusters"][label_view[len("fine_cluster_"):]]["fine_to_coarse"])
+        return self.num_fine_classes
+
+    def view_to_coarse(self, label_view: str) -> np.ndarray:
+        """The map from a label view's classes to coarse classes (identity for 'coarse')."""
+        if label_view == "coarse":
+            return np.arange(self.num_coarse_classes, dtype=np.int64)
+        if label_view.startswith("fine_cluster_"):
+            key = label_view[len("fine_cluster_"):]
+            return np.asarray(self.meta["clusters"][key]["fine_to_coarse"], np.int64)
+        return self.fine_to_coarse
+
+    def fine_counts(self, split: str) -> np.ndarray:
+        """Examples per fine class in a split, in fine-class order."""
+        counts = self.meta["counts"][split]["fine"]
+        return np.asarray([counts[name] for name in self.fine_names], np.int64)
+
+    def num_examples(self, split: str) -> int:
+        return int(self.meta["counts"][split]["total"])
+
+    def files(self, split: str) -> list[str]:
+        """The TFRecord shards of a split, sorted (the read order is part of reproducibility)."""
+        directory = os.path.join(self.path, split)
+        names = sorted(n for n in os.listdir(directory) if ".tfrecord" in n)
+        if not names:
+            raise DataError(f"Dataset {self.path!r} has no TFRecord files in {directory!r}.")
+        return [os.path.join(directory, n) for n in names]
+
+    @property
+    def compression(self) -> str:
+        return "GZIP" if self.meta["build"]["compression"] == "gzip" else ""
+
+
+def load_dataset_info(path: str) -> DatasetInfo:
+    """Reads and checks `path/dataset.json`.
+
+    Raises:
+        DataError: when the directory or its dataset.json is missing, unreadable, or written by an
+            incompatible format version.
+    """
+    meta_path = os.path.join(path, "dataset.json")
+    if not os.path.isdir(path):
+        raise DataError(f"Dataset directory {path!r} does not exist. Build one with "
+                        f"`lg data build --dataset NAME --hierarchy NAME --out {path}`.")
+    if not os.path.isfile(meta_path):
+        raise DataError(f"{path!r} is not a built dataset: it has no dataset.json. Build one with "
+                        f"`lg data build ... --out {path}`.")
+    try:
+        with open(meta_path) as f:
+            meta = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise DataError(f"Cannot read {meta_path!r}: {e}.") from e
+    version = meta.get("format_version") if isinstance(meta, dict) else None
+    if version != records.FORMAT_VERSION:
+        raise DataError(f"{meta_path!r} has format_version {version!r}; this lg_keras reads "
+                        f"version {records.FORMAT_VERSION}. Rebuild the dataset with `lg data build`.")
+    for key in ("hierarchy", "counts", "image", "build"):
+        if key not in meta:
+            raise DataError(f"{meta_path!r} lacks the required key {key!r}; rebuild the dataset.")
+    return DatasetInfo(path=os.path.abspath(path), meta=meta)

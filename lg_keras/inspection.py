@@ -1,0 +1,94 @@
+"""Checks a built dataset's records against its dataset.json and summarises them."""
+
+import collections
+
+import numpy as np
+import tensorflow as tf
+
+from lg_keras import records
+from lg_keras.dataset_info import DatasetInfo
+from lg_keras.errors import DataError
+from lg_keras.sources.base import SPLITS
+
+
+def inspect_dataset(info: DatasetInfo) -> dict:
+    """Reads every record of every shard and compares counts with dataset.json.
+
+    Returns:
+        {'splits': {split: {'records', 'fine', 'coarse', 'files': {file: n}}}, 'problems': [str]}.
+        A problem names the file (corrupt or truncated shard) or the count that disagrees.
+    """
+    problems = []
+    report = {"splits": {}, "problems": problems}
+    spec = {records.FINE: tf.io.FixedLenFeature([], tf.int64),
+            records.COARSE: tf.io.FixedLenFeature([], tf.int64)}
+    for split in SPLITS:
+        fine = collections.Counter()
+        coarse = collections.Counter()
+        files = {}
+        try:
+            paths = info.files(split)
+        except DataError as e:
+            problems.append(str(e))
+            continue
+        for path in paths:
+            n = 0
+            ds = tf.data.TFRecordDataset(path, compression_type=info.compression).batch(4096)
+            try:
+                for batch in ds:
+                    parsed = tf.io.parse_example(batch, spec)
+                    fine.update(parsed[records.FINE].numpy().tolist())
+                    coarse.update(parsed[records.COARSE].numpy().tolist())
+                    n += int(batch.shape[0])
+            except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
+                problems.append(f"{path}: corrupt or truncated after {n} readable records "
+                                f"({e.message.splitlines()[0]})")
+            files[path] = n
+        expected = info.meta["counts"][split]
+        total = sum(files.values())
+        if total != expected["total"]:
+            problems.append(f"{split}: {total} records read, dataset.json says {expected['total']}")
+        for i, name in enumerate(info.fine_names):
+            if fine.get(i, 0) != expected["fine"][name]:
+                problems.append(f"{split}: fine class {name!r} has {fine.get(i, 0)} records, "
+                                f"dataset.json says {expected['fine'][name]}")
+        for i, name in enumerate(info.coarse_names):
+            if coarse.get(i, 0) != expected["coarse"][name]:
+                problems.append(f"{split}: coarse class {name!r} has {coarse.get(i, 0)} records, "
+                                f"dataset.json says {expected['coarse'][name]}")
+        report["splits"][split] = {
+            "records": total,
+            "fine": {name: fine.get(i, 0) for i, name in enumerate(info.fine_names)},
+            "coarse": {name: coarse.get(i, 0) for i, name in enumerate(info.coarse_names)},
+            "files": files,
+        }
+    return report
+
+
+def format_report(info: DatasetInfo, report: dict) -> str:
+    """A plain-text summary: counts per split and class, noise figures, problems."""
+    lines = [f"Dataset {info.path}",
+             f"  source: {info.meta['source']}",
+             f"  hierarchy: {info.meta['hierarchy']['name']} "
+             f"({info.num_fine_classes} fine -> {info.num_coarse_classes} coarse)",
+             f"  image: {info.meta['image']}"]
+    for split, data in report["splits"].items():
+        fine = np.array(list(data["fine"].values()))
+        lines.append(f"  {split}: {data['records']:,} examples in {len(data['files'])} shard(s); "
+                     f"per fine class {fine.min():,}-{fine.max():,}")
+        lines.append("    per coarse class: " + ", ".join(
+            f"{k} {v:,}" for k, v in data["coarse"].items()))
+    noise = info.meta.get("noise", {})
+    for split, fractions in noise.get("changed_fraction", {}).items():
+        if fractions:
+            lines.append(f"  noise ({split}): " + ", ".join(
+                f"r={r}: {f:.2%} of fine labels changed" for r, f in fractions.items()))
+    for key, cluster in sorted(info.meta.get("clusters", {}).items()):
+        lines.append(f"  clusters k={key}: " + ", ".join(
+            f"{m} {v:.3f}" for m, v in cluster.get("agreement", {}).items()))
+    if report["problems"]:
+        lines.append("PROBLEMS:")
+        lines += [f"  - {p}" for p in report["problems"]]
+    else:
+        lines.append("  all shards readable; counts match dataset.json")
+    return "\n".join(lines)

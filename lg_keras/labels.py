@@ -1,0 +1,641 @@
+"""Fine/coarse label hierarchies and the label transforms of the paper's experiments.
+
+A `Hierarchy` maps fine classes to coarse classes (paper Table II, Table VI). Built-in hierarchies
+ship as YAML files in `lg_keras/hierarchies/`; users write their own in the same format:
+
+    name: digits_loops        # optional (default: the file stem)
+    dataset: mnist            # optional
+    description: "..."        # optional
+    coarse:
+      loops: [zero, six, eight, nine]
+      no_loops: [one, two, three, four, five, seven]
+    display_names:            # optional, fine id -> human-readable name
+      n02085620: chihuahua
+    fine_indices:             # optional, fine id -> index in the source's full label list
+      n02085620: 151
+
+Fine names are the dataset's class names (or an image folder's class folder names). Until
+`Hierarchy.aligned_to` reorders them, fine classes are in YAML order, coarse class by coarse class.
+
+The label transforms are pure numpy: coarsening (Sec. III), within-coarse fine-label noise
+(Table VII) and class-balanced, nested data fractions (Fig. 2). Each one depends only on seeds and
+example ids, never on input order, so a Beam job and a plain loop give the same labels.
+"""
+
+import dataclasses
+import difflib
+import hashlib
+import importlib.resources
+import math
+import pathlib
+import re
+import types
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import yaml
+
+from lg_keras.errors import HierarchyError
+
+_YAML_KEYS = ("name", "dataset", "description", "coarse", "display_names", "fine_indices")
+_DICT_KEYS = ("name", "dataset", "description", "coarse_names", "fine_names", "fine_to_coarse",
+              "display_names", "fine_indices")
+_QUOTE_HINT = "YAML reads unquoted numbers, yes/no/on/off and null as non-strings; quote the name"
+
+
+@dataclasses.dataclass(frozen=True)
+class Hierarchy:
+    """A two-level label hierarchy: every fine class belongs to exactly one coarse class.
+
+    Attributes:
+        name: short name, e.g. 'cifar10' or a YAML file's stem.
+        coarse_names: coarse class names; a coarse label is an index into this tuple.
+        fine_names: fine classes used, in YAML order, or in the dataset's label order once aligned
+            with `aligned_to`. A fine label is an index into this tuple.
+        fine_to_coarse: coarse index of each fine class, parallel to `fine_names`.
+        dataset: dataset the hierarchy is written for ('cifar10', 'cifar100', 'imagenet',
+            'fashion_mnist', ...), or None.
+        description: free text, e.g. the paper table it comes from and any correction.
+        display_names: optional (fine name, human-readable name) pairs, in `fine_names` order,
+            e.g. ('n02085620', 'Chihuahua') for ImageNet synsets.
+        fine_indices: optional index of each fine class in the source's full label list (e.g. the
+            ILSVRC-2012 class index), parallel to `fine_names`; empty when not given.
+
+    Raises:
+        HierarchyError: if the fields are inconsistent (checked on construction).
+    """
+
+    name: str
+    coarse_names: tuple[str, ...]
+    fine_names: tuple[str, ...]
+    fine_to_coarse: tuple[int, ...]
+    dataset: str | None = None
+    description: str = ""
+    display_names: tuple[tuple[str, str], ...] = ()
+    fine_indices: tuple[int, ...] = ()
+
+    def __post_init__(self):
+        for field in ("coarse_names", "fine_names", "fine_to_coarse", "fine_indices"):
+            object.__setattr__(self, field, tuple(getattr(self, field)))
+        object.__setattr__(self, "display_names", tuple(tuple(p) for p in self.display_names))
+        _check_fields(self, f"Hierarchy '{self.name}'")
+        # Plain ints, so to_dict() is JSON-ready even when numpy integers were passed in.
+        object.__setattr__(self, "fine_to_coarse", tuple(int(c) for c in self.fine_to_coarse))
+        object.__setattr__(self, "fine_indices", tuple(int(i) for i in self.fine_indices))
+
+    @property
+    def num_fine_classes(self) -> int:
+        """Number of fine classes."""
+        return len(self.fine_names)
+
+    @property
+    def num_coarse_classes(self) -> int:
+        """Number of coarse classes."""
+        return len(self.coarse_names)
+
+    def fine_to_coarse_array(self) -> np.ndarray:
+        """Returns the fine -> coarse map as an int32 array of shape [num_fine_classes]."""
+        return np.asarray(self.fine_to_coarse, dtype=np.int32)
+
+    def source_indices(self, class_names: Sequence[str]) -> np.ndarray:
+        """Finds each fine class (in this hierarchy's order) among a dataset's class names.
+
+        Args:
+            class_names: the dataset's class names, in its label order.
+
+        Returns:
+            int64 array of shape [num_fine_classes]: the index in `class_names` of each fine class.
+
+        Raises:
+            HierarchyError: if `class_names` repeats a name or lacks some fine classes.
+        """
+        class_names = list(class_names)
+        position = {}
+        for i, class_name in enumerate(class_names):
+            if class_name in position:
+                raise HierarchyError(
+                    f"Hierarchy '{self.name}': the dataset's class names list {class_name!r} twice "
+                    f"(indices {position[class_name]} and {i}); class names must be unique.")
+            position[class_name] = i
+        unknown = [f for f in self.fine_names if f not in position]
+        if unknown:
+            hints = [f"{f!r} (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(f, class_names, 1))
+                     else repr(f) for f in unknown[:10]]
+            more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+            raise HierarchyError(
+                f"Hierarchy '{self.name}': fine classes {', '.join(hints)}{more} are not among the "
+                f"dataset's {len(class_names)} class names; the fine classes must be a subset of them. "
+                f"Valid names include: {', '.join(class_names[:10])}"
+                f"{', ...' if len(class_names) > 10 else ''}.")
+        return np.asarray([position[f] for f in self.fine_names], dtype=np.int64)
+
+    def aligned_to(self, class_names: Sequence[str]) -> "Hierarchy":
+        """Returns the same hierarchy with its fine classes in the dataset's label order.
+
+        Coarse classes keep their order, so coarse labels do not change meaning.
+
+        Args:
+            class_names: the dataset's class names, in its label order; may hold more classes than
+                the hierarchy uses.
+
+        Returns:
+            A `Hierarchy` whose `fine_names` follow `class_names`' order.
+
+        Raises:
+            HierarchyError: if some fine classes are not in `class_names` (see `source_indices`).
+        """
+        order = np.argsort(self.source_indices(class_names), kind="stable").tolist()
+        display = dict(self.display_names)
+        fine_names = tuple(self.fine_names[i] for i in order)
+        return dataclasses.replace(
+            self,
+            fine_names=fine_names,
+            fine_to_coarse=tuple(self.fine_to_coarse[i] for i in order),
+            display_names=tuple((f, display[f]) for f in fine_names if f in display),
+            fine_indices=tuple(self.fine_indices[i] for i in order) if self.fine_indices else ())
+
+    def to_dict(self) -> dict[str, Any]:
+        """Returns a JSON-ready dict (for dataset.json) that `from_dict` reads back unchanged."""
+        return {
+            "name": self.name,
+            "dataset": self.dataset,
+            "description": self.description,
+            "coarse_names": list(self.coarse_names),
+            "fine_names": list(self.fine_names),
+            "fine_to_coarse": list(self.fine_to_coarse),
+            "display_names": dict(self.display_names),
+            "fine_indices": list(self.fine_indices),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], origin: str) -> "Hierarchy":
+        """Reads a dict written by `to_dict`, validating it.
+
+        Args:
+            d: the decoded dict.
+            origin: where it came from (e.g. a dataset.json path), for error messages.
+
+        Returns:
+            The `Hierarchy`.
+
+        Raises:
+            HierarchyError: if a key is missing or unknown, or a value breaks a rule.
+        """
+        where = f"Hierarchy in '{origin}'"
+        if not isinstance(d, Mapping):
+            raise HierarchyError(f"{where}: expected a mapping, got {type(d).__name__} {d!r:.80}.")
+        unknown = sorted(set(map(str, d)) - set(_DICT_KEYS))
+        missing = [k for k in ("name", "coarse_names", "fine_names", "fine_to_coarse") if k not in d]
+        if unknown or missing:
+            raise HierarchyError(
+                f"{where}: unknown keys {unknown}, missing keys {missing}; required keys are name, "
+                f"coarse_names, fine_names, fine_to_coarse (optional: dataset, description, "
+                f"display_names, fine_indices).")
+        for key in ("coarse_names", "fine_names", "fine_to_coarse", "fine_indices"):
+            if not isinstance(d.get(key, []), (list, tuple)):
+                raise HierarchyError(f"{where}: {key} must be a list, got {d[key]!r:.80}.")
+        display = d.get("display_names") or {}
+        if not isinstance(display, Mapping):
+            raise HierarchyError(f"{where}: display_names must be a mapping, got {display!r:.80}.")
+        fields = dict(name=d["name"], coarse_names=tuple(d["coarse_names"]),
+                      fine_names=tuple(d["fine_names"]), fine_to_coarse=tuple(d["fine_to_coarse"]),
+                      dataset=d.get("dataset"), description=d.get("description", ""),
+                      display_names=tuple(display.items()),
+                      fine_indices=tuple(d.get("fine_indices") or ()))
+        return _build(cls, fields, where)
+
+
+def _build(cls: type, fields: dict[str, Any], where: str) -> Hierarchy:
+    """Validates `fields` with errors prefixed by `where`, then constructs the hierarchy."""
+    _check_fields(types.SimpleNamespace(**fields), where)
+    return cls(**fields)
+
+
+def _check_fields(h: Any, where: str) -> None:
+    """Raises HierarchyError, prefixed with `where`, if the fields of `h` are inconsistent."""
+    if not isinstance(h.name, str) or not h.name:
+        raise HierarchyError(f"{where}: name must be a non-empty string, got {h.name!r}.")
+    if h.dataset is not None and (not isinstance(h.dataset, str) or not h.dataset):
+        raise HierarchyError(f"{where}: dataset must be a non-empty string or absent, got {h.dataset!r}.")
+    if not isinstance(h.description, str):
+        raise HierarchyError(f"{where}: description must be a string, got {h.description!r:.80}.")
+    for field in ("coarse_names", "fine_names"):
+        names = getattr(h, field)
+        bad = [n for n in names if not isinstance(n, str) or not n]
+        if bad:
+            raise HierarchyError(f"{where}: {field} must be non-empty strings; got {bad[0]!r}.")
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise HierarchyError(f"{where}: {field} must be unique; repeated {repeated}.")
+    if len(h.coarse_names) < 2:
+        raise HierarchyError(
+            f"{where}: needs at least 2 coarse classes, got {len(h.coarse_names)} {list(h.coarse_names)}.")
+    num_coarse = len(h.coarse_names)
+    if len(h.fine_to_coarse) != len(h.fine_names):
+        raise HierarchyError(
+            f"{where}: fine_to_coarse must have one entry per fine class; got {len(h.fine_to_coarse)} "
+            f"entries for {len(h.fine_names)} fine classes.")
+    bad = [c for c in h.fine_to_coarse if not _is_int(c) or not 0 <= c < num_coarse]
+    if bad:
+        raise HierarchyError(
+            f"{where}: fine_to_coarse entries must be integers in [0, {num_coarse}); got {bad[0]!r}.")
+    used = set(h.fine_to_coarse)
+    empty = [c for i, c in enumerate(h.coarse_names) if i not in used]
+    if empty:
+        raise HierarchyError(
+            f"{where}: coarse classes {empty} have no fine class; every coarse class needs at least one.")
+    fine_set = set(h.fine_names)
+    keys = [p[0] for p in h.display_names]
+    bad = [p for p in h.display_names if len(p) != 2 or p[0] not in fine_set or not isinstance(p[1], str)]
+    if bad or len(set(keys)) != len(keys):
+        raise HierarchyError(
+            f"{where}: display_names must map each fine class at most once to a string; got "
+            f"{(bad or [keys])[0]!r}.")
+    if h.fine_indices:
+        bad = [i for i in h.fine_indices if not _is_int(i) or i < 0]
+        if len(h.fine_indices) != len(h.fine_names) or bad or len(set(h.fine_indices)) != len(h.fine_indices):
+            raise HierarchyError(
+                f"{where}: fine_indices must give every fine class a distinct non-negative integer; got "
+                f"{len(h.fine_indices)} entries for {len(h.fine_names)} fine classes "
+                f"{list(h.fine_indices)[:10]}.")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+# ---------------------------------------------------------------------------------------------
+# YAML files and built-ins
+# ---------------------------------------------------------------------------------------------
+
+
+class _YamlMapping(dict):
+    """A YAML mapping that remembers keys the file repeats (plain YAML keeps only the last)."""
+
+    def __init__(self):
+        super().__init__()
+        self.repeated_keys: list[tuple[Any, int]] = []
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader whose mappings record repeated keys instead of silently merging them."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> _YamlMapping:
+    loader.flatten_mapping(node)
+    mapping = _YamlMapping()
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, (str, int, float, bool, type(None))):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"found an unusable mapping key {key!r:.40}", key_node.start_mark)
+        if key in mapping:
+            mapping.repeated_keys.append((key, key_node.start_mark.line + 1))
+        mapping[key] = loader.construct_object(value_node, deep=True)
+    return mapping
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _check_repeated(mapping: Mapping, what: str, where: str) -> None:
+    for key, line in getattr(mapping, "repeated_keys", ()):
+        raise HierarchyError(
+            f"{where}: {what} {key!r} appears twice (again on line {line}); {what}s must be unique.")
+
+
+def builtin_hierarchy_names() -> list[str]:
+    """Returns the names of the built-in hierarchies (files in lg_keras/hierarchies/)."""
+    folder = importlib.resources.files("lg_keras") / "hierarchies"
+    names = [p.name[:-len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml")]
+    # Natural order, so cifar10_custom_10 follows cifar10_custom_9.
+    return sorted(names, key=lambda n: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", n)])
+
+
+def load_hierarchy(spec: str) -> Hierarchy:
+    """Loads a built-in hierarchy by name, or a user's YAML file by path.
+
+    Args:
+        spec: a built-in name (see `builtin_hierarchy_names`) or a path to a YAML file.
+
+    Returns:
+        The validated `Hierarchy`, fine classes in YAML order (align it with `aligned_to`).
+
+    Raises:
+        HierarchyError: if `spec` is neither a built-in nor an existing file, or the file is invalid.
+    """
+    names = builtin_hierarchy_names()
+    if spec in names:
+        resource = importlib.resources.files("lg_keras") / "hierarchies" / f"{spec}.yaml"
+        return _parse_yaml_text(resource.read_text(encoding="utf-8"), f"{spec}.yaml")
+    path = pathlib.Path(spec)
+    if not path.is_file():
+        raise HierarchyError(
+            f"Unknown hierarchy {spec!r}: not a built-in name and no file exists at {str(path)!r}. "
+            f"Built-in: {', '.join(names)}.")
+    return _parse_yaml_text(path.read_text(encoding="utf-8"), str(path))
+
+
+def _parse_yaml_text(text: str, origin: str) -> Hierarchy:
+    try:
+        mapping = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 -- a SafeLoader subclass
+    except yaml.YAMLError as e:
+        raise HierarchyError(f"Hierarchy '{origin}': not valid YAML: {e}") from e
+    return parse_hierarchy(mapping, origin)
+
+
+def parse_hierarchy(mapping: Any, origin: str) -> Hierarchy:
+    """Validates a decoded YAML hierarchy (see the module docstring for the format).
+
+    Args:
+        mapping: the decoded YAML document.
+        origin: where it came from (a file name), used in messages and as the default name.
+
+    Returns:
+        The `Hierarchy`, fine classes in YAML order.
+
+    Raises:
+        HierarchyError: naming the field, the rule and the value, if the document is invalid.
+    """
+    where = f"Hierarchy '{origin}'"
+    if mapping is None:
+        raise HierarchyError(f"{where}: the file is empty; it must be a mapping with a 'coarse' key.")
+    if not isinstance(mapping, Mapping) or not mapping:
+        raise HierarchyError(
+            f"{where}: the file must be a non-empty mapping with a 'coarse' key; got "
+            f"{type(mapping).__name__} {mapping!r:.80}.")
+    _check_repeated(mapping, "top-level key", where)
+    unknown = [k for k in mapping if k not in _YAML_KEYS]
+    if unknown:
+        raise HierarchyError(f"{where}: unknown top-level keys {unknown}; allowed: {', '.join(_YAML_KEYS)}.")
+    coarse = mapping.get("coarse")
+    if not isinstance(coarse, Mapping) or not coarse:
+        raise HierarchyError(
+            f"{where}: 'coarse' must be a non-empty mapping of coarse class -> list of fine classes; "
+            f"got {coarse!r:.80}.")
+    _check_repeated(coarse, "coarse class", where)
+    owner: dict[str, str] = {}
+    fine_names, fine_to_coarse = [], []
+    for c, (coarse_name, fines) in enumerate(coarse.items()):
+        if not isinstance(coarse_name, str) or not coarse_name:
+            raise HierarchyError(
+                f"{where}: coarse class name {coarse_name!r} is not a string; {_QUOTE_HINT}.")
+        if not fines:
+            raise HierarchyError(
+                f"{where}: coarse class {coarse_name!r} has no fine class (got {fines!r}); each coarse "
+                f"class needs a list of at least one fine class.")
+        if not isinstance(fines, list):
+            raise HierarchyError(
+                f"{where}: coarse class {coarse_name!r} must list its fine classes, got {fines!r:.80}.")
+        for fine in fines:
+            if not isinstance(fine, str) or not fine:
+                raise HierarchyError(
+                    f"{where}: fine class {fine!r} ({type(fine).__name__}) under coarse class "
+                    f"{coarse_name!r} is not a non-empty string; {_QUOTE_HINT}.")
+            if fine in owner:
+                if owner[fine] == coarse_name:
+                    raise HierarchyError(
+                        f"{where}: fine class {fine!r} is listed twice under coarse class {coarse_name!r}; "
+                        f"list each fine class once.")
+                raise HierarchyError(
+                    f"{where}: fine class {fine!r} is listed under two coarse classes ({owner[fine]!r}, "
+                    f"{coarse_name!r}); each fine class must belong to exactly one.")
+            owner[fine] = coarse_name
+            fine_names.append(fine)
+            fine_to_coarse.append(c)
+    if len(coarse) < 2:
+        raise HierarchyError(
+            f"{where}: needs at least 2 coarse classes, got {len(coarse)} ({list(coarse)}).")
+    display = _optional_mapping(mapping, "display_names", where, owner, str)
+    indices = _optional_mapping(mapping, "fine_indices", where, owner, int)
+    if indices and len(indices) != len(fine_names):
+        missing = [f for f in fine_names if f not in indices]
+        raise HierarchyError(f"{where}: fine_indices must cover every fine class; missing {missing[:10]}.")
+    return _build(Hierarchy, dict(
+        name=mapping.get("name", pathlib.PurePath(origin).stem),
+        coarse_names=tuple(coarse),
+        fine_names=tuple(fine_names),
+        fine_to_coarse=tuple(fine_to_coarse),
+        dataset=mapping.get("dataset"),
+        description=mapping.get("description", ""),
+        display_names=tuple((f, display[f]) for f in fine_names if f in display),
+        fine_indices=tuple(indices[f] for f in fine_names) if indices else ()), where)
+
+
+def _optional_mapping(mapping: Mapping, key: str, where: str, fine: Mapping, value_type: type) -> dict:
+    """Reads an optional `fine class -> value_type` mapping such as display_names."""
+    value = mapping.get(key) or {}
+    if not isinstance(value, Mapping):
+        raise HierarchyError(f"{where}: {key} must be a mapping of fine class -> value, got {value!r:.80}.")
+    _check_repeated(value, f"{key} key", where)
+    for k, v in value.items():
+        if k not in fine:
+            raise HierarchyError(f"{where}: {key} names {k!r}, which is not one of the fine classes.")
+        if not isinstance(v, value_type) or isinstance(v, bool):
+            raise HierarchyError(f"{where}: {key}[{k!r}] must be a {value_type.__name__}, got {v!r}.")
+    return dict(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Label transforms
+# ---------------------------------------------------------------------------------------------
+
+
+def _int_labels(labels: Any, field: str, upper: int) -> np.ndarray:
+    """Returns `labels` as an integer array, raising HierarchyError if any is outside [0, upper)."""
+    labels = np.asarray(labels)
+    if labels.size and not np.issubdtype(labels.dtype, np.integer):
+        raise HierarchyError(f"{field} must be integers, got dtype {labels.dtype}.")
+    bad = labels[(labels < 0) | (labels >= upper)]
+    if bad.size:
+        raise HierarchyError(f"{field} must lie in [0, {upper}); got {bad[0]} ({bad.size} such values).")
+    return labels
+
+
+def coarsen_labels(fine_labels: np.ndarray, fine_to_coarse: np.ndarray) -> np.ndarray:
+    """Maps fine labels to coarse labels (paper Sec. III).
+
+    Args:
+        fine_labels: integer array of any shape, values in [0, len(fine_to_coarse)).
+        fine_to_coarse: int array [num_fine_classes], e.g. `Hierarchy.fine_to_coarse_array()`.
+
+    Returns:
+        Coarse labels, same shape as `fine_labels`, dtype of `fine_to_coarse`.
+
+    Raises:
+        HierarchyError: if a fine label is out of range.
+    """
+    fine_to_coarse = np.asarray(fine_to_coarse)
+    return fine_to_coarse[_int_labels(fine_labels, "fine_labels", len(fine_to_coarse))]
+
+
+def relabel_to_hierarchy(source_labels: np.ndarray, source_index_to_fine: np.ndarray) -> np.ndarray:
+    """Maps a dataset's labels to a hierarchy's fine labels; -1 marks classes the hierarchy drops.
+
+    Build the map from `Hierarchy.source_indices(class_names)`:
+    `m = np.full(len(class_names), -1); m[h.source_indices(class_names)] = np.arange(h.num_fine_classes)`.
+
+    Args:
+        source_labels: integer array of the dataset's labels, values in [0, len(source_index_to_fine)).
+        source_index_to_fine: int array [num_source_classes]: fine index of each source class, or -1.
+
+    Returns:
+        int64 array, same shape as `source_labels`: fine labels, -1 where the class is dropped.
+
+    Raises:
+        HierarchyError: if a source label is out of range.
+    """
+    source_index_to_fine = np.asarray(source_index_to_fine, dtype=np.int64)
+    return source_index_to_fine[_int_labels(source_labels, "source_labels", len(source_index_to_fine))]
+
+
+def _check_rate(rate: float) -> None:
+    if isinstance(rate, bool) or not isinstance(rate, (int, float, np.floating)) or not 0 <= rate <= 1:
+        raise HierarchyError(f"rate must be a probability in [0, 1]; got {rate!r}.")
+
+
+def noise_group_rng(seed: int, coarse_label: int, rate: float) -> np.random.Generator:
+    """Returns the random generator for one coarse class's fine-label noise.
+
+    Shared by `inject_fine_label_noise` and per-group callers (a Beam job), so both draw the same
+    numbers. It depends only on the seed, the coarse class and the rate (to 1e-6).
+
+    Args:
+        seed: non-negative experiment seed.
+        coarse_label: non-negative coarse class index.
+        rate: noise rate in [0, 1].
+
+    Returns:
+        `np.random.default_rng([seed, coarse_label, round(rate * 1_000_000)])`.
+    """
+    return np.random.default_rng([int(seed), int(coarse_label), round(rate * 1_000_000)])
+
+
+def swap_within_group(fine_labels: np.ndarray, rate: float, rng: np.random.Generator) -> np.ndarray:
+    """Swaps fine labels within one coarse class (paper Table VII's randomness factor).
+
+    Each example in turn, with probability `rate`, swaps its fine label with that of a uniformly
+    random example of the group (possibly itself). Fine-class counts are preserved.
+
+    Args:
+        fine_labels: 1-D array of the group's fine labels, examples sorted by id.
+        rate: swap probability in [0, 1].
+        rng: from `noise_group_rng`.
+
+    Returns:
+        A new array with the swapped labels; `fine_labels` is not modified.
+
+    Raises:
+        HierarchyError: if `rate` is outside [0, 1].
+    """
+    _check_rate(rate)
+    labels = np.array(fine_labels, copy=True)
+    if rate == 0:
+        return labels
+    n = len(labels)
+    for i in range(n):
+        if rng.random() < rate:
+            j = rng.integers(n)
+            labels[i], labels[j] = labels[j], labels[i]
+    return labels
+
+
+def inject_fine_label_noise(ids: Sequence[str], fine_labels: np.ndarray, coarse_labels: np.ndarray,
+                            rate: float, seed: int) -> np.ndarray:
+    """Adds within-coarse fine-label noise (paper Table VII), independent of input order.
+
+    For each coarse class c, its examples sorted by id get `swap_within_group` with
+    `noise_group_rng(seed, c, rate)`. Coarse labels never change.
+
+    Args:
+        ids: unique example ids, one per example.
+        fine_labels: int array [n] of fine labels.
+        coarse_labels: non-negative int array [n] of coarse labels (the groups).
+        rate: swap probability in [0, 1]; 0 returns a copy.
+        seed: non-negative seed.
+
+    Returns:
+        Noisy fine labels, int array [n] in the input order.
+
+    Raises:
+        HierarchyError: if `rate` is outside [0, 1], ids repeat, or the lengths differ.
+    """
+    _check_rate(rate)
+    fine_labels = np.asarray(fine_labels)
+    coarse_labels = _int_labels(coarse_labels, "coarse_labels", np.iinfo(np.int64).max)
+    ids = _check_ids(ids, len(fine_labels))
+    if len(coarse_labels) != len(fine_labels):
+        raise HierarchyError(
+            f"coarse_labels must match fine_labels in length; got {len(coarse_labels)} and "
+            f"{len(fine_labels)}.")
+    noisy = fine_labels.copy()
+    if rate == 0:
+        return noisy
+    order = np.argsort(ids, kind="stable")
+    for c in np.unique(coarse_labels):
+        members = order[coarse_labels[order] == c]
+        noisy[members] = swap_within_group(fine_labels[members], rate, noise_group_rng(seed, c, rate))
+    return noisy
+
+
+def _check_ids(ids: Sequence[str], n: int) -> np.ndarray:
+    ids = np.asarray(list(ids), dtype=str)
+    if len(ids) != n:
+        raise HierarchyError(f"ids must have one entry per label; got {len(ids)} ids for {n} labels.")
+    unique, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any():
+        raise HierarchyError(f"ids must be unique; {unique[counts > 1][:5].tolist()} repeat.")
+    return ids
+
+
+def class_balanced_ranks(ids: Sequence[str], fine_labels: np.ndarray, seed: int) -> np.ndarray:
+    """Ranks each example within its fine class under a seeded, order-independent permutation.
+
+    The permutation sorts by sha256(f"{seed}:{id}"), so it depends only on the seed and the ids.
+    With `fraction_threshold`, this gives class-balanced, nested data fractions (paper Fig. 2).
+
+    Args:
+        ids: unique example ids.
+        fine_labels: int array [n] of fine labels.
+        seed: the seed.
+
+    Returns:
+        int64 array [n]: each example's rank (0-based) within its fine class, in the input order.
+
+    Raises:
+        HierarchyError: if ids repeat or their count differs from the labels'.
+    """
+    fine_labels = np.asarray(fine_labels)
+    ids = _check_ids(ids, len(fine_labels))
+    n = len(ids)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    keys = np.asarray([hashlib.sha256(f"{seed}:{i}".encode()).hexdigest() for i in ids.tolist()])
+    order = np.lexsort((ids, keys, fine_labels))  # by fine label, then hash (ids break ties)
+    sorted_labels = fine_labels[order]
+    is_start = np.r_[True, sorted_labels[1:] != sorted_labels[:-1]]
+    group_start = np.maximum.accumulate(np.where(is_start, np.arange(n), 0))
+    ranks = np.empty(n, dtype=np.int64)
+    ranks[order] = np.arange(n) - group_start
+    return ranks
+
+
+def fraction_threshold(class_count: int, fraction: float) -> int:
+    """Returns how many examples of a class a data fraction keeps (paper Fig. 2).
+
+    Args:
+        class_count: number of examples of the class (>= 0).
+        fraction: fraction in (0, 1].
+
+    Returns:
+        floor(fraction * class_count + 0.5), clipped to [1, class_count] (0 for an empty class).
+
+    Raises:
+        HierarchyError: if `fraction` is outside (0, 1] or `class_count` is negative.
+    """
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.floating)) \
+            or not 0 < fraction <= 1:
+        raise HierarchyError(f"fraction must lie in (0, 1]; got {fraction!r}.")
+    if not _is_int(class_count) or class_count < 0:
+        raise HierarchyError(f"class_count must be a non-negative integer; got {class_count!r}.")
+    return min(max(int(math.floor(fraction * class_count + 0.5)), 1), class_count)

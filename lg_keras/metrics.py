@@ -1,0 +1,371 @@
+"""Numpy metrics: accuracies, confusion matrices, Average Confusion Ratio and paired statistics.
+
+Arrays in, numbers out; no state and no I/O (STYLE.md section 5). The Keras metric classes that compute
+the same math with `keras.ops` live in `lg_keras.keras_metrics`, so this module imports numpy only.
+
+Conventions: logits are (num_examples, num_classes) arrays; labels are integer arrays of shape
+(num_examples,) or (num_examples, 1); `fine_to_coarse[f]` is the coarse class of fine class `f`.
+"""
+
+import math
+import statistics
+
+import numpy as np
+
+from lg_keras.errors import HierarchyError
+
+ORIENTATIONS = ("code", "paper_equation")
+
+# McNemar: below this many discordant pairs the exact binomial test is used, above it the
+# chi-square approximation with continuity correction (a common rule of thumb).
+MCNEMAR_EXACT_BELOW = 25
+
+# Student t critical values: exact CDF (a finite series) up to this many degrees of freedom, a
+# Cornish-Fisher expansion around the normal quantile beyond, where it agrees to ~1e-10.
+_T_EXACT_MAX_DF = 1000
+
+
+def _as_labels(labels, name: str) -> np.ndarray:
+    array = np.asarray(labels)
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim != 1:
+        raise ValueError(f"{name} must have shape (n,) or (n, 1); got shape {np.shape(labels)}.")
+    return array
+
+
+def _as_logits(logits, name: str) -> np.ndarray:
+    array = np.asarray(logits)
+    if array.ndim != 2 or array.shape[0] == 0:
+        raise ValueError(f"{name} must have shape (n, num_classes) with n >= 1; "
+                         f"got shape {array.shape}.")
+    return array
+
+
+def _check_same_length(a: np.ndarray, a_name: str, b: np.ndarray, b_name: str) -> None:
+    if len(a) != len(b):
+        raise ValueError(f"{a_name} and {b_name} must have the same length; got {len(a)} and {len(b)}.")
+
+
+def as_fine_to_coarse(fine_to_coarse) -> np.ndarray:
+    """Checks a fine-to-coarse map and returns it as an int64 array.
+
+    Args:
+        fine_to_coarse: sequence of non-negative integers, one per fine class.
+
+    Returns:
+        int64 array of shape (num_fine_classes,).
+
+    Raises:
+        HierarchyError: if it is not a non-empty 1-D sequence of non-negative integers.
+    """
+    array = np.asarray(fine_to_coarse)
+    if array.ndim != 1 or array.size == 0 or not np.issubdtype(array.dtype, np.integer) or (
+            array.min() < 0):
+        raise HierarchyError("fine_to_coarse must be a non-empty 1-D sequence of non-negative "
+                             f"integers; got {fine_to_coarse!r}.")
+    return array.astype(np.int64)
+
+
+def coarse_pair_masks(fine_to_coarse) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of the fine-class pairs i < j in the same and in different coarse classes.
+
+    Args:
+        fine_to_coarse: the coarse class of each fine class, shape (num_fine_classes,).
+
+    Returns:
+        (same, different): boolean arrays of shape (num_fine_classes, num_fine_classes), True only
+        above the diagonal.
+
+    Raises:
+        HierarchyError: if fine_to_coarse is malformed, if no coarse class holds two fine classes
+            (no same-coarse pair) or if all fine classes share one coarse class (no different pair).
+    """
+    mapping = as_fine_to_coarse(fine_to_coarse)
+    upper = np.triu(np.ones((len(mapping), len(mapping)), dtype=bool), k=1)
+    equal = mapping[:, None] == mapping[None, :]
+    same, different = upper & equal, upper & ~equal
+    if not same.any():
+        raise HierarchyError("fine_to_coarse must put at least two fine classes in one coarse class "
+                             f"for ACR (no same-coarse pair); got {fine_to_coarse!r}.")
+    if not different.any():
+        raise HierarchyError("fine_to_coarse must have at least two coarse classes for ACR (no "
+                             f"different-coarse pair); got {fine_to_coarse!r}.")
+    return same, different
+
+
+def predicted_classes(logits) -> np.ndarray:
+    """The argmax class over the last axis (ties go to the lowest index, as np.argmax does).
+
+    Args:
+        logits: array of shape (..., num_classes); logits or probabilities.
+
+    Returns:
+        int64 array of shape (...).
+    """
+    return np.argmax(np.asarray(logits), axis=-1).astype(np.int64)
+
+
+def accuracy(logits, labels) -> float:
+    """Top-1 accuracy: the fraction of examples whose argmax class equals the label.
+
+    Args:
+        logits: shape (n, num_classes).
+        labels: integer labels, shape (n,) or (n, 1).
+
+    Returns:
+        The accuracy in [0, 1].
+
+    Raises:
+        ValueError: on bad shapes or n == 0.
+    """
+    logits, labels = _as_logits(logits, "logits"), _as_labels(labels, "labels")
+    _check_same_length(logits, "logits", labels, "labels")
+    return float(np.mean(predicted_classes(logits) == labels))
+
+
+def coarse_accuracy(fine_logits, coarse_labels, fine_to_coarse) -> float:
+    """Coarse accuracy of a fine-label model, the paper's A_FC rule.
+
+    The predicted (argmax) fine class is mapped to its coarse class and compared with the coarse
+    label. See `coarse_accuracy_from_prob_sum` for the different rule that sums probabilities.
+
+    Args:
+        fine_logits: shape (n, num_fine_classes); logits or probabilities.
+        coarse_labels: integer coarse labels, shape (n,) or (n, 1).
+        fine_to_coarse: the coarse class of each fine class, shape (num_fine_classes,).
+
+    Returns:
+        The coarse accuracy in [0, 1].
+
+    Raises:
+        ValueError: on bad shapes, n == 0 or a fine_to_coarse of the wrong length.
+    """
+    fine_logits = _as_logits(fine_logits, "fine_logits")
+    coarse_labels = _as_labels(coarse_labels, "coarse_labels")
+    mapping = as_fine_to_coarse(fine_to_coarse)
+    _check_same_length(fine_logits, "fine_logits", coarse_labels, "coarse_labels")
+    _check_same_length(fine_logits.T, "fine_logits columns", mapping, "fine_to_coarse")
+    return float(np.mean(mapping[predicted_classes(fine_logits)] == coarse_labels))
+
+
+def coarse_accuracy_from_prob_sum(fine_logits, coarse_labels, fine_to_coarse) -> float:
+    """Coarse accuracy when the coarse prediction is the group with the largest summed probability.
+
+    Softmax over the fine logits, sum the probabilities of the fine classes of each coarse class,
+    take the argmax. This is NOT the paper's rule (`coarse_accuracy`): with probabilities
+    (0.3, 0.3, 0.4) and fine_to_coarse (0, 0, 1) the argmax fine class says coarse 1, the sums
+    (0.6, 0.4) say coarse 0.
+
+    Args:
+        fine_logits: shape (n, num_fine_classes); pre-softmax logits (pass np.log(p) for
+            probabilities p).
+        coarse_labels: integer coarse labels, shape (n,) or (n, 1).
+        fine_to_coarse: the coarse class of each fine class, shape (num_fine_classes,).
+
+    Returns:
+        The coarse accuracy in [0, 1].
+
+    Raises:
+        ValueError: on bad shapes, n == 0 or a fine_to_coarse of the wrong length.
+    """
+    fine_logits = _as_logits(fine_logits, "fine_logits").astype(np.float64)
+    coarse_labels = _as_labels(coarse_labels, "coarse_labels")
+    mapping = as_fine_to_coarse(fine_to_coarse)
+    _check_same_length(fine_logits, "fine_logits", coarse_labels, "coarse_labels")
+    _check_same_length(fine_logits.T, "fine_logits columns", mapping, "fine_to_coarse")
+    shifted = np.exp(fine_logits - fine_logits.max(axis=1, keepdims=True))
+    probs = shifted / shifted.sum(axis=1, keepdims=True)
+    coarse_probs = probs @ np.eye(mapping.max() + 1)[mapping]
+    return float(np.mean(predicted_classes(coarse_probs) == coarse_labels))
+
+
+def confusion_matrix(labels, predictions, num_classes) -> np.ndarray:
+    """Counts of (true, predicted) class pairs.
+
+    Args:
+        labels: integer true classes, shape (n,) or (n, 1).
+        predictions: integer predicted classes, shape (n,) or (n, 1).
+        num_classes: the number of classes.
+
+    Returns:
+        int64 array of shape (num_classes, num_classes); rows are true classes, columns predicted.
+
+    Raises:
+        ValueError: on bad shapes or a class outside [0, num_classes).
+    """
+    labels, predictions = _as_labels(labels, "labels"), _as_labels(predictions, "predictions")
+    _check_same_length(labels, "labels", predictions, "predictions")
+    for name, values in (("labels", labels), ("predictions", predictions)):
+        if values.size and (not np.issubdtype(values.dtype, np.integer) or values.min() < 0
+                            or values.max() >= num_classes):
+            raise ValueError(f"{name} must be integers in [0, num_classes={num_classes}); got dtype "
+                             f"{values.dtype}, range [{values.min()}, {values.max()}].")
+    flat = labels.astype(np.int64) * num_classes + predictions.astype(np.int64)
+    return np.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def average_confusion_ratio(confusion, fine_to_coarse, *, orientation="code") -> float:
+    """Average Confusion Ratio (ACR) of a fine confusion matrix (paper Section V).
+
+    As in the authors' code: normalise each column of the confusion matrix C by its sum (a column
+    with no predictions contributes zero confusion: its normalised column is all zeros), symmetrise
+    S = (C + C^T) / 2, and over the pairs i < j take
+
+        ACR = mean(S_ij, pairs in different coarse classes) / mean(S_ij, pairs in the same one).
+
+    The paper's prose agrees ("average inter-class confusion divided by average intra-class
+    confusion"; "lower ACR means lower relative confusion across coarse-grain classes"), but its
+    equation (1) as printed puts the same-coarse set A in the numerator and the different-coarse set
+    B in the denominator, the reciprocal. orientation='paper_equation' computes equation (1) as
+    printed: mean(same) / mean(different).
+
+    If the denominator mean is 0, the result is math.inf when the numerator is positive and nan when
+    both are 0 (no division warning); callers check with math.isfinite. A coarse class with a single
+    fine class adds no same-coarse pair.
+
+    Args:
+        confusion: non-negative counts, shape (num_fine, num_fine); rows true, columns predicted.
+        fine_to_coarse: the coarse class of each fine class, shape (num_fine,).
+        orientation: 'code' (the authors' code and the prose) or 'paper_equation'.
+
+    Returns:
+        The ACR, a float (possibly inf or nan as above).
+
+    Raises:
+        ValueError: if confusion is not square, not finite and non-negative, or fine_to_coarse has
+            the wrong length, or orientation is unknown.
+        HierarchyError: if fine_to_coarse has no same-coarse pair (every coarse class has one fine
+            class) or no different-coarse pair (one coarse class).
+    """
+    if orientation not in ORIENTATIONS:
+        raise ValueError(f"Unknown orientation {orientation!r}. Available: {', '.join(ORIENTATIONS)}.")
+    matrix = np.asarray(confusion, dtype=np.float64)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ValueError(f"confusion must be a square matrix; got shape {matrix.shape}.")
+    if not np.all(np.isfinite(matrix)) or np.any(matrix < 0):
+        raise ValueError("confusion must hold finite non-negative counts; got min "
+                         f"{np.nanmin(matrix) if matrix.size else None}.")
+    same, different = coarse_pair_masks(fine_to_coarse)
+    if len(same) != len(matrix):
+        raise ValueError(f"fine_to_coarse must have one entry per row of confusion "
+                         f"({len(matrix)}); got length {len(same)}.")
+    column_sums = matrix.sum(axis=0)
+    normalised = matrix / np.where(column_sums > 0, column_sums, 1.0)
+    symmetric = (normalised + normalised.T) / 2
+    inter, intra = symmetric[different].mean(), symmetric[same].mean()
+    numerator, denominator = (inter, intra) if orientation == "code" else (intra, inter)
+    if denominator == 0:
+        return math.inf if numerator > 0 else math.nan
+    return float(numerator / denominator)
+
+
+def mcnemar_test(correct_a, correct_b) -> dict:
+    """McNemar's paired test of two classifiers on the same test images.
+
+    Exact two-sided binomial test (statistic = min(b, c)) when b + c < MCNEMAR_EXACT_BELOW, else the
+    chi-square test with continuity correction, statistic max(|b - c| - 1, 0)^2 / (b + c), 1 dof.
+
+    Args:
+        correct_a: booleans (or 0/1), shape (n,): whether classifier A got each image right.
+        correct_b: the same for classifier B, on the same images in the same order.
+
+    Returns:
+        {'b': images A got right and B wrong, 'c': A wrong and B right, 'statistic', 'p_value'
+        (capped at 1), 'method': 'exact' or 'chi2'}.
+
+    Raises:
+        ValueError: on different lengths or values other than 0/1.
+    """
+    arrays = []
+    for name, values in (("correct_a", correct_a), ("correct_b", correct_b)):
+        array = _as_labels(values, name)
+        if not np.isin(array, (0, 1)).all():
+            raise ValueError(f"{name} must hold booleans or 0/1; got values {np.unique(array)[:10]}.")
+        arrays.append(array.astype(bool))
+    a, b_right = arrays
+    _check_same_length(a, "correct_a", b_right, "correct_b")
+    b, c = int(np.sum(a & ~b_right)), int(np.sum(~a & b_right))
+    n = b + c
+    if n < MCNEMAR_EXACT_BELOW:
+        tail = sum(math.comb(n, i) for i in range(min(b, c) + 1))
+        statistic, p_value, method = float(min(b, c)), 2 * tail / 2**n, "exact"
+    else:
+        statistic = max(abs(b - c) - 1, 0) ** 2 / n
+        p_value, method = math.erfc(math.sqrt(statistic / 2)), "chi2"
+    return {"b": b, "c": c, "statistic": statistic, "p_value": min(1.0, p_value), "method": method}
+
+
+def _student_t_central_mass(theta: float, df: int) -> float:
+    """P(|T| < sqrt(df) tan(theta)) for Student t with integer df (Abramowitz & Stegun 26.7.3)."""
+    sin, cos2 = math.sin(theta), math.cos(theta) ** 2
+    if df % 2 == 0:
+        term = total = 1.0
+        for k in range(1, (df - 2) // 2 + 1):
+            term *= (2 * k - 1) / (2 * k) * cos2
+            total += term
+        return sin * total
+    if df == 1:
+        return 2 * theta / math.pi
+    term = total = math.cos(theta)
+    for k in range(1, (df - 3) // 2 + 1):
+        term *= (2 * k) / (2 * k + 1) * cos2
+        total += term
+    return 2 / math.pi * (theta + sin * total)
+
+
+def student_t_critical_value(confidence: float, df: int) -> float:
+    """The two-sided Student t critical value t with P(|T| < t) = confidence.
+
+    Args:
+        confidence: in (0, 1), e.g. 0.95.
+        df: degrees of freedom, a positive integer.
+
+    Returns:
+        t, e.g. 12.706 for (0.95, 1) and 2.262 for (0.95, 9).
+
+    Raises:
+        ValueError: on a confidence outside (0, 1) or df < 1.
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1); got {confidence!r}.")
+    if int(df) != df or df < 1:
+        raise ValueError(f"df must be a positive integer; got {df!r}.")
+    if df > _T_EXACT_MAX_DF:
+        # Cornish-Fisher expansion of the t quantile in 1/df (Abramowitz & Stegun 26.7.5).
+        z = statistics.NormalDist().inv_cdf((1 + confidence) / 2)
+        return (z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+                + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * df**3))
+    low, high = 0.0, math.pi / 2  # bisect on theta = atan(t / sqrt(df)); the mass grows with theta
+    for _ in range(200):
+        middle = (low + high) / 2
+        if middle in (low, high):
+            break
+        low, high = (middle, high) if _student_t_central_mass(middle, df) < confidence else (low, middle)
+    return math.sqrt(df) * math.tan((low + high) / 2)
+
+
+def mean_confidence_interval(values, confidence=0.95) -> tuple[float, float, float]:
+    """Mean and Student t confidence interval, e.g. over seeds.
+
+    Args:
+        values: 1-D sequence of finite numbers, at least one.
+        confidence: the interval's coverage, in (0, 1).
+
+    Returns:
+        (mean, low, high); (value, nan, nan) for a single value.
+
+    Raises:
+        ValueError: on an empty or non-finite input or a confidence outside (0, 1).
+    """
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim != 1 or array.size == 0 or not np.all(np.isfinite(array)):
+        raise ValueError(f"values must be a non-empty 1-D sequence of finite numbers; got {values!r}.")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1); got {confidence!r}.")
+    mean = float(array.mean())
+    if array.size == 1:
+        return mean, math.nan, math.nan
+    half_width = (student_t_critical_value(confidence, array.size - 1)
+                  * float(array.std(ddof=1)) / math.sqrt(array.size))
+    return mean, mean - half_width, mean + half_width

@@ -1,0 +1,94 @@
+"""The tf.train.Example schema of a built dataset, and its (de)serialisation.
+
+Each record holds the image (raw pixels or JPEG/PNG bytes with height/width/channels), the fine and
+coarse labels, the dataset's original label, a stable example id, the example's rank within its fine
+class (for class-balanced nested fractions) and one `fine_label_noise_<r>` per noise rate r.
+Cluster-derived labels (`fine_label_cluster_<k>`) are added by `lg data cluster`.
+"""
+
+import numpy as np
+
+FORMAT_VERSION = 1
+
+IMAGE = "image/encoded"
+IMAGE_FORMAT = "image/format"
+HEIGHT = "image/height"
+WIDTH = "image/width"
+CHANNELS = "image/channels"
+ID = "id"
+FINE = "fine_label"
+COARSE = "coarse_label"
+SOURCE_LABEL = "source_label"
+RANK = "rank_in_class"
+NOISE_PREFIX = "fine_label_noise_"
+CLUSTER_PREFIX = "fine_label_cluster_"
+
+INT_FEATURES = (HEIGHT, WIDTH, CHANNELS, FINE, COARSE, SOURCE_LABEL, RANK)
+BYTES_FEATURES = (IMAGE, IMAGE_FORMAT, ID)
+
+
+def noise_feature(rate_name: str) -> str:
+    """Feature key of a noisy fine-label variant, e.g. 'fine_label_noise_0.1'."""
+    return NOISE_PREFIX + rate_name
+
+
+def cluster_feature(k: int) -> str:
+    """Feature key of cluster-derived fine labels, e.g. 'fine_label_cluster_5'."""
+    return f"{CLUSTER_PREFIX}{k}"
+
+
+def label_feature(label_view: str) -> str:
+    """Maps a label view ('fine', 'coarse', 'fine_noise_0.1', 'fine_cluster_5') to its feature key."""
+    if label_view == "fine":
+        return FINE
+    if label_view == "coarse":
+        return COARSE
+    if label_view.startswith("fine_noise_"):
+        return NOISE_PREFIX + label_view[len("fine_noise_"):]
+    if label_view.startswith("fine_cluster_"):
+        return CLUSTER_PREFIX + label_view[len("fine_cluster_"):]
+    raise ValueError(f"Unknown label view {label_view!r}.")
+
+
+def encode_example(fields: dict) -> bytes:
+    """Serialises one example dict (keys as above; ints and bytes/str values) to tf.train.Example.
+
+    Imports TensorFlow's protobuf lazily so Beam workers that only encode stay light.
+    """
+    from tensorflow.core.example import example_pb2, feature_pb2  # pylint: disable=g-import-not-at-top
+
+    feature = {}
+    for key, value in fields.items():
+        if isinstance(value, str):
+            value = value.encode()
+        if isinstance(value, bytes):
+            feature[key] = feature_pb2.Feature(bytes_list=feature_pb2.BytesList(value=[value]))
+        else:
+            feature[key] = feature_pb2.Feature(int64_list=feature_pb2.Int64List(value=[int(value)]))
+    return example_pb2.Example(features=feature_pb2.Features(feature=feature)).SerializeToString()
+
+
+def decode_example(serialized: bytes) -> dict:
+    """Parses one serialised example into a dict of Python ints and bytes (for tests and tools)."""
+    from tensorflow.core.example import example_pb2  # pylint: disable=g-import-not-at-top
+
+    example = example_pb2.Example.FromString(serialized)
+    out = {}
+    for key, feature in example.features.feature.items():
+        if feature.HasField("int64_list"):
+            out[key] = int(feature.int64_list.value[0])
+        else:
+            out[key] = bytes(feature.bytes_list.value[0])
+    return out
+
+
+def decode_pixels(fields: dict) -> np.ndarray:
+    """Returns the uint8 HWC pixels of a decoded example dict (raw, PNG or JPEG)."""
+    shape = (fields[HEIGHT], fields[WIDTH], fields[CHANNELS])
+    if fields[IMAGE_FORMAT] == b"raw":
+        return np.frombuffer(fields[IMAGE], np.uint8).reshape(shape)
+    import io  # pylint: disable=g-import-not-at-top
+    from PIL import Image  # pylint: disable=g-import-not-at-top
+
+    image = np.asarray(Image.open(io.BytesIO(fields[IMAGE])))
+    return image.reshape(image.shape[:2] + (-1,))

@@ -1,0 +1,73 @@
+"""Tests for lg_keras.models.layers (PyTorch-default layer factories)."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from lg_keras.errors import ConfigError
+from lg_keras.models import layers
+
+
+def _conv_model(shape, filters, kernel_size, stride, use_bias=False):
+    inputs = keras.Input(shape)
+    outputs = layers.conv2d(inputs, filters, kernel_size, stride=stride, use_bias=use_bias,
+                            weight_decay=5e-4, name='conv')
+    return keras.Model(inputs, outputs)
+
+
+def _reference_conv(x, kernel, stride, pad):
+    """Naive PyTorch-semantics conv: zero padding `pad` on every side, no bias. x: HWC, kernel: kkCF."""
+    k = kernel.shape[0]
+    x = np.pad(x, ((pad, pad), (pad, pad), (0, 0)))
+    out_h = (x.shape[0] - k) // stride + 1
+    out_w = (x.shape[1] - k) // stride + 1
+    out = np.zeros((out_h, out_w, kernel.shape[-1]))
+    for i in range(out_h):
+        for j in range(out_w):
+            patch = x[i * stride:i * stride + k, j * stride:j * stride + k, :]
+            out[i, j] = np.tensordot(patch, kernel, axes=3)
+    return out
+
+
+@pytest.mark.parametrize('size, stride, kernel_size', [(8, 2, 3), (7, 2, 3), (8, 1, 3), (8, 2, 1)])
+def test_conv_matches_pytorch_padding(size, stride, kernel_size):
+    model = _conv_model((size, size, 2), 3, kernel_size, stride)
+    x = np.random.default_rng(0).normal(size=(1, size, size, 2)).astype('float32')
+    kernel = model.get_layer('conv').kernel.numpy()
+    expected = _reference_conv(x[0], kernel, stride, kernel_size // 2)
+    np.testing.assert_allclose(model(x)[0], expected, rtol=1e-4, atol=1e-5)
+
+
+def test_kernel_and_bias_init_follow_pytorch_bounds():
+    keras.utils.set_random_seed(0)
+    model = _conv_model((8, 8, 16), 64, 3, 1, use_bias=True)
+    conv = model.get_layer('conv')
+    bound = 1 / math.sqrt(16 * 3 * 3)  # kaiming_uniform(a=sqrt(5)) and the bias rule share it
+    for w in (conv.kernel.numpy(), conv.bias.numpy()):
+        assert np.abs(w).max() <= bound
+        assert np.abs(w).max() > 0.9 * bound  # uniform over the whole range, not a narrower one
+
+
+def test_l2_is_half_the_pytorch_weight_decay():
+    w = np.array([1.0, -2.0, 3.0], 'float32')
+    np.testing.assert_allclose(float(layers.l2(5e-4)(w)), 5e-4 / 2 * 14, rtol=1e-6)
+    assert layers.l2(0.0) is None
+
+
+def test_batch_norm_decays_gamma_and_beta():
+    inputs = keras.Input((4, 4, 3))
+    outputs = layers.batch_norm(inputs, momentum=0.9, epsilon=1e-5, weight_decay=1e-3, name='bn')
+    model = keras.Model(inputs, outputs)
+    bn = model.get_layer('bn')
+    assert bn.momentum == 0.9 and bn.epsilon == 1e-5
+    assert len(model.losses) == 2  # gamma (ones: 3 * 1e-3 / 2) and beta (zeros)
+    np.testing.assert_allclose(sorted(float(l) for l in model.losses), [0.0, 3 * 1e-3 / 2], atol=1e-9)
+
+
+@pytest.mark.parametrize('kwargs', [dict(weight_decay=-1.0), dict(bn_momentum=1.0), dict(bn_epsilon=0.0)])
+def test_check_layer_args_rejects(kwargs):
+    args = dict(weight_decay=5e-4, bn_momentum=0.9, bn_epsilon=1e-5) | kwargs
+    with pytest.raises(ConfigError, match=next(iter(kwargs))):
+        layers.check_layer_args('Model', **args)
