@@ -212,6 +212,8 @@ class TrainConfig:
         mixed_precision: 'auto' (mixed_float16 on GPUs), 'on' or 'off'.
         deterministic: enable TensorFlow op determinism.
         max_steps_per_epoch: cap on steps per epoch (0 = whole epoch); for benchmarks and smoke runs.
+        eval_every: evaluate on the test split every N epochs for the curves of Fig. 3 (0 = never).
+            These figures are only logged: nothing uses them to steer training or pick a checkpoint.
     """
 
     epochs: int = 200
@@ -228,6 +230,7 @@ class TrainConfig:
     mixed_precision: str = "auto"
     deterministic: bool = False
     max_steps_per_epoch: int = 0
+    eval_every: int = 1
 
     def __post_init__(self):
         _require(isinstance(self.epochs, int) and 1 <= self.epochs <= 100_000, "train.epochs",
@@ -254,6 +257,8 @@ class TrainConfig:
         _choice("train.mixed_precision", self.mixed_precision, ("auto", "on", "off"))
         _require(isinstance(self.max_steps_per_epoch, int) and self.max_steps_per_epoch >= 0,
                  "train.max_steps_per_epoch", "must be an integer >= 0", self.max_steps_per_epoch)
+        _require(isinstance(self.eval_every, int) and self.eval_every >= 0, "train.eval_every",
+                 "must be an integer >= 0", self.eval_every)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,9 +10,10 @@ State variables use aggregation 'sum', so under tf.distribute.MirroredStrategy t
 counts are summed before `result()` (checked against numpy in the tests).
 
 `FineConfusionMatrix.result()` is a matrix, not a scalar: `fit` and `evaluate` return it as an array
-in their logs, but `keras.callbacks.TensorBoard` cannot write it as a scalar summary. Use it in
-`evaluate` (or compile it only without a TensorBoard callback); `AverageConfusionRatio` is its
-scalar summary and is safe everywhere.
+in their logs (History keeps one per epoch), the progress bar prints the mean of its entries, and
+`keras.callbacks.TensorBoard` fails with "Expected scalar shape". Use it in `evaluate` (or compile it
+only without a TensorBoard callback); `AverageConfusionRatio` is its scalar summary and is safe
+everywhere.
 """
 
 import keras

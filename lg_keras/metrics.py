@@ -283,9 +283,9 @@ def mcnemar_test(correct_a, correct_b) -> dict:
         if not np.isin(array, (0, 1)).all():
             raise ValueError(f"{name} must hold booleans or 0/1; got values {np.unique(array)[:10]}.")
         arrays.append(array.astype(bool))
-    a, b_right = arrays
-    _check_same_length(a, "correct_a", b_right, "correct_b")
-    b, c = int(np.sum(a & ~b_right)), int(np.sum(~a & b_right))
+    a_right, b_right = arrays
+    _check_same_length(a_right, "correct_a", b_right, "correct_b")
+    b, c = int(np.sum(a_right & ~b_right)), int(np.sum(~a_right & b_right))
     n = b + c
     if n < MCNEMAR_EXACT_BELOW:
         tail = sum(math.comb(n, i) for i in range(min(b, c) + 1))

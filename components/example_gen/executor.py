@@ -21,8 +21,8 @@ from lg_keras.config import BuildConfig, config_hash, format_rate, to_dict
 from lg_keras.errors import RunDirError
 from lg_keras.sources.base import SPLITS
 
-# Shards are sized so each holds roughly this many bytes of images.
-_BYTES_PER_SHARD = 64 * 2**20
+# Default shard counts: enough files for parallel reads of a CIFAR-size split.
+_DEFAULT_SHARDS = {"train": 8, "test": 2}
 
 
 def pipeline_options(beam_args: list[str]) -> PipelineOptions:
@@ -45,11 +45,13 @@ def _label_map(hierarchy: labels.Hierarchy, class_names) -> transforms.LabelMap:
                                         tuple(int(x) for x in aligned.fine_to_coarse))
 
 
-def _num_shards(requested: int, examples: list) -> int:
-    if requested:
-        return requested
-    size = sum(len(e.payload) if e.payload is not None else 110_000 for e in examples)
-    return max(1, min(64, round(size / _BYTES_PER_SHARD)))
+def read_split(split: str, source):
+    """Yields a split's raw examples; runs inside the pipeline so payloads never enter its graph.
+
+    (Putting 50,000 payloads into a beam.Create pickles them into the pipeline proto several times:
+    about a minute for CIFAR-10, against seconds for streaming them here.)
+    """
+    yield from source.examples(split)
 
 
 def existing_build(out_dir: str) -> dict | None:
@@ -101,10 +103,9 @@ def _build(cfg, inputs, out_dir, beam_args, allow_download):
                                  allow_download=allow_download,
                                  tfds_data_dir=inputs.get("tfds_data_dir"))
     aligned, label_map = _label_map(hierarchy, source.class_names)
-    listed = {split: list(source.examples(split)) for split in SPLITS}
     partial = outputs.new_partial_dir(out_dir)
     try:
-        stats = _run_pipeline(cfg, listed, label_map, partial, beam_args)
+        stats = _run_pipeline(cfg, source, label_map, partial, beam_args)
         meta = _dataset_meta(cfg, source, aligned, stats, time.time() - start)
         outputs.write_json_atomic(os.path.join(partial, "dataset.json"), meta)
         outputs.publish(partial, out_dir)
@@ -116,7 +117,7 @@ def _build(cfg, inputs, out_dir, beam_args, allow_download):
     return meta
 
 
-def _run_pipeline(cfg, listed, label_map, partial, beam_args):
+def _run_pipeline(cfg, source, label_map, partial, beam_args):
     rates = tuple(cfg.noise)
     max_per_class = {"train": cfg.max_train_per_class, "test": cfg.max_test_per_class}
     stats_path = os.path.join(partial, "stats.json")
@@ -125,22 +126,22 @@ def _run_pipeline(cfg, listed, label_map, partial, beam_args):
         for split in SPLITS:
             splits.append(
                 p
-                | f"List{split}" >> beam.Create(listed[split], reshuffle=False)
+                | f"Name{split}" >> beam.Create([split])
+                | f"Read{split}" >> beam.FlatMap(read_split, source)
                 | f"Prepare{split}" >> beam.FlatMap(transforms.prepare_example, split, label_map,
                                                     cfg.image_encoding))
         examples = splits | "Splits" >> beam.Flatten()
         extra = examples | "RanksAndNoise" >> transforms.AssignRanksAndNoise(
             rates, cfg.seed, max_per_class)
-        keyed = examples | "KeyById" >> beam.Map(lambda e: ((e["split"], e[records.ID]), e))
-        joined = (
-            {"examples": keyed, "labels": extra}
-            | "Join" >> beam.CoGroupByKey()
-            | "ToRecord" >> beam.FlatMap(transforms.to_record, rates))
+        # The labels side is small (ids and ints): join it as a side input rather than
+        # shuffling the images through a CoGroupByKey.
+        joined = examples | "ToRecord" >> beam.FlatMap(
+            transforms.to_record, rates, extra_by_key=beam.pvalue.AsDict(extra))
         for split in SPLITS:
             shards = cfg.train_shards if split == "train" else cfg.test_shards
             os.makedirs(os.path.join(partial, split))
             _ = joined | f"Write{split}" >> transforms.WriteSplit(
-                split, os.path.join(partial, split, "data"), _num_shards(shards, listed[split]),
+                split, os.path.join(partial, split, "data"), shards or _DEFAULT_SHARDS[split],
                 cfg.compression)
         _ = (joined
              | "Stats" >> beam.CombineGlobally(transforms.DatasetStatsFn(rates))

@@ -107,12 +107,20 @@ def AssignRanksAndNoise(examples, rates, seed, max_per_class):  # pylint: disabl
         | "MergeNoise" >> beam.Map(lambda kv: (kv[0], {**kv[1]["ranked"][0], **kv[1]["noisy"][0]})))
 
 
-def to_record(element, rates: tuple[float, ...]):
-    """Joins an example with its rank and noisy labels; drops examples outside the subset."""
-    _, grouped = element
-    if not grouped["labels"]:
+def to_record(example, rates: tuple[float, ...], extra_by_key: dict):
+    """Adds an example's rank and noisy labels; drops examples outside the subset.
+
+    Args:
+        example: an example dict from `prepare_example`.
+        rates: noise rates.
+        extra_by_key: side input {(split, id): {'rank', '<rate>': noisy fine label, ...}}.
+
+    Yields:
+        (split, record fields, pixel moments).
+    """
+    extra = extra_by_key.get((example["split"], example[records.ID]))
+    if extra is None:
         return
-    (example,), (extra,) = grouped["examples"], grouped["labels"]
     fields = {k: v for k, v in example.items() if k not in ("split", "moments")}
     fields[records.RANK] = extra["rank"]
     for rate in rates:

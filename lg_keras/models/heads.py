@@ -3,10 +3,10 @@
 - 'linear': Dense(num_classes), the authors' baseline CNN.
 - 'extra_layer': Table IV's "Extra layer" exactly as the authors' code builds it:
   Linear(features -> num_fine_classes) then Linear(-> num_classes) with NO activation between them.
-  The composite is still affine (a rank-limited linear classifier), so it adds parameters but no
-  non-linearity, whatever the paper's prose says.
-- 'extra_layer_relu': the same two layers with a ReLU between them, the head the paper's prose
-  describes ("increase network non-linearity"); not what produced Table IV.
+  The composite is still affine (a rank-limited linear classifier): it adds parameters but, despite
+  the paper's wording ("increase network non-linearity"), no non-linearity.
+- 'extra_layer_relu': the same two layers with a ReLU between them, closer to the paper's wording;
+  not what produced Table IV.
 - 'dropout': Dropout(rate) between the pooled features and Dense(num_classes) (Table V, rate 0.3).
 
 All Dense layers use PyTorch nn.Linear's default init and PyTorch-style weight decay on kernel and
@@ -40,7 +40,8 @@ def check_head_args(owner, head, num_fine_classes, dropout):
     if head not in HEAD_NAMES:
         raise ConfigError(f"Unknown head {head!r} for {owner}. Available: {', '.join(HEAD_NAMES)}.")
     if head in _NEEDS_FINE:
-        if isinstance(num_fine_classes, bool) or not isinstance(num_fine_classes, int) or num_fine_classes < 1:
+        valid = isinstance(num_fine_classes, int) and not isinstance(num_fine_classes, bool)
+        if not valid or num_fine_classes < 1:
             raise ConfigError(f"{owner} head={head!r} needs num_fine_classes, a positive integer (the width "
                               f"of the extra layer); got {num_fine_classes!r}.")
     if not 0 <= dropout < 1:

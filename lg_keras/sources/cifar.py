@@ -91,10 +91,10 @@ class _ReleaseFiles:
         return self._members[filename].size
 
     def read(self, filename: str) -> bytes:
-        if self._members is None:
-            with open(os.path.join(self.path, filename), "rb") as f:
-                return f.read()
         try:
+            if self._members is None:
+                with open(os.path.join(self.path, filename), "rb") as f:
+                    return f.read()
             with tarfile.open(self.path, "r:*") as tar:
                 return tar.extractfile(self._members[filename]).read()
         except (tarfile.TarError, EOFError, OSError) as e:

@@ -100,7 +100,8 @@ def test_logits_stay_float32_under_mixed_precision():
 
 
 def test_unknown_head_lists_choices():
-    with pytest.raises(ConfigError, match="Unknown head 'mlp'.*linear, extra_layer, extra_layer_relu, dropout"):
+    choices = 'linear, extra_layer, extra_layer_relu, dropout'
+    with pytest.raises(ConfigError, match=f"Unknown head 'mlp'.*{choices}"):
         _head_model('mlp')
 
 

@@ -43,7 +43,8 @@ def test_builds_wide_resnet_from_config_fields():
 
 
 def test_unknown_model_lists_choices():
-    with pytest.raises(ConfigError, match="Unknown model 'resnet50'. Available: preact_resnet18, wide_resnet"):
+    message = "Unknown model 'resnet50'. Available: preact_resnet18, wide_resnet."
+    with pytest.raises(ConfigError, match=message):
         build_model(_cfg(name='resnet50'), 10, (32, 32, 3))
 
 

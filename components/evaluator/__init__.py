@@ -1,0 +1,1 @@
+"""evaluator: metrics, figures, TensorBoard summaries and projector files of a finished run."""

@@ -1,0 +1,78 @@
+"""`python -m components.evaluator` (also `lg evaluate`): argv -> EvaluatorConfig -> executor.run."""
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+from components.entrypoint import run_guarded
+from components.evaluator import executor
+from lg_keras.errors import RunDirError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `lg evaluate`."""
+    parser.add_argument("--run", required=True, help="a finished run directory (from `lg train`)")
+    parser.add_argument("--data", default=None,
+                        help="the dataset directory the run trained on (default: the "
+                             "data.dataset_dir recorded in RUN/config.json)")
+    parser.add_argument("--hierarchy", action="append", default=[],
+                        help="also score the same predictions under this hierarchy (built-in name or "
+                             "YAML path over the same fine classes; repeatable), e.g. the ten "
+                             "cifar10_custom_<i> mappings of paper Table VI")
+    parser.add_argument("--no-embeddings", action="store_true",
+                        help="skip the t-SNE figure and the TensorBoard projector files")
+    parser.add_argument("--batch-size", type=int, default=0,
+                        help="inference batch size (0: max(the run's batch size, 256))")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="recompute even if metrics.json already holds this evaluation")
+
+
+def _dataset_dir(run_dir: str, given: str | None) -> str:
+    if given:
+        return given
+    try:
+        with open(os.path.join(run_dir, "config.json")) as f:
+            return json.load(f)["experiment"]["data"]["dataset_dir"]
+    except (OSError, KeyError, TypeError, json.JSONDecodeError) as e:
+        raise RunDirError(f"Cannot find the dataset of run {run_dir!r} in its config.json ({e!r}); "
+                          f"pass --data DATASET_DIR.") from e
+
+
+def run_from_args(args) -> dict:
+    """Builds the config from parsed args and runs the executor on --run, writing into it."""
+    cfg = executor.parse_config({"hierarchies": args.hierarchy,
+                                 "embeddings": not args.no_embeddings,
+                                 "batch_size": args.batch_size})
+    logging.info("Evaluator config: %s", cfg)
+    return executor.run(cfg, {"model": args.run, "examples": _dataset_dir(args.run, args.data)},
+                        {"metrics": args.run}, overwrite=args.overwrite)
+
+
+def _evaluate(args) -> None:
+    result = run_from_args(args)
+    print(f"{args.run}: {executor.summary(result)}")
+    print(f"wrote {os.path.join(args.run, 'metrics.json')}; TensorBoard: "
+          f"lg tensorboard {os.path.join(args.run, 'logs')}")
+
+
+def register(commands, data_commands) -> None:  # pylint: disable=unused-argument
+    """Adds `lg evaluate` to the `lg` command."""
+    parser = commands.add_parser(
+        "evaluate", help="metrics, confusion matrix, ACR, t-SNE and projector files of a run",
+        description="Evaluates a finished run: coarse test/train accuracy (A_FC or A_CC), fine "
+                    "confusion matrix and ACR, optional per-hierarchy scores, t-SNE and TensorBoard "
+                    "projector files. Writes RUN/metrics.json, RUN/figures/, RUN/logs/evaluation/.")
+    add_arguments(parser)
+    parser.set_defaults(func=_evaluate)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m components.evaluator", description=__doc__)
+    add_arguments(parser)
+    return run_guarded(lambda: _evaluate(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

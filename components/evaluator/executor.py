@@ -1,0 +1,212 @@
+"""evaluator: metrics.json, figures, TensorBoard summaries and projector files of a finished run.
+
+`run(cfg, inputs, outputs)` evaluates the run in `inputs['model']` (a trainer run directory) on the
+dataset in `inputs['examples']` and writes into `outputs['metrics']` (the run directory itself when
+called from the CLI, so `tensorboard --logdir RUN_DIR/logs` shows everything):
+
+    metrics.json                 the metrics (lg_keras.evaluate) plus 'config' and 'evaluation_key'
+    figures/confusion.png        fine confusion matrix (coarse for coarse-trained runs), Fig. 5
+    figures/tsne.png             t-SNE of penultimate test features by coarse class, Fig. 4
+    logs/evaluation/             TensorBoard run: evaluation scalars, the confusion matrix image
+                                 and the projector files (features, metadata.tsv, sprite.png)
+
+metrics.json is written last and atomically; a second call with the same config, run and dataset
+returns it without recomputing unless `overwrite` is set.
+"""
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+
+import tensorflow as tf
+
+from lg_keras import data, evaluate, figures, labels, outputs
+from lg_keras import embeddings as embedding_lib
+from lg_keras.dataset_info import DatasetInfo, load_dataset_info
+from lg_keras.errors import ConfigError
+
+EVALUATION_LOG_DIR = os.path.join("logs", "evaluation")
+_SCALARS = ("coarse_test_accuracy", "coarse_train_accuracy", "fine_test_accuracy",
+            "fine_train_accuracy", "acr", "acr_noisy_test_labels")
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluatorConfig:
+    """What the evaluator computes besides the metrics.
+
+    Attributes:
+        hierarchies: built-in hierarchy names or YAML paths over the dataset's fine classes; each
+            adds metrics['by_hierarchy'][name] from the same predictions (paper Table VI).
+        embeddings: write the t-SNE figure and the projector files (one extra feature output).
+        batch_size: inference batch size; 0 = max(the run's batch size, 256).
+        tsne_seed: seed of the t-SNE.
+        max_embedding_examples: the class-balanced subset size for t-SNE and the projector.
+    """
+
+    hierarchies: tuple[str, ...] = ()
+    embeddings: bool = True
+    batch_size: int = 0
+    tsne_seed: int = 0
+    max_embedding_examples: int = embedding_lib.MAX_PROJECTOR_EXAMPLES
+
+    def __post_init__(self):
+        object.__setattr__(self, "hierarchies", tuple(self.hierarchies))
+        if not all(isinstance(h, str) and h for h in self.hierarchies):
+            raise ConfigError(f"hierarchies must be non-empty strings (names or YAML paths); got "
+                              f"{list(self.hierarchies)!r}.")
+        if not isinstance(self.embeddings, bool):
+            raise ConfigError(f"embeddings must be true or false; got {self.embeddings!r}.")
+        for name, low in (("batch_size", 0), ("tsne_seed", 0), ("max_embedding_examples", 2)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ConfigError(f"{name} must be an integer >= {low}; got {value!r}.")
+        if self.max_embedding_examples > embedding_lib.MAX_PROJECTOR_EXAMPLES:
+            raise ConfigError(f"max_embedding_examples must be at most "
+                              f"{embedding_lib.MAX_PROJECTOR_EXAMPLES}; got {self.max_embedding_examples}.")
+
+
+def parse_config(cfg: str | dict | EvaluatorConfig | None) -> EvaluatorConfig:
+    """Validates a config dict or its JSON string (unknown keys are named with the choices)."""
+    if isinstance(cfg, EvaluatorConfig):
+        return cfg
+    if isinstance(cfg, str):
+        try:
+            cfg = json.loads(cfg or "{}")
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"The evaluator config must be a JSON object; got {cfg!r:.200} ({e}).") from e
+    if cfg is not None and not isinstance(cfg, dict):
+        raise ConfigError(f"The evaluator config must be a mapping; got {cfg!r:.200}.")
+    cfg = dict(cfg or {})
+    known = {f.name for f in dataclasses.fields(EvaluatorConfig)}
+    unknown = sorted(set(cfg) - known)
+    if unknown:
+        raise ConfigError(f"Unknown evaluator config key {unknown[0]!r}. Available: "
+                          f"{', '.join(sorted(known))}.")
+    if isinstance(cfg.get("hierarchies"), str):
+        raise ConfigError(f"hierarchies must be a list of names; got the string "
+                          f"{cfg['hierarchies']!r}.")
+    return EvaluatorConfig(**cfg)
+
+
+def _evaluation_key(cfg: EvaluatorConfig, run_dir: str, info: DatasetInfo) -> str:
+    """Identifies an evaluation: its config, the run's config and model file, the dataset build."""
+    with open(os.path.join(run_dir, "config.json")) as f:
+        run_hash = json.load(f).get("config_hash")
+    model = os.stat(os.path.join(run_dir, "model.keras"))
+    text = json.dumps([dataclasses.asdict(cfg), run_hash, model.st_size, model.st_mtime_ns,
+                       info.meta.get("config_hash")], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _previous(path: str, key: str) -> dict | None:
+    try:
+        with open(path) as f:
+            previous = json.load(f)
+    except (OSError, json.JSONDecodeError):
+        return None
+    return previous if previous.get("evaluation_key") == key else None
+
+
+def run(cfg, inputs: dict, outputs_: dict, *, overwrite: bool = False) -> dict:
+    """Evaluates a run and writes metrics.json, figures and TensorBoard files.
+
+    Args:
+        cfg: an EvaluatorConfig, its dict ({'hierarchies': [...], 'embeddings': bool, ...}) or
+            that dict as a JSON string.
+        inputs: {'model': run directory, 'examples': dataset directory}.
+        outputs_: {'metrics': output directory (the run directory from the CLI)}.
+        overwrite: recompute even if metrics.json holds this very evaluation.
+
+    Returns:
+        The metrics dict written to metrics.json.
+
+    Raises:
+        LgError subclasses: for bad config, an unfinished or mismatched run, bad hierarchies, or an
+            output directory locked by another evaluator.
+    """
+    cfg = parse_config(cfg)
+    run_dir, out_dir = os.path.abspath(inputs["model"]), os.path.abspath(outputs_["metrics"])
+    info = load_dataset_info(inputs["examples"])
+    hierarchies = evaluate.check_hierarchies(info, [labels.load_hierarchy(h) for h in cfg.hierarchies])
+    os.makedirs(out_dir, exist_ok=True)
+    metrics_path = os.path.join(out_dir, "metrics.json")
+    with outputs.exclusive_lock(os.path.join(out_dir, "metrics")):
+        _, data_cfg = evaluate.load_run_config(run_dir, info)  # checks before reading the run
+        if hierarchies:
+            evaluate.require_fine_view(run_dir, data_cfg.labels)
+        key = _evaluation_key(cfg, run_dir, info)
+        previous = None if overwrite else _previous(metrics_path, key)
+        if previous is not None:
+            logging.info("%s already holds this evaluation; nothing to do.", metrics_path)
+            return previous
+        start = time.time()
+        pred = evaluate.predict_run(run_dir, info, batch_size=cfg.batch_size or None,
+                                    with_features=cfg.embeddings)
+        result = evaluate.compute_metrics(pred, info, hierarchies)
+        _write_figures_and_logs(cfg, pred, result, info, out_dir)
+        result["config"] = {**dataclasses.asdict(cfg), "hierarchies": list(cfg.hierarchies),
+                            "run_dir": run_dir, "dataset_dir": info.path,
+                            "run_config": pred.config}
+        result["evaluation_key"] = key
+        result["evaluation_seconds"] = round(time.time() - start, 1)
+        evaluate.assert_json_finite(result)
+        outputs.write_json_atomic(metrics_path, result)
+    logging.info("Evaluated %s: coarse test accuracy %.4f, ACR %s (%.1f s).", run_dir,
+                 result["coarse_test_accuracy"], result["acr"], result["evaluation_seconds"])
+    return result
+
+
+def _write_figures_and_logs(cfg, pred, result, info, out_dir) -> None:
+    figure_dir = os.path.join(out_dir, "figures")
+    log_dir = os.path.join(out_dir, EVALUATION_LOG_DIR)
+    os.makedirs(figure_dir, exist_ok=True)
+    shutil.rmtree(log_dir, ignore_errors=True)  # this directory holds only the evaluator's files
+    if result["fine_confusion_matrix"] is not None:
+        confusion, names, tag = result["fine_confusion_matrix"], info.fine_names, "fine"
+    else:
+        confusion, names, tag = result["coarse_confusion_matrix"], info.coarse_names, "coarse"
+    figures.plot_confusion(confusion, names, os.path.join(figure_dir, "confusion.png"))
+    step = max(result["num_epochs"], 1)
+    with tf.summary.create_file_writer(log_dir).as_default():
+        tf.summary.image(f"confusion_matrix/{tag}", figures.confusion_image(confusion, names)[None],
+                         step=step, description=f"Test-split {tag} confusion matrix (rows true).")
+        for name in _SCALARS:
+            if result[name] is not None:
+                tf.summary.scalar(f"evaluation/{name}", result[name], step=step)
+        tf.summary.flush()
+    if cfg.embeddings:
+        _write_embeddings(cfg, pred, info, figure_dir, log_dir)
+
+
+def _write_embeddings(cfg, pred, info, figure_dir, log_dir) -> None:
+    fine = data.read_labels(info, "test", ("fine",))["fine"]
+    chosen = embedding_lib.balanced_subset(fine, cfg.max_embedding_examples)
+    features = pred.test_features[chosen]
+    coarse = info.fine_to_coarse[fine[chosen]]
+    figures.plot_tsne(features, coarse, info.coarse_names, os.path.join(figure_dir, "tsne.png"),
+                      seed=cfg.tsne_seed, title=f"{os.path.basename(pred.run_dir)} "
+                                                f"({pred.label_view}), {len(chosen)} test images")
+    images = embedding_lib.read_images(info, "test", pred.data_cfg, chosen)
+    embedding_lib.export_projector(features, [info.fine_names[i] for i in fine[chosen]],
+                                [info.coarse_names[i] for i in coarse], images, log_dir)
+    logging.info("Wrote t-SNE and projector files for %d test examples.", len(chosen))
+
+
+def summary(result: dict) -> str:
+    """One line of the headline numbers, for the CLI."""
+    parts = [f"coarse test {result['coarse_test_accuracy']:.4f}",
+             f"coarse train (clean) {result['coarse_train_accuracy']:.4f}"]
+    if result.get("running_coarse_train_accuracy") is not None:
+        parts.append(f"running train {result['running_coarse_train_accuracy']:.4f}")
+    if result.get("fine_test_accuracy") is not None:
+        parts.append(f"fine test {result['fine_test_accuracy']:.4f}")
+    parts.append(f"ACR {result['acr']:.4f}" if result.get("acr") is not None else "ACR n/a")
+    for name, entry in sorted((result.get("by_hierarchy") or {}).items()):
+        acr = f"{entry['acr']:.4f}" if entry["acr"] is not None else "n/a"
+        parts.append(f"[{name}: coarse test {entry['coarse_test_accuracy']:.4f}, ACR {acr}]")
+    return ", ".join(parts)
+

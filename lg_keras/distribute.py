@@ -1,0 +1,132 @@
+"""tf.distribute strategies and the mixed-precision policy for a run.
+
+- 'auto': MirroredStrategy over all GPUs when there are several, else the default strategy.
+- 'default': the default (single-device) strategy.
+- 'mirrored': MirroredStrategy over all GPUs; on a machine without GPUs, over logical CPU devices
+  listed explicitly, which `split_cpu` must create before TensorFlow initialises its devices
+  (FACTS.md: two CPU replicas run at about 0.57x the speed of no strategy; it is for testing the
+  distributed path, not for speed).
+- 'multi_worker': MultiWorkerMirroredStrategy; TensorFlow reads the cluster from TF_CONFIG itself.
+
+Under a mirrored strategy the global batch is split across replicas; Keras scales each replica's
+loss (including the L2 regularisation losses) by 1 / num_replicas and sums the gradients, so one
+step equals the single-device step on the whole batch (tests/lg_keras/test_distribute.py checks it).
+BatchNorm statistics are per replica (no synchronised BatchNorm), like PyTorch's DataParallel.
+"""
+
+import logging
+
+import tensorflow as tf
+
+from lg_keras.config import TrainConfig
+from lg_keras.errors import ConfigError
+
+
+def gpus() -> list:
+    """The physical GPUs TensorFlow sees (does not initialise the runtime)."""
+    return tf.config.list_physical_devices("GPU")
+
+
+def split_cpu(num: int) -> list[str]:
+    """Splits the first physical CPU into `num` logical devices; returns their names.
+
+    Must run before TensorFlow initialises its devices (before the first op, tensor or
+    `list_logical_devices` call); entry points call it right after parsing their arguments.
+    Calling it again with the same `num` is a no-op.
+
+    Args:
+        num: number of logical CPU devices, >= 1.
+
+    Returns:
+        The logical CPU device names, e.g. ['/device:CPU:0', '/device:CPU:1'].
+
+    Raises:
+        RuntimeError: when TensorFlow has already initialised its devices differently.
+    """
+    assert num >= 1, num
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    current = tf.config.get_logical_device_configuration(cpu) or []
+    if len(current) != num:
+        try:
+            tf.config.set_logical_device_configuration(
+                cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(num)])
+        except RuntimeError as e:
+            raise RuntimeError(
+                f"Cannot split the CPU into {num} logical devices: TensorFlow has already "
+                f"initialised its devices. Call lg_keras.distribute.split_cpu({num}) first thing "
+                f"in the process (the trainer entry point does).") from e
+    return [d.name for d in tf.config.list_logical_devices("CPU")]
+
+
+def _cpu_devices(num: int) -> list[str]:
+    """Logical CPU device names for a CPU-only mirrored run, splitting the CPU if still possible."""
+    try:
+        names = split_cpu(num)
+    except RuntimeError:
+        names = [d.name for d in tf.config.list_logical_devices("CPU")]
+    if len(names) < 2 <= num:
+        raise ConfigError(
+            f"train.strategy='mirrored' on a machine without GPUs needs {num} logical CPU devices, "
+            f"but TensorFlow was initialised with {len(names)}. Start the run through "
+            f"`lg train` / `python -m components.trainer`, which split the CPU before TensorFlow "
+            f"starts, or call lg_keras.distribute.split_cpu({num}) first.")
+    if len(names) != num:
+        logging.warning("train.num_cpu_replicas=%d but %d logical CPU devices exist; using all.",
+                        num, len(names))
+    return names
+
+
+def make_strategy(train_cfg: TrainConfig) -> tf.distribute.Strategy:
+    """The tf.distribute strategy `train_cfg.strategy` names (see the module docstring).
+
+    Args:
+        train_cfg: reads `strategy` and `num_cpu_replicas`.
+
+    Returns:
+        A `tf.distribute.Strategy`.
+
+    Raises:
+        ConfigError: for 'mirrored' on a CPU-only machine whose CPU can no longer be split.
+    """
+    kind = train_cfg.strategy
+    if kind == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if kind == "mirrored":
+        if gpus():
+            return tf.distribute.MirroredStrategy()
+        return tf.distribute.MirroredStrategy(_cpu_devices(train_cfg.num_cpu_replicas))
+    if kind == "auto" and len(gpus()) > 1:
+        return tf.distribute.MirroredStrategy()
+    assert kind in ("auto", "default"), kind
+    return tf.distribute.get_strategy()
+
+
+def strategy_name(strategy: tf.distribute.Strategy) -> str:
+    """'default', 'mirrored', 'multi_worker' or the class name of another strategy."""
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return "multi_worker"
+    if isinstance(strategy, tf.distribute.MirroredStrategy):
+        return "mirrored"
+    if not tf.distribute.has_strategy() and strategy is tf.distribute.get_strategy():
+        return "default"
+    return type(strategy).__name__
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this worker writes the run's outputs (always, except on non-chief workers)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+def mixed_precision_policy(train_cfg: TrainConfig) -> str:
+    """The Keras dtype policy of a run: 'auto' is mixed_float16 on GPUs and float32 elsewhere."""
+    if train_cfg.mixed_precision == "on":
+        return "mixed_float16"
+    if train_cfg.mixed_precision == "auto" and gpus():
+        return "mixed_float16"
+    return "float32"

@@ -1,0 +1,387 @@
+"""Evaluation of a finished run: coarse accuracy, fine confusion, ACR, per-hierarchy views.
+
+`evaluate_run` loads `RUN_DIR/model.keras`, predicts the test split and a clean pass over the
+training split (no augmentation, inference mode, the data fraction the run trained on) and returns
+the metrics as a JSON-ready dict. It writes nothing; `components/evaluator` writes it.
+
+The paper's figures, and which key holds them:
+
+- `coarse_test_accuracy`: A_FC (Sec. III) when the run trained on a fine, noisy or cluster view
+  (argmax class mapped to its coarse class), A_CC when it trained on coarse labels. Final epoch.
+- `coarse_train_accuracy`: the same rule on the clean pass over the training data.
+  `running_train_accuracy` / `running_coarse_train_accuracy` are the last epoch's running figures
+  over augmented batches in training mode (history.json), the curves the paper plots (Fig. 3).
+- `acr`: ACR (Sec. V) of the fine confusion matrix against the CLEAN test fine labels;
+  `acr_noisy_test_labels` (noise views) against the test split's noisy labels of the same rate, as
+  the authors' code does for Fig. 7b. An undefined ACR (inf or nan by `metrics.average_confusion_ratio`)
+  is stored as None with an explanation in `acr_note`, never as a NaN.
+- `best_epoch_val_coarse_accuracy`: the best per-epoch test-split figure from history.json. The
+  authors' code keeps the checkpoint with the best TEST accuracy; this selects on the test set and
+  is optimistic, so it is kept apart from the final-epoch figures.
+"""
+
+import dataclasses
+import json
+import logging
+import math
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from lg_keras import data, metrics, records
+from lg_keras import models  # noqa: F401  pylint: disable=unused-import  (registers the model classes)
+from lg_keras.config import DataConfig, from_dict
+from lg_keras.dataset_info import DatasetInfo
+from lg_keras.errors import ConfigError, DataError, HierarchyError, RunDirError
+from lg_keras.labels import Hierarchy
+
+BEST_EPOCH_NOTE = (
+    "Best epoch selected on the per-epoch test-split (val_*) figures in history.json, as the "
+    "authors' code keeps the checkpoint with the best TEST accuracy. Optimistic; the final-epoch "
+    "coarse_test_accuracy is the primary figure.")
+RUNNING_NOTE = ("running_* figures: last epoch's running accuracy over augmented batches in "
+                "training mode (the paper's training curves); coarse_train_accuracy is a clean pass.")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunPredictions:
+    """What one pass of a run's model over the data produced.
+
+    Attributes:
+        run_dir: the run directory.
+        config: the parsed RUN_DIR/config.json.
+        data_cfg: the run's DataConfig, `dataset_dir` pointing at the evaluated dataset.
+        history: per-epoch dicts of history.json (possibly empty).
+        test_logits: float32 [num_test, num_classes], test split in file order.
+        test_features: float32 [num_test, D] penultimate features, or None if not requested.
+        train_logits: float32 [num_kept_train, num_classes], the run's training fraction.
+    """
+
+    run_dir: str
+    config: dict
+    data_cfg: DataConfig
+    history: list
+    test_logits: np.ndarray
+    test_features: np.ndarray | None
+    train_logits: np.ndarray
+
+    @property
+    def label_view(self) -> str:
+        return self.data_cfg.labels
+
+
+def _read_json(path: str, what: str):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError as e:
+        raise RunDirError(f"{what} {path!r} is missing; is this a finished run directory?") from e
+    except (OSError, json.JSONDecodeError) as e:
+        raise RunDirError(f"Cannot read {what} {path!r}: {e}.") from e
+
+
+def load_run_config(run_dir: str, info: DatasetInfo) -> tuple[dict, DataConfig]:
+    """Reads RUN_DIR/config.json and checks the run is finished and fits the dataset.
+
+    Returns:
+        (config dict, the run's DataConfig with dataset_dir = info.path).
+
+    Raises:
+        RunDirError: when files are missing or the run has not finished.
+        DataError: when the run was trained on a different dataset build.
+    """
+    state = _read_json(os.path.join(run_dir, "train_state.json"), "Training state")
+    if not state.get("finished"):
+        raise RunDirError(f"Run {run_dir!r} has not finished training (train_state.json: "
+                          f"finished={state.get('finished')!r}); resume it with `lg train` first.")
+    config = _read_json(os.path.join(run_dir, "config.json"), "Run config")
+    try:
+        data_cfg = from_dict(DataConfig, config["experiment"]["data"], "experiment.data")
+    except (KeyError, TypeError) as e:
+        raise RunDirError(f"{run_dir}/config.json lacks experiment.data: {e!r}.") from e
+    trained_on = (config.get("dataset") or {}).get("config_hash")
+    if trained_on and trained_on != info.meta.get("config_hash"):
+        raise DataError(f"Run {run_dir!r} was trained on dataset build {trained_on}, but "
+                        f"{info.path!r} is build {info.meta.get('config_hash')}; pass the dataset "
+                        f"the run was trained on.")
+    data.check_label_view(info, data_cfg.labels)
+    return config, dataclasses.replace(data_cfg, dataset_dir=info.path)
+
+
+def read_history(run_dir: str) -> list[dict]:
+    """history.json as a list of per-epoch dicts (also accepts Keras' dict of lists)."""
+    path = os.path.join(run_dir, "history.json")
+    if not os.path.exists(path):
+        return []
+    history = _read_json(path, "History")
+    if isinstance(history, dict) and "epochs" in history:
+        history = history["epochs"]
+    if isinstance(history, dict):  # {'accuracy': [...], ...}
+        length = max((len(v) for v in history.values()), default=0)
+        history = [{k: v[e] for k, v in history.items() if e < len(v)} for e in range(length)]
+    return list(history)
+
+
+def train_fraction_mask(info: DatasetInfo, fraction: float) -> np.ndarray:
+    """Which training examples (file order) a class-balanced fraction keeps, as data.py selects."""
+    spec = {records.RANK: tf.io.FixedLenFeature([], tf.int64),
+            records.FINE: tf.io.FixedLenFeature([], tf.int64)}
+    ds = tf.data.TFRecordDataset(info.files("train"), compression_type=info.compression)
+    ds = ds.batch(4096).map(lambda s: tf.io.parse_example(s, spec))
+    thresholds = data.fraction_thresholds(info, fraction)
+    masks = [b[records.RANK].numpy() < thresholds[b[records.FINE].numpy()] for b in ds]
+    return np.concatenate(masks) if masks else np.zeros([0], bool)
+
+
+def _images(info, split, data_cfg, batch_size, mask=None) -> tf.data.Dataset:
+    """Image batches of a split in file order, only the examples `mask` keeps (if given)."""
+    ds = data.eval_dataset(info, split, data_cfg, (), batch_size).map(lambda x, _: x)
+    count = info.num_examples(split)
+    if mask is not None:
+        keep = tf.data.Dataset.from_tensor_slices(mask)
+        ds = tf.data.Dataset.zip(ds.unbatch(), keep).filter(lambda _, k: k).map(lambda x, _: x)
+        ds = ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        count = int(np.sum(mask))
+    # A known length lets Keras' predict stop without its "ran out of data" warning.
+    return ds.apply(tf.data.experimental.assert_cardinality(-(-count // batch_size)))
+
+
+def load_model(run_dir: str) -> keras.Model:
+    """Loads RUN_DIR/model.keras without its training configuration."""
+    path = os.path.join(run_dir, "model.keras")
+    if not os.path.exists(path):
+        raise RunDirError(f"Run {run_dir!r} has no model.keras; has it finished training?")
+    return keras.saving.load_model(path, compile=False)
+
+
+def predict_run(run_dir: str, info: DatasetInfo, *, batch_size: int | None = None,
+                with_features: bool = False) -> RunPredictions:
+    """Predicts the test split (and optionally its penultimate features) and the clean train pass.
+
+    Raises:
+        RunDirError, DataError: see `load_run_config`; DataError also when the model's output
+            width does not match the label view's number of classes.
+    """
+    config, data_cfg = load_run_config(run_dir, info)
+    batch_size = batch_size or max(data_cfg.batch_size, 256)
+    model = load_model(run_dir)
+    num_classes = info.num_classes(data_cfg.labels)
+    if model.output_shape[-1] != num_classes:
+        raise DataError(f"Model of {run_dir!r} outputs {model.output_shape[-1]} classes, but label "
+                        f"view {data_cfg.labels!r} of {info.path!r} has {num_classes}.")
+    outputs = model.outputs + ([model.get_layer("penultimate").output] if with_features else [])
+    net = keras.Model(model.inputs, outputs)
+    test = net.predict(_images(info, "test", data_cfg, batch_size), verbose=0)
+    test = test if isinstance(test, (list, tuple)) else [test]
+    mask = None if data_cfg.fraction >= 1.0 else train_fraction_mask(info, data_cfg.fraction)
+    train = model.predict(_images(info, "train", data_cfg, batch_size, mask), verbose=0)
+    logging.info("Predicted %d test and %d train examples of %s.", len(test[0]), len(train), run_dir)
+    return RunPredictions(run_dir=run_dir, config=config, data_cfg=data_cfg,
+                          history=read_history(run_dir), test_logits=np.asarray(test[0]),
+                          test_features=np.asarray(test[1]) if with_features else None,
+                          train_logits=np.asarray(train))
+
+
+def acr_or_none(confusion: np.ndarray, fine_to_coarse) -> tuple[float | None, str | None]:
+    """ACR (authors' orientation) as a JSON-safe value and, when undefined, why.
+
+    Returns:
+        (acr, None) when finite; (None, note) when `metrics.average_confusion_ratio` gives inf
+        (no within-coarse confusion but some across), nan (no confusion at all) or the hierarchy has
+        no same-coarse or no different-coarse pair.
+    """
+    try:
+        value = metrics.average_confusion_ratio(confusion, fine_to_coarse)
+    except HierarchyError as e:
+        return None, f"ACR undefined for this hierarchy: {e}"
+    if math.isinf(value):
+        return None, ("ACR undefined (inf): no confusion between fine classes of the same coarse "
+                      "class, while some across coarse classes.")
+    if math.isnan(value):
+        return None, "ACR undefined (0/0): no confusion between any two fine classes."
+    return value, None
+
+
+def history_summary(history: list[dict], label_view: str) -> dict:
+    """Running training accuracies of the last epoch and the test-selected best epoch."""
+    last = history[-1] if history else {}
+    coarse_key = "coarse_accuracy" if "coarse_accuracy" in last or label_view != "coarse" \
+        else "accuracy"
+    val_key = "val_" + coarse_key
+    scored = [(e.get(val_key), e.get("epoch", i + 1)) for i, e in enumerate(history)]
+    scored = [(float(v), int(epoch)) for v, epoch in scored
+              if isinstance(v, (int, float)) and math.isfinite(v)]
+    best = max(scored, key=lambda item: (item[0], -item[1])) if scored else (None, None)
+    return {
+        "num_epochs": len(history),
+        "running_train_accuracy": _finite(last.get("accuracy")),
+        "running_coarse_train_accuracy": _finite(last.get(coarse_key)),
+        "running_note": RUNNING_NOTE,
+        "best_epoch_val_coarse_accuracy": best[0],
+        "best_epoch": best[1],
+        "best_epoch_note": BEST_EPOCH_NOTE,
+    }
+
+
+def _finite(value):
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
+def _correct_string(correct: np.ndarray) -> str:
+    return "".join("1" if c else "0" for c in correct)
+
+
+def trained_class_names(info: DatasetInfo, label_view: str) -> list[str]:
+    """Names of the classes a label view trains on (cluster views: cluster_<i>)."""
+    if label_view == "coarse":
+        return list(info.coarse_names)
+    if label_view.startswith("fine_cluster_"):
+        return [f"cluster_{i}" for i in range(info.num_classes(label_view))]
+    return list(info.fine_names)
+
+
+def compute_metrics(pred: RunPredictions, info: DatasetInfo,
+                    hierarchies: list[Hierarchy] | None = None) -> dict:
+    """The metrics of `evaluate_run` from a run's predictions (see the module docstring)."""
+    view = pred.label_view
+    fine_view = view == "fine" or view.startswith("fine_noise_")
+    view_to_coarse = info.view_to_coarse(view)
+    test_views = tuple(dict.fromkeys(("fine", "coarse", view)))
+    test = data.read_labels(info, "test", test_views)
+    train = data.read_labels(info, "train", ("fine", "coarse"), pred.data_cfg.fraction)
+    assert len(test["fine"]) == len(pred.test_logits) and len(train["fine"]) == len(pred.train_logits)
+    predicted = metrics.predicted_classes(pred.test_logits)
+    coarse_predicted = view_to_coarse[predicted]
+    out = {
+        "label_view": view,
+        "trained_classes": trained_class_names(info, view),
+        "fine_names": list(info.fine_names),
+        "coarse_names": list(info.coarse_names),
+        "train_fraction": pred.data_cfg.fraction,
+        "dataset_config_hash": info.meta.get("config_hash"),
+        "run_config_hash": pred.config.get("config_hash"),
+        "num_test_examples": int(len(predicted)),
+        "num_train_examples": int(len(pred.train_logits)),
+        "coarse_test_accuracy": metrics.coarse_accuracy(pred.test_logits, test["coarse"],
+                                                        view_to_coarse),
+        "coarse_train_accuracy": metrics.coarse_accuracy(pred.train_logits, train["coarse"],
+                                                         view_to_coarse),
+        "test_correct": _correct_string(coarse_predicted == test["coarse"]),
+        "coarse_confusion_matrix": metrics.confusion_matrix(
+            test["coarse"], coarse_predicted, info.num_coarse_classes).tolist(),
+        "fine_test_accuracy": None, "fine_train_accuracy": None, "fine_confusion_matrix": None,
+        "acr": None, "acr_labels": None, "acr_note": None,
+        "acr_noisy_test_labels": None, "acr_noisy_test_labels_note": None,
+        **history_summary(pred.history, view),
+    }
+    if fine_view:
+        confusion = metrics.confusion_matrix(test["fine"], predicted, info.num_fine_classes)
+        out["fine_test_accuracy"] = metrics.accuracy(pred.test_logits, test["fine"])
+        out["fine_train_accuracy"] = metrics.accuracy(pred.train_logits, train["fine"])
+        out["fine_confusion_matrix"] = confusion.tolist()
+        out["acr"], out["acr_note"] = acr_or_none(confusion, info.fine_to_coarse)
+        out["acr_labels"] = "fine"
+        if view != "fine":
+            noisy = metrics.confusion_matrix(test[view], predicted, info.num_fine_classes)
+            out["acr_noisy_test_labels"], out["acr_noisy_test_labels_note"] = acr_or_none(
+                noisy, info.fine_to_coarse)
+    elif view.startswith("fine_cluster_"):
+        confusion = metrics.confusion_matrix(test[view], predicted, len(view_to_coarse))
+        out["acr"], out["acr_note"] = acr_or_none(confusion, view_to_coarse)
+        out["acr_labels"] = view
+    else:
+        out["acr_note"] = ("Run trained on coarse labels: it predicts no fine classes, so there is "
+                           "no fine confusion matrix to take the ACR of.")
+    if hierarchies:
+        out["by_hierarchy"] = _by_hierarchy(pred, info, hierarchies, predicted, test, train)
+    return out
+
+
+def check_hierarchies(info: DatasetInfo, hierarchies: list[Hierarchy]) -> list[Hierarchy]:
+    """Aligns hierarchies to the dataset's fine classes, requiring exactly the same fine classes.
+
+    Raises:
+        HierarchyError: when a hierarchy's fine classes differ from the dataset's, or two share a name.
+    """
+    aligned, names = [], set()
+    for h in hierarchies:
+        if h.name in names:
+            raise HierarchyError(f"Two hierarchies are named {h.name!r}; by_hierarchy needs "
+                                 f"distinct names.")
+        names.add(h.name)
+        a = h.aligned_to(info.fine_names)
+        if tuple(a.fine_names) != tuple(info.fine_names):
+            missing = sorted(set(info.fine_names) - set(a.fine_names))
+            raise HierarchyError(f"Hierarchy {h.name!r} must cover the dataset's fine classes "
+                                 f"exactly; missing {missing} (dataset {info.path!r} has "
+                                 f"{info.num_fine_classes} fine classes).")
+        aligned.append(a)
+    return aligned
+
+
+def require_fine_view(run_dir: str, label_view: str) -> None:
+    """Raises ConfigError unless the run predicts the dataset's fine classes (so by_hierarchy works)."""
+    if not (label_view == "fine" or label_view.startswith("fine_noise_")):
+        raise ConfigError(f"Evaluating under other hierarchies needs a run trained on fine labels "
+                          f"(data.labels 'fine' or 'fine_noise_<r>'); run {run_dir!r} trained on "
+                          f"{label_view!r}, whose predictions cannot be remapped.")
+
+
+def _by_hierarchy(pred, info, hierarchies, predicted, test, train) -> dict:
+    require_fine_view(pred.run_dir, pred.label_view)
+    confusion = metrics.confusion_matrix(test["fine"], predicted, info.num_fine_classes)
+    out = {}
+    for h in check_hierarchies(info, hierarchies):
+        f2c = np.asarray(h.fine_to_coarse, np.int64)
+        acr, note = acr_or_none(confusion, f2c)
+        out[h.name] = {
+            "coarse_names": list(h.coarse_names),
+            "fine_to_coarse": list(h.fine_to_coarse),
+            "coarse_test_accuracy": metrics.coarse_accuracy(pred.test_logits, f2c[test["fine"]], f2c),
+            "coarse_train_accuracy": metrics.coarse_accuracy(pred.train_logits, f2c[train["fine"]],
+                                                             f2c),
+            "test_correct": _correct_string(f2c[predicted] == f2c[test["fine"]]),
+            "acr": acr,
+            "acr_note": note,
+        }
+    return out
+
+
+def evaluate_run(run_dir: str, info: DatasetInfo, hierarchies: list[Hierarchy] | None = None,
+                 batch_size: int | None = None) -> dict:
+    """Evaluates a finished run on its dataset; writes nothing.
+
+    Args:
+        run_dir: a run directory written by the trainer (config.json, model.keras, history.json,
+            train_state.json).
+        info: the dataset the run was trained on.
+        hierarchies: optional hierarchies over the dataset's fine classes (e.g. the ten Table VI
+            mappings of CIFAR-10); each adds `by_hierarchy[name]` computed from the same predictions.
+        batch_size: inference batch size (default: max(the run's batch size, 256)).
+
+    Returns:
+        A JSON-ready dict (no NaN or inf): see the module docstring for the keys.
+
+    Raises:
+        RunDirError, DataError: for an unfinished or mismatched run.
+        HierarchyError: for a hierarchy whose fine classes differ from the dataset's.
+        ConfigError: for hierarchies on a run trained on coarse or cluster labels.
+    """
+    if hierarchies:  # fail before the (long) predictions
+        check_hierarchies(info, hierarchies)
+        require_fine_view(run_dir, load_run_config(run_dir, info)[1].labels)
+    return compute_metrics(predict_run(run_dir, info, batch_size=batch_size), info, hierarchies)
+
+
+def assert_json_finite(value, path: str = "metrics") -> None:
+    """Raises ValueError naming the first NaN or inf in a nested JSON-ready value."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{path} is {value}; store None with a note instead.")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            assert_json_finite(v, f"{path}.{k}")
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            assert_json_finite(v, f"{path}[{i}]")

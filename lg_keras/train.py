@@ -1,0 +1,344 @@
+"""The one training loop: a built dataset and an `ExperimentConfig` in, a trained run directory out.
+
+It reads top to bottom in sections: setup (checks, seeds, config.json), data, model, loop
+(`model.fit` with a checkpoint after every epoch) and finish. The recipe is the authors': SGD with
+momentum, PyTorch-style weight decay carried by the model's L2 regularisers (added to the gradient
+of every parameter, BatchNorm included), a schedule in optimizer steps (`schedules.py`) and
+cross-entropy on the logits of the chosen label view.
+
+Run directory (other components read it; keep it exactly):
+
+    config.json          the config, its hash, the dataset, library versions, strategy, step counts
+    checkpoint/          epoch-NNNNN.keras (model + optimizer state, written to a temporary name and
+                         renamed) and state.json {'epoch': completed epochs, ...}, written last
+    history.json         one dict per completed epoch (see `train`)
+    model.keras          the final model, written when training finishes
+    train_state.json     {'finished': true, 'epochs', 'seconds', 'config_hash'}, written last
+
+Resuming: a run directory whose checkpoint/state.json exists (same config) continues after the
+epoch it records, with the optimizer state (momentum, step counter, so the schedule) restored. Data
+order and augmentation are keyed by (seed, epoch) in `data.train_dataset`, so a resumed run sees
+the batches an uninterrupted run would. Keras 3 `fit` with `steps_per_epoch` keeps one iterator over
+the multi-epoch dataset across epochs (it resets only when a dataset of known length runs out), so
+fit's epoch e consumes exactly data epoch e (tests/lg_keras/test_train.py checks it).
+
+Differences from PyTorch that remain: Keras SGD applies the learning rate when updating the
+momentum (m = 0.9 m - lr g), PyTorch when applying it (w -= lr b); they agree at constant rates and
+differ for a few steps after a cut. Under a mirrored strategy BatchNorm uses per-replica statistics.
+"""
+
+import datetime
+import glob
+import importlib.metadata
+import json
+import logging
+import math
+import os
+import platform
+import tempfile
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from lg_keras import data, distribute, keras_metrics, outputs, schedules
+from lg_keras.config import ExperimentConfig, TrainConfig, config_hash, to_dict
+from lg_keras.dataset_info import DatasetInfo
+from lg_keras.errors import RunDirError
+from lg_keras.models import build_model
+
+CONFIG_FILE = "config.json"
+CHECKPOINT_DIR = "checkpoint"
+STATE_FILE = "state.json"
+HISTORY_FILE = "history.json"
+MODEL_FILE = "model.keras"
+TRAIN_STATE_FILE = "train_state.json"
+
+
+# --------------------------------------------------------------------------- run directory
+
+def _read_json(path: str):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+    except (OSError, json.JSONDecodeError) as e:
+        raise RunDirError(f"Cannot read {path!r} ({e}); it is damaged. Remove the run directory "
+                          f"or choose another --out.") from e
+
+
+def check_run_dir(run_dir: str, cfg: ExperimentConfig) -> None:
+    """Raises RunDirError if `run_dir` holds a run of a different config (or is not a directory)."""
+    if os.path.exists(run_dir) and not os.path.isdir(run_dir):
+        raise RunDirError(f"Output {run_dir!r} exists and is not a directory.")
+    saved = _read_json(os.path.join(run_dir, CONFIG_FILE))
+    if saved is not None and saved.get("config_hash") != config_hash(cfg):
+        raise RunDirError(
+            f"Run directory {run_dir!r} holds a different run: its config_hash is "
+            f"{saved.get('config_hash')!r}, this config's is {config_hash(cfg)!r}. Choose another "
+            f"--out, or remove the directory to retrain.")
+
+
+def finished_history(run_dir: str, cfg: ExperimentConfig) -> list[dict] | None:
+    """The history of a finished run of exactly this config in `run_dir`, else None."""
+    state = _read_json(os.path.join(run_dir, TRAIN_STATE_FILE))
+    if not state or not state.get("finished") or state.get("config_hash") != config_hash(cfg):
+        return None
+    return _read_json(os.path.join(run_dir, HISTORY_FILE)) or []
+
+
+def _run_record(cfg, info, strategy, policy, steps, epochs) -> dict:
+    return {
+        "experiment": to_dict(cfg),
+        "config_hash": config_hash(cfg),
+        "dataset": {"path": info.path, "config_hash": info.meta.get("config_hash"),
+                    "hierarchy": info.meta["hierarchy"].get("name")},
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
+                     "lg_keras": importlib.metadata.version("lg_keras"),
+                     "python": platform.python_version()},
+        "strategy": distribute.strategy_name(strategy),
+        "num_replicas": strategy.num_replicas_in_sync,
+        "mixed_precision": policy == "mixed_float16",
+        "label_view_num_classes": info.num_classes(cfg.data.labels),
+        "epochs_to_run": epochs,
+        "steps_per_epoch": steps,
+        "total_steps": epochs * steps,
+        "started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _save_model(model: keras.Model, path: str) -> None:
+    """Saves a .keras file through a temporary name and a rename (readers never see half)."""
+    tmp = os.path.join(os.path.dirname(path), f"tmp-{os.getpid()}.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------- building blocks
+
+def has_acr(view_to_coarse: np.ndarray) -> bool:
+    """Whether ACR is defined: two coarse classes and a coarse class with two classes."""
+    counts = np.bincount(view_to_coarse)
+    return np.count_nonzero(counts) >= 2 and counts.max() >= 2
+
+
+def compile_model(model: keras.Model, train_cfg: TrainConfig, total_steps: int,
+                  view_to_coarse: np.ndarray, label_view: str) -> None:
+    """Compiles with the authors' SGD, the step schedule and the paper's training metrics.
+
+    Metrics: 'accuracy' (of the label view), 'coarse_accuracy' (argmax class mapped to its coarse
+    class) and, for fine/noisy/cluster views, 'acr'. During `fit` they are running values over
+    the augmented training batches in training mode, what Keras (and the authors' code) report as
+    training accuracy; a clean pass over the training set is a different number (the evaluator).
+
+    Args:
+        model: the network (float32 logits).
+        train_cfg: momentum, nesterov, learning rate and schedule.
+        total_steps: optimizer steps of the whole run.
+        view_to_coarse: coarse class of each class of the label view.
+        label_view: the training label view.
+    """
+    schedule = schedules.build_schedule(train_cfg, total_steps)
+    optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=train_cfg.momentum,
+                                     nesterov=train_cfg.nesterov)
+    metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+               keras_metrics.CoarseAccuracy(view_to_coarse, name="coarse_accuracy")]
+    if label_view != "coarse" and has_acr(view_to_coarse):
+        metrics.append(keras_metrics.AverageConfusionRatio(view_to_coarse, name="acr"))
+    model.compile(optimizer=optimizer,
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=metrics)
+
+
+def training_dataset(info: DatasetInfo, cfg: ExperimentConfig, *, start_epoch: int,
+                     end_epoch: int, steps_per_epoch: int) -> tf.data.Dataset:
+    """Batches of epochs [start_epoch, end_epoch), `steps_per_epoch` of each.
+
+    When `steps_per_epoch` caps the epoch (`train.max_steps_per_epoch`), each epoch's first
+    batches are kept and the rest skipped, so epoch e still starts with data epoch e's batches.
+    """
+    ds = data.train_dataset(info, cfg.data, seed=cfg.train.seed, start_epoch=start_epoch,
+                            end_epoch=end_epoch)
+    full = data.steps_per_epoch(info, cfg.data)
+    if steps_per_epoch < full:
+        ds = (ds.enumerate()
+              .filter(lambda i, batch: i % full < steps_per_epoch)
+              .map(lambda i, batch: batch)
+              .prefetch(tf.data.AUTOTUNE))
+    return ds
+
+
+def validation_dataset(info: DatasetInfo, cfg: ExperimentConfig) -> tf.data.Dataset:
+    """The test split as (image, label of the training view) batches."""
+    view = cfg.data.labels
+    ds = data.eval_dataset(info, "test", cfg.data, label_views=(view,))
+    # A known length lets Keras end the evaluation without an "input ran out of data" warning.
+    batches = math.ceil(info.num_examples("test") / cfg.data.batch_size)
+    return (ds.map(lambda image, labels: (image, labels[view]))
+            .apply(tf.data.experimental.assert_cardinality(batches)))
+
+
+def _finite(value) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+class _EpochEnd(keras.callbacks.Callback):
+    """Records each epoch, logs one line, and checkpoints (model, optimizer, history, state)."""
+
+    def __init__(self, write_dir, schedule, history, epochs, chash):
+        super().__init__()
+        self._ckpt = os.path.join(write_dir, CHECKPOINT_DIR)
+        self._history_path = os.path.join(write_dir, HISTORY_FILE)
+        self._schedule, self.history = schedule, history
+        self._epochs, self._hash, self._start = epochs, chash, time.time()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        completed = epoch + 1
+        step = int(self.model.optimizer.iterations.numpy())
+        record = {"epoch": completed,
+                  "learning_rate": float(self._schedule(max(step - 1, 0))),
+                  "seconds": round(time.time() - self._start, 3)}
+        record.update({key: _finite(value) for key, value in (logs or {}).items()
+                       if np.ndim(value) == 0})
+        self.history.append(record)
+        logging.info("epoch %d/%d %s", completed, self._epochs, " ".join(
+            f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+            for k, v in record.items() if k != "epoch"))
+        os.makedirs(self._ckpt, exist_ok=True)
+        name = f"epoch-{completed:05d}.keras"
+        _save_model(self.model, os.path.join(self._ckpt, name))
+        outputs.write_json_atomic(self._history_path, self.history)
+        outputs.write_json_atomic(os.path.join(self._ckpt, STATE_FILE), {
+            "epoch": completed, "checkpoint": name, "step": step, "config_hash": self._hash})
+        for path in glob.glob(os.path.join(self._ckpt, "*.keras")):
+            if os.path.basename(path) != name and not path.endswith(f"tmp-{os.getpid()}.keras"):
+                os.remove(path)
+
+
+def _checkpoint_state(run_dir: str, chash: str) -> tuple[int, dict | None, list[dict]]:
+    """(epochs completed, checkpoint/state.json or None, their history) of an interrupted run."""
+    state = _read_json(os.path.join(run_dir, CHECKPOINT_DIR, STATE_FILE))
+    if not state:
+        return 0, None, []
+    if state.get("config_hash") != chash:
+        raise RunDirError(f"The checkpoint in {run_dir!r} belongs to config_hash "
+                          f"{state.get('config_hash')!r}, not {chash!r}; remove it to retrain.")
+    done = int(state["epoch"])
+    history = [h for h in _read_json(os.path.join(run_dir, HISTORY_FILE)) or []
+               if h["epoch"] <= done]
+    return done, state, history
+
+
+def _restore(model: keras.Model, run_dir: str, state: dict) -> None:
+    """Loads a checkpoint's weights and optimizer state (momentum, step counter) into `model`."""
+    model.optimizer.build(model.trainable_variables)
+    model.load_weights(os.path.join(run_dir, CHECKPOINT_DIR, state["checkpoint"]))
+    logging.info("Resuming %s after epoch %d (optimizer step %d).", run_dir, state["epoch"],
+                 int(model.optimizer.iterations.numpy()))
+
+
+# --------------------------------------------------------------------------- the loop
+
+def train(cfg: ExperimentConfig, info: DatasetInfo, run_dir: str, *,
+          strategy: tf.distribute.Strategy, callbacks=()) -> list[dict]:
+    """Trains (or resumes, or returns a finished run of) `cfg` on `info` into `run_dir`.
+
+    Args:
+        cfg: the experiment; `cfg.data` selects the label view, fraction and input pipeline.
+        info: the built dataset (`dataset_info.load_dataset_info(cfg.data.dataset_dir)`).
+        run_dir: the run directory (layout in the module docstring); created if missing.
+        strategy: the tf.distribute strategy (`distribute.make_strategy(cfg.train)`).
+        callbacks: extra Keras callbacks (e.g. the trainer component's TensorBoard).
+
+    Returns:
+        One dict per epoch: 'epoch' (1-based), 'loss' (cross-entropy plus the L2 term),
+        'accuracy', 'coarse_accuracy', 'acr' (fine-type views; running values over the augmented
+        training batches in training mode), 'learning_rate' (of the epoch's last update),
+        'seconds' (wall time, evaluation included) and, on evaluated epochs, 'val_loss',
+        'val_accuracy', 'val_coarse_accuracy', 'val_acr' on the test split with the view's
+        labels. Non-finite values (an undefined ACR) are None.
+
+    Raises:
+        ConfigError: for a label view the dataset lacks or an invalid model setting.
+        DataError: for a corrupt training shard.
+        RunDirError: if `run_dir` holds a run of another config or dataset.
+    """
+    # ----------------------------------------------------------------------- setup
+    run_dir, chash = os.path.abspath(run_dir), config_hash(cfg)
+    done_history = finished_history(run_dir, cfg)
+    if done_history is not None:
+        logging.info("Run %s is already finished (config_hash %s).", run_dir, chash)
+        return done_history
+    check_run_dir(run_dir, cfg)
+    view = cfg.data.labels
+    data.check_label_view(info, view)
+    shape = data.input_shape(info, cfg.data)
+    steps = data.steps_per_epoch(info, cfg.data)
+    if cfg.train.max_steps_per_epoch:
+        steps = min(steps, cfg.train.max_steps_per_epoch)
+    epochs = cfg.epochs_to_run()
+    policy = distribute.mixed_precision_policy(cfg.train)
+    saved = _read_json(os.path.join(run_dir, CONFIG_FILE))
+    if saved and saved["dataset"]["config_hash"] != info.meta.get("config_hash"):
+        raise RunDirError(f"Run {run_dir!r} started on a dataset with config_hash "
+                          f"{saved['dataset']['config_hash']!r}; {info.path!r} now holds "
+                          f"{info.meta.get('config_hash')!r}. Remove the run to retrain.")
+    done, state, history = _checkpoint_state(run_dir, chash)
+    data.verify_shards(info, "train")
+    chief = distribute.is_chief(strategy)
+    write_dir = run_dir if chief else tempfile.mkdtemp(prefix="lg-worker-")
+    os.makedirs(write_dir, exist_ok=True)
+    if chief and saved is None:
+        outputs.write_json_atomic(os.path.join(run_dir, CONFIG_FILE),
+                                  _run_record(cfg, info, strategy, policy, steps, epochs))
+    if cfg.train.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    logging.info("Training %s on %s (%s, %d classes): %d epochs x %d steps, %d replica(s), %s.",
+                 cfg.model.name, info.path, view, info.num_classes(view), epochs, steps,
+                 strategy.num_replicas_in_sync, policy)
+
+    # ----------------------------------------------------------------------- data
+    # Built before the global seed is set, with none set: tf.data's shuffle seeds combine the
+    # global seed of the moment with the op seed, so the order must not depend on what ran before
+    # in the process (and data.train_dataset fails to trace under a global seed of 0).
+    tf.random.set_seed(None)
+    train_ds = training_dataset(info, cfg, start_epoch=done, end_epoch=max(done, epochs),
+                                steps_per_epoch=steps)
+    val_ds = validation_dataset(info, cfg) if cfg.train.eval_every else None
+    keras.utils.set_random_seed(cfg.train.seed)
+
+    # ----------------------------------------------------------------------- model
+    previous_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        with strategy.scope():
+            model = build_model(cfg.model, info.num_classes(view), shape,
+                                num_fine_classes=info.num_fine_classes)
+            compile_model(model, cfg.train, epochs * steps, info.view_to_coarse(view), view)
+            if state:
+                _restore(model, run_dir, state)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+
+    # ----------------------------------------------------------------------- loop
+    schedule = schedules.build_schedule(cfg.train, epochs * steps)
+    epoch_end = _EpochEnd(write_dir, schedule, history, epochs, chash)
+    if done < epochs:
+        model.fit(train_ds, epochs=epochs, initial_epoch=done, steps_per_epoch=steps,
+                  validation_data=val_ds, validation_freq=cfg.train.eval_every or 1,
+                  callbacks=[*callbacks, epoch_end], shuffle=False, verbose="auto")
+
+    # ----------------------------------------------------------------------- finish
+    _save_model(model, os.path.join(write_dir, MODEL_FILE))
+    seconds = round(sum(h.get("seconds") or 0 for h in history), 3)
+    outputs.write_json_atomic(os.path.join(write_dir, TRAIN_STATE_FILE), {
+        "finished": True, "epochs": epochs, "seconds": seconds, "config_hash": chash,
+        "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})
+    logging.info("Finished %s: %d epochs in %.1f s.", run_dir, epochs, seconds)
+    return history

@@ -1,0 +1,119 @@
+"""components.evaluator: metrics.json, figures, TensorBoard files, the CLI and the kfp wrapper."""
+
+import json
+import os
+import shutil
+
+import pytest
+import tensorflow as tf
+
+from components.evaluator import executor, kfp_component
+from lg_keras import embeddings, evaluate
+from lg_keras.dataset_info import load_dataset_info
+from lg_keras.errors import ConfigError
+from pipelines import cli
+from tests.evaluator_fixtures import (FINE_FRACTION, evaluated_run, tiny_dataset,  # noqa: F401
+                                      tiny_runs)
+
+
+def _strict_json(path):
+    def refuse(constant):
+        raise ValueError(f"{path} holds {constant}")
+
+    with open(path) as f:
+        return json.load(f, parse_constant=refuse)
+
+
+def _events(log_dir):
+    found = {}
+    for name in os.listdir(log_dir):
+        if name.startswith("events.out.tfevents"):
+            for event in tf.compat.v1.train.summary_iterator(os.path.join(log_dir, name)):
+                for value in event.summary.value:
+                    found[value.tag] = (event.step, value)
+    return found
+
+
+def test_executor_writes_metrics_figures_and_tensorboard_files(evaluated_run, tiny_dataset):
+    run_dir, result = evaluated_run
+    written = _strict_json(os.path.join(run_dir, "metrics.json"))
+    assert written == json.loads(json.dumps(result))
+    assert set(written["by_hierarchy"]) == {"tiny_pets_vehicles", "tiny_crossed"}
+    assert written["config"]["hierarchies"][0].endswith("own.yaml")
+    assert written["config"]["run_config"]["experiment"]["data"]["fraction"] == FINE_FRACTION
+    # The executor's numbers are the library's: evaluate_run again and compare.
+    info = load_dataset_info(tiny_dataset)
+    again = evaluate.evaluate_run(run_dir, info)
+    for key in ("coarse_test_accuracy", "coarse_train_accuracy", "acr", "fine_confusion_matrix",
+                "test_correct", "running_coarse_train_accuracy", "best_epoch_val_coarse_accuracy"):
+        assert written[key] == again[key]
+    for figure in ("confusion.png", "tsne.png"):
+        assert os.path.getsize(os.path.join(run_dir, "figures", figure)) > 1000
+    log_dir = os.path.join(run_dir, "logs", "evaluation")
+    events = _events(log_dir)
+    step, image = events["confusion_matrix/fine"]
+    assert step == written["num_epochs"]
+    height, width = int(image.tensor.string_val[1]), int(image.tensor.string_val[0])
+    assert height > 100 and width > 100
+    scalar = tf.make_ndarray(events["evaluation/coarse_test_accuracy"][1].tensor)
+    assert float(scalar) == pytest.approx(written["coarse_test_accuracy"])
+    features = tf.train.load_checkpoint(tf.train.latest_checkpoint(log_dir)).get_tensor(
+        embeddings.TENSOR_NAME)
+    assert features.shape == (written["num_test_examples"], 32)  # all 24 < the 2,000 cap
+    rows = open(os.path.join(log_dir, "metadata.tsv")).read().splitlines()
+    assert rows[0] == "fine\tcoarse" and len(rows) == 1 + len(features)
+    assert all(r.split("\t")[1] in info.coarse_names for r in rows[1:])
+
+
+def test_executor_skips_a_finished_evaluation_and_recomputes_when_asked(evaluated_run, tiny_dataset):
+    run_dir, result = evaluated_run
+    cfg = result["config"]
+    inputs = {"model": run_dir, "examples": tiny_dataset}
+    cached = executor.run({"hierarchies": cfg["hierarchies"]}, inputs, {"metrics": run_dir})
+    assert cached["evaluation_key"] == result["evaluation_key"]
+    assert cached["evaluation_seconds"] == result["evaluation_seconds"]
+    other = executor.run({"hierarchies": [], "embeddings": False}, inputs,
+                         {"metrics": os.path.join(os.path.dirname(run_dir), "other")})
+    assert other["evaluation_key"] != result["evaluation_key"] and "by_hierarchy" not in other
+    assert other["coarse_test_accuracy"] == result["coarse_test_accuracy"]
+    assert not os.path.exists(os.path.join(os.path.dirname(run_dir), "other", "figures", "tsne.png"))
+
+
+def test_executor_config_errors_name_the_field(tiny_runs, tiny_dataset, tmp_path):
+    inputs = {"model": tiny_runs("coarse"), "examples": tiny_dataset}
+    with pytest.raises(ConfigError, match="Unknown evaluator config key 'hierarchy'.*hierarchies"):
+        executor.run({"hierarchy": ["cifar10"]}, inputs, {"metrics": str(tmp_path)})
+    with pytest.raises(ConfigError, match="JSON object"):
+        executor.run("{not json", inputs, {"metrics": str(tmp_path)})
+    with pytest.raises(ConfigError, match="max_embedding_examples"):
+        executor.parse_config({"max_embedding_examples": 5000})
+    own = os.path.join(os.path.dirname(tiny_dataset), "hierarchy.yaml")
+    with pytest.raises(ConfigError, match="needs a run trained on fine labels"):
+        executor.run({"hierarchies": [own]}, inputs, {"metrics": str(tmp_path)})
+    assert not os.path.exists(tmp_path / "metrics.json")
+
+
+def test_lg_evaluate_cli_writes_into_the_run(tiny_runs, tmp_path, capsys):
+    run_dir = str(tmp_path / "run")
+    shutil.copytree(tiny_runs("coarse"), run_dir)
+    # --data defaults to the dataset recorded in config.json.
+    assert cli.main(["evaluate", "--run", run_dir, "--no-embeddings"]) == 0
+    out = capsys.readouterr().out
+    assert "coarse test" in out and "ACR n/a" in out
+    metrics = _strict_json(os.path.join(run_dir, "metrics.json"))
+    assert metrics["acr"] is None and metrics["config"]["embeddings"] is False
+    assert os.path.exists(os.path.join(run_dir, "figures", "confusion.png"))
+    assert not os.path.exists(os.path.join(run_dir, "figures", "tsne.png"))
+    assert cli.main(["evaluate", "--run", str(tmp_path / "missing"), "--data",
+                     metrics["config"]["dataset_dir"]]) == 2
+    assert "train_state.json" in capsys.readouterr().err
+
+
+def test_kfp_component_compiles(tmp_path):
+    from kfp import compiler  # pylint: disable=g-import-not-at-top
+
+    path = str(tmp_path / "evaluator.yaml")
+    compiler.Compiler().compile(kfp_component.evaluate_component, path)
+    text = open(path).read()
+    assert "system.Metrics" in text and "system.Model" in text and "system.Dataset" in text
+    assert "pip install" not in text

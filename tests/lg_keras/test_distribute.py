@@ -1,0 +1,81 @@
+"""Tests of lg_keras/distribute.py. Splitting the CPU needs a fresh process: those run in one.
+
+The 2-replica training step itself is checked against numpy in test_train.py.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import tensorflow as tf
+
+from lg_keras import distribute
+from lg_keras.config import TrainConfig
+from lg_keras.errors import ConfigError
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+_NO_GPU = pytest.mark.skipif(bool(tf.config.list_physical_devices("GPU")),
+                             reason="checks the CPU-only behaviour")
+
+
+@_NO_GPU
+@pytest.mark.parametrize("kind", ["auto", "default"])
+def test_one_device_strategies(kind):
+    strategy = distribute.make_strategy(TrainConfig(strategy=kind))
+    assert strategy.num_replicas_in_sync == 1
+    assert distribute.strategy_name(strategy) == "default"
+    assert distribute.is_chief(strategy)
+
+
+@_NO_GPU
+def test_mixed_precision_policy_on_cpu():
+    assert distribute.mixed_precision_policy(TrainConfig(mixed_precision="auto")) == "float32"
+    assert distribute.mixed_precision_policy(TrainConfig(mixed_precision="off")) == "float32"
+    assert distribute.mixed_precision_policy(TrainConfig(mixed_precision="on")) == "mixed_float16"
+
+
+@_NO_GPU
+def test_mirrored_after_tensorflow_started_with_one_cpu_is_a_clear_error():
+    tf.config.list_logical_devices("CPU")  # make sure TensorFlow has initialised its devices
+    if len(tf.config.list_logical_devices("CPU")) > 1:
+        pytest.skip("this process already has several logical CPUs")
+    with pytest.raises(ConfigError, match="split_cpu"):
+        distribute.make_strategy(TrainConfig(strategy="mirrored", num_cpu_replicas=2))
+
+
+_CHILD = textwrap.dedent("""
+    import json
+    from lg_keras import distribute
+    from lg_keras.config import TrainConfig
+    out = {"first": distribute.split_cpu(2), "again": distribute.split_cpu(2)}
+    strategy = distribute.make_strategy(TrainConfig(strategy="mirrored", num_cpu_replicas=2))
+    out["mirrored"] = [distribute.strategy_name(strategy), strategy.num_replicas_in_sync,
+                       list(strategy.extended.worker_devices)]
+    try:
+        distribute.split_cpu(3)
+    except RuntimeError as e:
+        out["late"] = str(e)
+    worker = distribute.make_strategy(TrainConfig(strategy="multi_worker"))
+    out["multi_worker"] = [distribute.strategy_name(worker), distribute.is_chief(worker)]
+    print(json.dumps(out))
+""")
+
+
+@_NO_GPU
+def test_split_cpu_and_the_strategies_in_a_fresh_process():
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    out = subprocess.run([sys.executable, "-c", _CHILD], cwd=REPO, capture_output=True,
+                         text=True, timeout=300,
+                         env={**env, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["first"] == result["again"] == ["/device:CPU:0", "/device:CPU:1"]
+    name, replicas, devices = result["mirrored"]
+    assert (name, replicas) == ("mirrored", 2)
+    assert [d.split("/")[-1] for d in devices] == ["device:CPU:0", "device:CPU:1"]
+    assert "already initialised" in result["late"]
+    assert result["multi_worker"] == ["multi_worker", True]

@@ -1,0 +1,245 @@
+"""lg_keras.evaluate: every metric recomputed with plain numpy from model.predict on the same data."""
+
+import json
+import math
+import os
+import shutil
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from lg_keras import data, evaluate, labels, metrics, records
+from lg_keras.config import DataConfig
+from lg_keras.dataset_info import load_dataset_info
+from lg_keras.errors import ConfigError, DataError, HierarchyError, RunDirError
+from tests.evaluator_fixtures import (CROSSED_YAML, FINE_FRACTION, HIERARCHY_YAML,  # noqa: F401
+                                      NOISE_RATE, tiny_dataset, tiny_runs, write_hierarchy)
+
+NOISE_VIEW = f"fine_noise_{NOISE_RATE:g}"
+
+
+def _run_config(run_dir):
+    with open(os.path.join(run_dir, "config.json")) as f:
+        return json.load(f)
+
+
+def _reference(run_dir, info):
+    """Logits and labels computed without lg_keras.evaluate: whole splits, own fraction mask."""
+    cfg = DataConfig(**dict(_run_config(run_dir)["experiment"]["data"], dataset_dir=info.path))
+    model = keras.saving.load_model(os.path.join(run_dir, "model.keras"), compile=False)
+    out = {}
+    for split in ("test", "train"):
+        views = ("fine", "coarse") + ((cfg.labels,) if cfg.labels.startswith("fine_noise") else ())
+        images, label_lists = [], {v: [] for v in views}
+        for x, y in data.eval_dataset(info, split, cfg, views):
+            images.append(x.numpy())
+            for v in views:
+                label_lists[v].append(y[v].numpy())
+        x = np.concatenate(images)
+        split_labels = {v: np.concatenate(label_lists[v]) for v in views}
+        if split == "train":
+            keep = _fraction_mask(info, cfg.fraction)
+            x = x[keep]
+            split_labels = {v: a[keep] for v, a in split_labels.items()}
+        out[split] = (model.predict(x, verbose=0), split_labels)
+    return out
+
+
+def _fraction_mask(info, fraction):
+    """A naive per-record loop over the train shards: keep rank < fraction threshold of its class."""
+    counts = info.fine_counts("train")
+    keep = []
+    for path in info.files("train"):
+        for serialized in tf.data.TFRecordDataset(path):
+            record = records.decode_example(serialized.numpy())
+            keep.append(record[records.RANK]
+                        < labels.fraction_threshold(int(counts[record[records.FINE]]), fraction))
+    return np.asarray(keep)
+
+
+def _naive_confusion(true, predicted, k):
+    matrix = np.zeros((k, k), np.int64)
+    for t, p in zip(true, predicted):
+        matrix[t, p] += 1
+    return matrix
+
+
+def _naive_accuracy(predicted, true):
+    return sum(int(p == t) for p, t in zip(predicted, true)) / len(true)
+
+
+@pytest.fixture(scope="module")
+def info(tiny_dataset):
+    return load_dataset_info(tiny_dataset)
+
+
+@pytest.fixture(scope="module")
+def hierarchies(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("hierarchies")
+    return [labels.load_hierarchy(write_hierarchy(str(folder / "own.yaml"), HIERARCHY_YAML)),
+            labels.load_hierarchy(write_hierarchy(str(folder / "crossed.yaml"), CROSSED_YAML))]
+
+
+@pytest.fixture(scope="module")
+def fine_result(tiny_runs, info, hierarchies):
+    run = tiny_runs("fine", FINE_FRACTION)
+    return run, evaluate.evaluate_run(run, info, hierarchies), _reference(run, info)
+
+
+def test_fine_run_metrics_equal_numpy_recomputation(fine_result, info):
+    run, m, ref = fine_result
+    (test_logits, test), (train_logits, train) = ref["test"], ref["train"]
+    f2c = info.fine_to_coarse
+    predicted, train_predicted = test_logits.argmax(1), train_logits.argmax(1)
+    assert m["label_view"] == "fine" and m["trained_classes"] == list(info.fine_names)
+    assert m["num_test_examples"] == len(test["fine"]) == info.num_examples("test")
+    assert m["num_train_examples"] == len(train["fine"]) < info.num_examples("train")
+    assert m["num_train_examples"] == len(data.read_labels(info, "train", ("fine",),
+                                                           FINE_FRACTION)["fine"])
+    assert m["coarse_test_accuracy"] == pytest.approx(
+        _naive_accuracy([f2c[p] for p in predicted], test["coarse"]))
+    assert m["coarse_train_accuracy"] == pytest.approx(
+        _naive_accuracy([f2c[p] for p in train_predicted], train["coarse"]))
+    assert m["fine_test_accuracy"] == pytest.approx(_naive_accuracy(predicted, test["fine"]))
+    assert m["fine_train_accuracy"] == pytest.approx(_naive_accuracy(train_predicted, train["fine"]))
+    confusion = _naive_confusion(test["fine"], predicted, info.num_fine_classes)
+    assert m["fine_confusion_matrix"] == confusion.tolist()
+    assert m["coarse_confusion_matrix"] == _naive_confusion(
+        test["coarse"], f2c[predicted], info.num_coarse_classes).tolist()
+    expected_acr = metrics.average_confusion_ratio(confusion, f2c)
+    if math.isfinite(expected_acr):
+        assert m["acr"] == pytest.approx(expected_acr) and m["acr_note"] is None
+    else:
+        assert m["acr"] is None and "undefined" in m["acr_note"]
+    assert m["acr_labels"] == "fine" and m["acr_noisy_test_labels"] is None
+    assert m["test_correct"] == "".join(str(int(f2c[p] == c)) for p, c in zip(predicted, test["coarse"]))
+    json.dumps(m, allow_nan=False)
+
+
+def test_history_figures_are_the_last_epoch_and_the_test_selected_best(fine_result):
+    run, m, _ = fine_result
+    with open(os.path.join(run, "history.json")) as f:
+        history = json.load(f)
+    assert m["num_epochs"] == len(history)
+    assert m["running_train_accuracy"] == pytest.approx(history[-1]["accuracy"])
+    assert m["running_coarse_train_accuracy"] == pytest.approx(history[-1]["coarse_accuracy"])
+    best = max(history, key=lambda e: e["val_coarse_accuracy"])
+    assert m["best_epoch_val_coarse_accuracy"] == pytest.approx(best["val_coarse_accuracy"])
+    assert "TEST" in m["best_epoch_note"] and "running" in m["running_note"]
+
+
+def test_by_hierarchy_own_mapping_repeats_top_level_and_crossed_mapping_is_recomputed(
+        fine_result, info, hierarchies):
+    _, m, ref = fine_result
+    own, crossed = m["by_hierarchy"]["tiny_pets_vehicles"], m["by_hierarchy"]["tiny_crossed"]
+    for key in ("coarse_test_accuracy", "coarse_train_accuracy", "acr", "acr_note", "test_correct"):
+        assert own[key] == m[key]
+    (test_logits, test), (train_logits, train) = ref["test"], ref["train"]
+    f2c = np.asarray([{"cat": 0, "car": 0, "dog": 1, "ship": 1}[n] for n in info.fine_names])
+    assert crossed["fine_to_coarse"] == f2c.tolist()
+    assert crossed["coarse_test_accuracy"] == pytest.approx(
+        _naive_accuracy(f2c[test_logits.argmax(1)], f2c[test["fine"]]))
+    assert crossed["coarse_train_accuracy"] == pytest.approx(
+        _naive_accuracy(f2c[train_logits.argmax(1)], f2c[train["fine"]]))
+    confusion = _naive_confusion(test["fine"], test_logits.argmax(1), info.num_fine_classes)
+    value = metrics.average_confusion_ratio(confusion, f2c)
+    assert crossed["acr"] == (pytest.approx(value) if math.isfinite(value) else None)
+
+
+def test_hierarchy_with_other_fine_classes_is_rejected(tiny_runs, info, tmp_path):
+    missing = labels.load_hierarchy(write_hierarchy(
+        str(tmp_path / "three.yaml"), "coarse:\n  a: [cat, dog]\n  b: [car]\n"))
+    with pytest.raises(HierarchyError, match="missing \\['ship'\\]"):
+        evaluate.check_hierarchies(info, [missing])
+    unknown = labels.load_hierarchy(write_hierarchy(
+        str(tmp_path / "other.yaml"), "coarse:\n  a: [cat, dog]\n  b: [car, truck]\n"))
+    with pytest.raises(HierarchyError, match="truck"):
+        evaluate.evaluate_run(tiny_runs("fine", FINE_FRACTION), info, [unknown])
+
+
+def test_coarse_run_gives_a_cc_and_no_fine_metrics(tiny_runs, info, hierarchies):
+    run = tiny_runs("coarse")
+    m = evaluate.evaluate_run(run, info)
+    ref = _reference(run, info)
+    (test_logits, test), (train_logits, train) = ref["test"], ref["train"]
+    assert m["trained_classes"] == list(info.coarse_names)
+    assert m["coarse_test_accuracy"] == pytest.approx(_naive_accuracy(test_logits.argmax(1),
+                                                                      test["coarse"]))
+    assert m["coarse_train_accuracy"] == pytest.approx(_naive_accuracy(train_logits.argmax(1),
+                                                                       train["coarse"]))
+    assert m["num_train_examples"] == info.num_examples("train")
+    assert m["fine_test_accuracy"] is None and m["fine_confusion_matrix"] is None
+    assert m["acr"] is None and "coarse labels" in m["acr_note"]
+    # The hand-written history has no coarse_accuracy: a coarse run's accuracy is its coarse one.
+    assert m["running_coarse_train_accuracy"] == 0.625
+    assert (m["best_epoch"], m["best_epoch_val_coarse_accuracy"]) == (1, 0.75)
+    with pytest.raises(ConfigError, match="fine labels"):
+        evaluate.evaluate_run(run, info, hierarchies)
+
+
+def test_noise_run_reports_acr_on_clean_and_on_noisy_test_labels(tiny_runs, info):
+    run = tiny_runs(NOISE_VIEW)
+    m = evaluate.evaluate_run(run, info)
+    (test_logits, test), _ = _reference(run, info).values()
+    predicted = test_logits.argmax(1)
+    assert not np.array_equal(test[NOISE_VIEW], test["fine"])  # the noisy test labels differ
+    for key, true in (("acr", test["fine"]), ("acr_noisy_test_labels", test[NOISE_VIEW])):
+        expected, note = evaluate.acr_or_none(_naive_confusion(true, predicted, 4),
+                                              info.fine_to_coarse)
+        assert m[key] == (pytest.approx(expected) if expected is not None else None)
+        assert m[key + "_note" if key != "acr" else "acr_note"] == note
+    assert m["fine_test_accuracy"] == pytest.approx(_naive_accuracy(predicted, test["fine"]))
+
+
+def test_acr_or_none_turns_undefined_ratios_into_none_with_a_note():
+    f2c = [0, 0, 1, 1]
+    value, note = evaluate.acr_or_none(np.array([[5, 1, 1, 0], [1, 5, 0, 1], [1, 0, 5, 1],
+                                                 [0, 1, 1, 5]]), f2c)
+    assert value == pytest.approx(metrics.average_confusion_ratio(
+        np.array([[5, 1, 1, 0], [1, 5, 0, 1], [1, 0, 5, 1], [0, 1, 1, 5]]), f2c)) and note is None
+    across_only = np.array([[5, 0, 1, 0], [0, 5, 0, 0], [0, 0, 5, 0], [0, 0, 0, 5]])
+    assert math.isinf(metrics.average_confusion_ratio(across_only, f2c))
+    value, note = evaluate.acr_or_none(across_only, f2c)
+    assert value is None and "inf" in note
+    value, note = evaluate.acr_or_none(np.diag([3, 3, 3, 3]), f2c)
+    assert value is None and "0/0" in note
+    value, note = evaluate.acr_or_none(np.diag([3, 3]), [0, 1])
+    assert value is None and "same-coarse pair" in note
+
+
+def test_history_summary_handles_ties_missing_values_and_keras_dicts(tmp_path):
+    history = [{"accuracy": 0.1, "coarse_accuracy": 0.5, "val_coarse_accuracy": 0.7},
+               {"accuracy": 0.2, "coarse_accuracy": 0.6},
+               {"accuracy": 0.3, "coarse_accuracy": float("nan"), "val_coarse_accuracy": 0.7}]
+    summary = evaluate.history_summary(history, "fine")
+    assert (summary["best_epoch"], summary["best_epoch_val_coarse_accuracy"]) == (1, 0.7)
+    assert summary["running_coarse_train_accuracy"] is None  # NaN never reaches JSON
+    assert evaluate.history_summary([], "fine")["best_epoch"] is None
+    (tmp_path / "history.json").write_text(json.dumps({"accuracy": [0.1, 0.2], "loss": [2, 1]}))
+    assert evaluate.read_history(str(tmp_path)) == [{"accuracy": 0.1, "loss": 2},
+                                                    {"accuracy": 0.2, "loss": 1}]
+
+
+def test_assert_json_finite_names_the_bad_key():
+    with pytest.raises(ValueError, match=r"metrics.by_hierarchy.x.acr"):
+        evaluate.assert_json_finite({"by_hierarchy": {"x": {"acr": float("inf")}}})
+    evaluate.assert_json_finite({"acr": None, "m": [[1, 2]], "s": "1010"})
+
+
+def test_unfinished_or_mismatched_runs_are_refused(tiny_runs, info, tmp_path):
+    run = str(tmp_path / "run")
+    shutil.copytree(tiny_runs("coarse"), run)
+    (tmp_path / "run" / "train_state.json").write_text('{"finished": false}')
+    with pytest.raises(RunDirError, match="not finished"):
+        evaluate.evaluate_run(run, info)
+    (tmp_path / "run" / "train_state.json").write_text('{"finished": true}')
+    config = _run_config(run)
+    config["dataset"]["config_hash"] = "0123456789abcdef"
+    (tmp_path / "run" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(DataError, match="0123456789abcdef"):
+        evaluate.evaluate_run(run, info)
+    os.remove(os.path.join(run, "config.json"))
+    with pytest.raises(RunDirError, match="config.json"):
+        evaluate.evaluate_run(run, info)

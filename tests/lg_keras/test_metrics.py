@@ -1,0 +1,362 @@
+"""Tests for lg_keras.metrics: each function against a deliberately naive loop and hand-worked cases."""
+
+import math
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from lg_keras import metrics
+from lg_keras.errors import HierarchyError
+
+# Two-sided 95% Student t critical values (any printed t table).
+T_TABLE_95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 9: 2.262, 10: 2.228, 30: 2.042}
+
+
+# ---------------------------------------------------------------- naive references
+
+
+def naive_predicted_classes(logits):
+    out = []
+    for row in logits:
+        best = 0
+        for j in range(len(row)):
+            if row[j] > row[best]:
+                best = j
+        out.append(best)
+    return np.array(out)
+
+
+def naive_accuracy(logits, labels):
+    predicted = naive_predicted_classes(logits)
+    return sum(int(predicted[i] == labels[i]) for i in range(len(labels))) / len(labels)
+
+
+def naive_coarse_accuracy(fine_logits, coarse_labels, fine_to_coarse):
+    predicted = naive_predicted_classes(fine_logits)
+    hits = sum(int(fine_to_coarse[predicted[i]] == coarse_labels[i]) for i in range(len(predicted)))
+    return hits / len(predicted)
+
+
+def naive_prob_sum_accuracy(fine_logits, coarse_labels, fine_to_coarse):
+    hits = 0
+    for row, label in zip(fine_logits, coarse_labels):
+        exps = [math.exp(v - max(row)) for v in row]
+        sums = [0.0] * (max(fine_to_coarse) + 1)
+        for fine, value in enumerate(exps):
+            sums[fine_to_coarse[fine]] += value / sum(exps)
+        hits += int(sums.index(max(sums)) == label)
+    return hits / len(coarse_labels)
+
+
+def naive_confusion_matrix(labels, predictions, num_classes):
+    matrix = [[0] * num_classes for _ in range(num_classes)]
+    for true, predicted in zip(labels, predictions):
+        matrix[true][predicted] += 1
+    return np.array(matrix)
+
+
+def naive_acr(confusion, fine_to_coarse, paper_equation=False):
+    n = len(confusion)
+    column_sums = [sum(confusion[i][j] for i in range(n)) for j in range(n)]
+
+    def normalised(i, j):
+        return confusion[i][j] / column_sums[j] if column_sums[j] else 0.0
+
+    same, different = [], []
+    for i in range(n):
+        for j in range(i + 1, n):
+            value = (normalised(i, j) + normalised(j, i)) / 2
+            (same if fine_to_coarse[i] == fine_to_coarse[j] else different).append(value)
+    numerator, denominator = sum(different) / len(different), sum(same) / len(same)
+    if paper_equation:
+        numerator, denominator = denominator, numerator
+    return numerator / denominator
+
+
+def naive_mcnemar(correct_a, correct_b):
+    b = c = 0
+    for a_right, b_right in zip(correct_a, correct_b):
+        b += int(a_right and not b_right)
+        c += int(b_right and not a_right)
+    n = b + c
+    if n < 25:
+        # Two-sided exact test as "sum of the outcomes no more likely than the observed one".
+        pmf = [math.comb(n, i) / 2**n for i in range(n + 1)]
+        p_value = sum(p for p in pmf if p <= pmf[b] * (1 + 1e-12))
+        return b, c, float(min(b, c)), min(1.0, p_value)
+    statistic = max(abs(b - c) - 1, 0) ** 2 / n
+    return b, c, statistic, math.erfc(math.sqrt(statistic / 2))
+
+
+def naive_mean_ci_95(values):
+    n = len(values)
+    mean = sum(values) / n
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = T_TABLE_95[n - 1] * std / math.sqrt(n)
+    return mean, mean - half, mean + half
+
+
+# ---------------------------------------------------------------- accuracies
+
+
+def test_predicted_classes_matches_naive():
+    tiny = np.array([[0.1, 2.0, -1.0], [3.0, 0.0, 0.0], [0.0, 0.0, 5.0]])
+    np.testing.assert_array_equal(metrics.predicted_classes(tiny), [1, 0, 2])
+    logits = np.random.default_rng(0).normal(size=(50, 7))
+    np.testing.assert_array_equal(metrics.predicted_classes(logits), naive_predicted_classes(logits))
+
+
+def test_accuracy_matches_naive():
+    tiny = np.array([[0.1, 2.0], [3.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    assert metrics.accuracy(tiny, [1, 0, 0, 0]) == 0.75
+    assert metrics.accuracy(tiny, np.array([[1], [0], [0], [0]])) == 0.75  # (n, 1) labels
+    rng = np.random.default_rng(1)
+    logits, labels = rng.normal(size=(200, 5)), rng.integers(0, 5, size=200)
+    np.testing.assert_allclose(metrics.accuracy(logits, labels), naive_accuracy(logits, labels))
+
+
+def test_coarse_accuracy_matches_naive():
+    fine_to_coarse = [0, 0, 1, 1, 1]
+    # Predicted fine 1 -> coarse 0 (right), fine 4 -> coarse 1 (wrong), fine 2 -> coarse 1 (right).
+    tiny = np.array([[0, 5, 0, 0, 0], [0, 0, 0, 0, 5], [0, 0, 5, 0, 0]], dtype=float)
+    np.testing.assert_allclose(metrics.coarse_accuracy(tiny, [0, 0, 1], fine_to_coarse), 2 / 3)
+    rng = np.random.default_rng(2)
+    logits, coarse = rng.normal(size=(300, 5)), rng.integers(0, 2, size=300)
+    np.testing.assert_allclose(metrics.coarse_accuracy(logits, coarse, fine_to_coarse),
+                               naive_coarse_accuracy(logits, coarse, fine_to_coarse))
+
+
+def test_prob_sum_matches_naive():
+    rng = np.random.default_rng(3)
+    fine_to_coarse = [0, 2, 1, 0, 2, 2]
+    logits, coarse = rng.normal(size=(300, 6)) * 3, rng.integers(0, 3, size=300)
+    np.testing.assert_allclose(
+        metrics.coarse_accuracy_from_prob_sum(logits, coarse, fine_to_coarse),
+        naive_prob_sum_accuracy(logits, coarse, fine_to_coarse))
+
+
+def test_prob_sum_and_argmax_rules_disagree():
+    # Probabilities (0.3, 0.3, 0.4), fine 0 and 1 in coarse 0: the argmax fine class (2) says
+    # coarse 1, the summed probabilities (0.6 vs 0.4) say coarse 0.
+    fine_logits = np.log([[0.3, 0.3, 0.4]])
+    assert metrics.coarse_accuracy(fine_logits, [0], [0, 0, 1]) == 0.0
+    assert metrics.coarse_accuracy_from_prob_sum(fine_logits, [0], [0, 0, 1]) == 1.0
+
+
+def test_accuracy_input_errors():
+    with pytest.raises(ValueError, match="same length"):
+        metrics.accuracy(np.zeros((3, 2)), [0, 1])
+    with pytest.raises(ValueError, match="logits must have shape"):
+        metrics.accuracy(np.zeros(3), [0, 1, 0])
+    with pytest.raises(ValueError, match="fine_to_coarse"):
+        metrics.coarse_accuracy(np.zeros((2, 3)), [0, 1], [0, 1])
+    with pytest.raises(HierarchyError, match="fine_to_coarse"):
+        metrics.coarse_accuracy(np.zeros((2, 3)), [0, 1], [0, -1, 1])
+
+
+# ---------------------------------------------------------------- confusion matrix
+
+
+def test_confusion_matrix_matches_naive():
+    tiny = metrics.confusion_matrix([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 0, 2], 3)
+    np.testing.assert_array_equal(tiny, [[1, 1, 0], [0, 1, 0], [1, 0, 2]])
+    assert tiny.dtype == np.int64
+    rng = np.random.default_rng(4)
+    labels, predictions = rng.integers(0, 6, size=500), rng.integers(0, 6, size=500)
+    np.testing.assert_array_equal(metrics.confusion_matrix(labels, predictions, 6),
+                                  naive_confusion_matrix(labels, predictions, 6))
+
+
+def test_confusion_matrix_rejects_out_of_range():
+    with pytest.raises(ValueError, match=r"predictions must be integers in \[0, num_classes=3\)"):
+        metrics.confusion_matrix([0, 1], [0, 3], 3)
+
+
+# ---------------------------------------------------------------- ACR
+
+# Hand-worked: 4 fine classes, fine 0, 1 -> coarse 0 and fine 2, 3 -> coarse 1.
+HAND_CONFUSION = np.array([[5, 3, 0, 1],
+                           [1, 4, 0, 0],
+                           [0, 1, 6, 2],
+                           [0, 2, 4, 3]])
+# Column sums 6, 10, 10, 6, so the column-normalised matrix N is
+#   [[5/6, .3,  0, 1/6],
+#    [1/6, .4,  0,   0],
+#    [0,   .1, .6, 1/3],
+#    [0,   .2, .4,  .5]]
+# and S_ij = (N_ij + N_ji) / 2 over i < j:
+#   same coarse:      (0,1) = (.3 + 1/6)/2 = 7/30, (2,3) = (1/3 + .4)/2 = 11/30 -> mean 0.3
+#   different coarse: (0,2) = 0, (0,3) = 1/12, (1,2) = 1/20, (1,3) = 1/10   -> mean 7/120
+# ACR (code) = (7/120) / 0.3 = 7/36; equation (1) as printed = 36/7.
+HAND_FINE_TO_COARSE = [0, 0, 1, 1]
+
+
+def test_acr_hand_worked_both_orientations():
+    code = metrics.average_confusion_ratio(HAND_CONFUSION, HAND_FINE_TO_COARSE)
+    paper = metrics.average_confusion_ratio(HAND_CONFUSION, HAND_FINE_TO_COARSE,
+                                            orientation="paper_equation")
+    np.testing.assert_allclose(code, 7 / 36)
+    np.testing.assert_allclose(paper, 36 / 7)
+    np.testing.assert_allclose(paper, 1 / code)
+    np.testing.assert_allclose(code, naive_acr(HAND_CONFUSION, HAND_FINE_TO_COARSE))
+
+
+def test_acr_never_predicted_class_contributes_zero():
+    # Class 3 is never predicted (column 3 sums to 0). Column sums 3, 6, 6, 0 give
+    #   N = [[2/3, 1/3, 0, 0], [0, 2/3, 0, 0], [0, 0, .5, 0], [1/3, 0, .5, 0]]
+    # same: (0,1) = 1/6, (2,3) = 1/4 -> mean 5/24; different: (0,3) = 1/6, others 0 -> mean 1/24.
+    confusion = np.array([[2, 2, 0, 0], [0, 4, 0, 0], [0, 0, 3, 0], [1, 0, 3, 0]])
+    with np.errstate(all="raise"):
+        acr = metrics.average_confusion_ratio(confusion, HAND_FINE_TO_COARSE)
+    np.testing.assert_allclose(acr, 0.2)
+
+
+def test_acr_zero_denominator_gives_inf_or_nan():
+    # No confusion within a coarse class, some across: code orientation inf, equation (1) 0.
+    across_only = np.diag([3, 3, 2, 2])
+    across_only[0, 2] = 1
+    with np.errstate(all="raise"):
+        assert metrics.average_confusion_ratio(across_only, HAND_FINE_TO_COARSE) == math.inf
+        assert metrics.average_confusion_ratio(across_only, HAND_FINE_TO_COARSE,
+                                               orientation="paper_equation") == 0.0
+        # No confusion at all: 0 / 0 is nan in both orientations.
+        for orientation in metrics.ORIENTATIONS:
+            assert math.isnan(metrics.average_confusion_ratio(np.diag([1, 2, 3, 4]),
+                                                              HAND_FINE_TO_COARSE,
+                                                              orientation=orientation))
+
+
+def test_acr_matches_naive_on_random_matrices():
+    rng = np.random.default_rng(5)
+    for trial in range(20):
+        num_fine = int(rng.integers(3, 12))
+        fine_to_coarse = np.concatenate([[0, 0, 1], rng.integers(0, 4, size=num_fine - 3)])
+        confusion = rng.integers(0, 20, size=(num_fine, num_fine))
+        confusion[:, rng.integers(0, num_fine)] = 0  # a never-predicted class
+        for paper_equation in (False, True):
+            orientation = "paper_equation" if paper_equation else "code"
+            np.testing.assert_allclose(
+                metrics.average_confusion_ratio(confusion, fine_to_coarse, orientation=orientation),
+                naive_acr(confusion, fine_to_coarse, paper_equation), rtol=1e-12,
+                err_msg=f"trial {trial}")
+
+
+def test_acr_singleton_coarse_classes():
+    # Coarse 1 has a single fine class: only the pair (0, 1) is same-coarse.
+    confusion = np.array([[4, 2, 1], [2, 4, 0], [1, 1, 5]])
+    np.testing.assert_allclose(metrics.average_confusion_ratio(confusion, [0, 0, 1]),
+                               naive_acr(confusion, [0, 0, 1]))
+    with pytest.raises(HierarchyError, match=r"no same-coarse pair\); got \[0, 1, 2\]"):
+        metrics.average_confusion_ratio(confusion, [0, 1, 2])
+    with pytest.raises(HierarchyError, match="no different-coarse pair"):
+        metrics.average_confusion_ratio(confusion, [0, 0, 0])
+
+
+def test_acr_input_errors():
+    with pytest.raises(ValueError, match="confusion must be a square matrix"):
+        metrics.average_confusion_ratio(np.zeros((3, 4)), [0, 0, 1])
+    with pytest.raises(ValueError, match=r"fine_to_coarse must have one entry per row.*\(3\)"):
+        metrics.average_confusion_ratio(np.eye(3), [0, 0, 1, 1])
+    with pytest.raises(ValueError, match="non-negative"):
+        metrics.average_confusion_ratio(-np.eye(3), [0, 0, 1])
+    with pytest.raises(ValueError, match="Unknown orientation 'paper'"):
+        metrics.average_confusion_ratio(np.eye(3), [0, 0, 1], orientation="paper")
+
+
+# ---------------------------------------------------------------- McNemar
+
+
+def _paired(b, c, both_right=5, both_wrong=3):
+    """Correctness vectors with b images only A got right and c only B got right."""
+    correct_a = [True] * b + [False] * c + [True] * both_right + [False] * both_wrong
+    correct_b = [False] * b + [True] * c + [True] * both_right + [False] * both_wrong
+    return np.array(correct_a), np.array(correct_b)
+
+
+def test_mcnemar_exact_hand_worked():
+    # b=1, c=6: n=7, P(X <= 1) = (C(7,0) + C(7,1)) / 2^7 = 8/128, two-sided 16/128 = 0.125.
+    result = metrics.mcnemar_test(*_paired(1, 6))
+    assert result == {"b": 1, "c": 6, "statistic": 1.0, "p_value": 0.125, "method": "exact"}
+    # b == c: the doubled tail exceeds 1 and is capped.
+    assert metrics.mcnemar_test(*_paired(3, 3))["p_value"] == 1.0
+    assert metrics.mcnemar_test(*_paired(0, 0))["p_value"] == 1.0
+
+
+def test_mcnemar_chi2_hand_worked():
+    # b=30, c=50: (|30 - 50| - 1)^2 / 80 = 361/80 = 4.5125; P(chi2_1 > 4.5125) = 0.0336.
+    result = metrics.mcnemar_test(*_paired(30, 50))
+    assert (result["b"], result["c"], result["method"]) == (30, 50, "chi2")
+    np.testing.assert_allclose(result["statistic"], 4.5125)
+    np.testing.assert_allclose(result["p_value"], 0.033648, atol=1e-6)
+
+
+def test_mcnemar_matches_naive_on_random_inputs():
+    rng = np.random.default_rng(6)
+    for size in (10, 30, 60, 200):
+        correct_a, correct_b = rng.random(size) < 0.7, rng.random(size) < 0.6
+        result = metrics.mcnemar_test(correct_a, correct_b)
+        expected = naive_mcnemar(correct_a, correct_b)
+        np.testing.assert_allclose(
+            [result["b"], result["c"], result["statistic"], result["p_value"]], expected)
+
+
+def test_mcnemar_input_errors():
+    with pytest.raises(ValueError, match="same length"):
+        metrics.mcnemar_test([True, False], [True])
+    with pytest.raises(ValueError, match="correct_b must hold booleans or 0/1"):
+        metrics.mcnemar_test([1, 0], [2, 0])
+
+
+# ---------------------------------------------------------------- confidence intervals
+
+
+@pytest.mark.parametrize("df", sorted(T_TABLE_95))
+def test_student_t_critical_value_matches_table(df):
+    np.testing.assert_allclose(metrics.student_t_critical_value(0.95, df), T_TABLE_95[df], atol=1e-3)
+
+
+def test_student_t_critical_value_other_levels_and_large_df(monkeypatch):
+    # df=1 is the Cauchy distribution, P(|T| < t) = 2 atan(t) / pi, so t = tan(confidence * pi / 2).
+    np.testing.assert_allclose(metrics.student_t_critical_value(0.99, 1), math.tan(0.495 * math.pi))
+    np.testing.assert_allclose(metrics.student_t_critical_value(0.99, 10), 3.169, atol=1e-3)
+    np.testing.assert_allclose(metrics.student_t_critical_value(0.95, 120), 1.980, atol=1e-3)
+    # At df=1000 the exact series and the Cornish-Fisher expansion (used beyond) agree.
+    exact = [metrics.student_t_critical_value(c, 1000) for c in (0.9, 0.95, 0.999)]
+    monkeypatch.setattr(metrics, "_T_EXACT_MAX_DF", 999)
+    expanded = [metrics.student_t_critical_value(c, 1000) for c in (0.9, 0.95, 0.999)]
+    np.testing.assert_allclose(expanded, exact, rtol=1e-9)
+    np.testing.assert_allclose(metrics.student_t_critical_value(0.95, 10**6), 1.959966, atol=1e-6)
+
+
+def test_mean_confidence_interval_matches_naive():
+    # Mean 3, sample variance 2.5, t(0.95, df=4) = 2.776 (the table's 3 decimals set the tolerance).
+    half = 2.776 * math.sqrt(2.5 / 5)
+    np.testing.assert_allclose(metrics.mean_confidence_interval([1.0, 2.0, 3.0, 4.0, 5.0]),
+                               (3.0, 3.0 - half, 3.0 + half), atol=1e-3)
+    rng = np.random.default_rng(7)
+    for n in (2, 3, 5, 10, 11):
+        values = list(rng.normal(70.0, 2.0, size=n))
+        np.testing.assert_allclose(metrics.mean_confidence_interval(values), naive_mean_ci_95(values),
+                                   atol=1e-3)
+
+
+def test_mean_confidence_interval_edges():
+    mean, low, high = metrics.mean_confidence_interval([0.7])
+    assert mean == 0.7 and math.isnan(low) and math.isnan(high)
+    assert metrics.mean_confidence_interval([2.0, 2.0, 2.0]) == (2.0, 2.0, 2.0)
+    with pytest.raises(ValueError, match="values must be a non-empty"):
+        metrics.mean_confidence_interval([])
+    with pytest.raises(ValueError, match="confidence must be in"):
+        metrics.mean_confidence_interval([1.0, 2.0], confidence=95)
+
+
+def test_module_imports_numpy_only():
+    # STYLE.md section 5: the numpy metrics must not pull in TensorFlow or Keras.
+    code = ("import sys, lg_keras.metrics; "
+            "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                               check=True, cwd=pathlib.Path(__file__).resolve().parents[2])
+    assert completed.stdout.strip() == "[]"
