@@ -2,12 +2,13 @@
 
 `tiny_dataset` builds a 4-fine / 2-coarse PNG image folder (8x8 pixels, classes told apart by
 colour) into TFRecords with the real example_gen, with one noisy fine-label view (r = 0.3).
-`train_tiny_run` trains a width-4 pre-activation ResNet-18 for two epochs on one label view and
-writes the run directory layout of the trainer: config.json, model.keras, history.json,
-train_state.json and a TensorBoard logdir with scalars and HParams. To keep the suite fast, the
-`tiny_runs` fixture trains only the 'fine' run; the noisy-view run reuses its network (same classes)
-under its own config.json, and the coarse run is an untrained 2-class network with a hand-written
-history: the evaluator only reads these files, and the tests recompute every number from them.
+`train_tiny_run` trains a width-4 pre-activation ResNet-18 with the real trainer component
+(components.trainer.executor.run), which writes the run directory: config.json, model.keras,
+history.json, train_state.json and a TensorBoard logdir with scalars and HParams. To keep the
+suite fast, the `tiny_runs` fixture trains only the 'fine' run (fraction 0.5, so two epochs); the
+noisy-view run reuses its network (same classes) under its own config.json, and the coarse run is an
+untrained 2-class network in the same layout with a hand-written history: the evaluator only reads
+these files, and the tests recompute every number from them.
 
 Builds are cached per pytest session (keyed by the session's base temp dir), so test modules that
 import these fixtures share one dataset and one run per (label view, fraction).
@@ -80,52 +81,44 @@ def build_tiny_dataset(root: str) -> str:
 
 
 def train_tiny_run(dataset_dir: str, run_dir: str, labels: str = "fine",
-                   fraction: float = 1.0, epochs: int = 2, fit: bool = True) -> str:
-    """Trains a width-4 network and writes the trainer's run directory layout; returns run_dir.
+                   fraction: float = 1.0, epochs: int = 1) -> str:
+    """Trains a width-4 network with the real trainer component; returns run_dir.
 
-    With fit=False the network stays untrained and history.json is a fixed two-epoch history.
+    `epochs` counts full-data epochs: a run on fraction f trains ceil(epochs / f) epochs.
     """
-    import keras  # pylint: disable=g-import-not-at-top
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    from tensorboard.plugins.hparams import api as hp  # pylint: disable=g-import-not-at-top
-
-    from lg_keras import data, keras_metrics, models  # pylint: disable=g-import-not-at-top
+    from components.trainer import executor  # pylint: disable=g-import-not-at-top
     from lg_keras.config import (DataConfig, ExperimentConfig, ModelConfig,  # pylint: disable=g-import-not-at-top
-                                 TrainConfig, config_hash, to_dict)
-    from lg_keras.dataset_info import load_dataset_info  # pylint: disable=g-import-not-at-top
+                                 TrainConfig)
 
-    keras.utils.set_random_seed(0)
-    info = load_dataset_info(dataset_dir)
     cfg = ExperimentConfig(
         data=DataConfig(dataset_dir=dataset_dir, labels=labels, fraction=fraction, batch_size=8),
-        model=ModelConfig(width=4), train=TrainConfig(epochs=epochs, learning_rate=0.05))
-    num_classes = info.num_classes(labels)
-    model = models.build_model(cfg.model, num_classes, data.input_shape(info, cfg.data))
-    coarse = keras_metrics.CoarseAccuracy(info.view_to_coarse(labels).tolist())
-    model.compile(optimizer=keras.optimizers.SGD(cfg.train.learning_rate, momentum=0.9),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy", coarse])
-    # Clean batches of the whole train split: the fixture only needs a trained model whose
-    # config.json names the view and fraction; the evaluator's own train pass applies the fraction.
-    train = data.eval_dataset(info, "train", cfg.data, (labels,)).map(lambda x, y: (x, y[labels]))
-    test = data.eval_dataset(info, "test", cfg.data, (labels,)).map(lambda x, y: (x, y[labels]))
+        model=ModelConfig(width=4),
+        train=TrainConfig(epochs=epochs, learning_rate=0.05, schedule="constant",
+                          strategy="default", mixed_precision="off"))
+    executor.run(cfg, {"examples": dataset_dir}, {"model": run_dir})
+    return run_dir
+
+
+def untrained_run(dataset_dir: str, run_dir: str, labels: str) -> str:
+    """An untrained width-4 network in the trainer's layout, with a fixed two-epoch history.
+
+    The history has no coarse_accuracy, so a coarse run's figures fall back to its accuracy.
+    """
+    from lg_keras import data, models  # pylint: disable=g-import-not-at-top
+    from lg_keras.config import (DataConfig, ExperimentConfig, ModelConfig,  # pylint: disable=g-import-not-at-top
+                                 config_hash, to_dict)
+    from lg_keras.dataset_info import load_dataset_info  # pylint: disable=g-import-not-at-top
+
+    info = load_dataset_info(dataset_dir)
+    cfg = ExperimentConfig(data=DataConfig(dataset_dir=dataset_dir, labels=labels, batch_size=8),
+                           model=ModelConfig(width=4))
+    model = models.build_model(cfg.model, info.num_classes(labels), data.input_shape(info, cfg.data))
     os.makedirs(run_dir, exist_ok=True)
-    logs = os.path.join(run_dir, "logs")
-    if fit:
-        history = model.fit(train, epochs=epochs, validation_data=test, verbose=0,
-                            callbacks=[keras.callbacks.TensorBoard(logs, write_graph=False)])
-        epochs_log = [{"epoch": e + 1, **{k: float(v[e]) for k, v in history.history.items()}}
-                      for e in range(epochs)]
-    else:
-        epochs_log = [{"epoch": 1, "accuracy": 0.5, "loss": 0.7, "val_accuracy": 0.75},
-                      {"epoch": 2, "accuracy": 0.625, "loss": 0.6, "val_accuracy": 0.5}]
-    with tf.summary.create_file_writer(logs).as_default():
-        hp.hparams({"labels": labels, "fraction": fraction, "width": 4},
-                   trial_id=os.path.basename(run_dir))
     model.save(os.path.join(run_dir, "model.keras"))
     with open(os.path.join(run_dir, "history.json"), "w") as f:
-        json.dump(epochs_log, f)
-    write_run_files(run_dir, to_dict(cfg), config_hash(cfg), info.meta["config_hash"], epochs)
+        json.dump([{"epoch": 1, "accuracy": 0.5, "loss": 0.7, "val_accuracy": 0.75},
+                   {"epoch": 2, "accuracy": 0.625, "loss": 0.6, "val_accuracy": 0.5}], f)
+    write_run_files(run_dir, to_dict(cfg), config_hash(cfg), info.meta["config_hash"], 2)
     return run_dir
 
 
@@ -178,7 +171,7 @@ def tiny_runs(tmp_path_factory, tiny_dataset):
             if labels == "fine" and fraction == FINE_FRACTION:
                 return train_tiny_run(tiny_dataset, run_dir, labels, fraction)
             if labels == "coarse":
-                return train_tiny_run(tiny_dataset, run_dir, labels, fraction, fit=False)
+                return untrained_run(tiny_dataset, run_dir, labels)
             return derive_run(get("fine", FINE_FRACTION), run_dir, labels, fraction)
 
         return _cached(tmp_path_factory, ("run", labels, fraction), make)

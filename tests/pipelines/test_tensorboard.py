@@ -90,15 +90,16 @@ def test_hparams_of_the_run(served):
         lambda: client.post_json("/data/plugin/hparams/experiment", {"experimentName": ""}),
         lambda e: e.get("hparamInfos"))
     names = {info["name"] for info in experiment["hparamInfos"]}
-    assert {"labels", "fraction", "width"} <= names
+    assert {"data.labels", "data.fraction", "model.width"} <= names  # the trainer's flat config
     groups = client.post_json("/data/plugin/hparams/session_groups", {
         "experimentName": "", "startIndex": 0, "sliceSize": 10,
         "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE",
                             "STATUS_RUNNING"],
-        "colParams": [{"hparam": "labels"}, {"hparam": "fraction"}]})
+        "colParams": [{"hparam": "data.labels"}, {"hparam": "data.fraction"},
+                      {"metric": {"tag": "final/val_coarse_accuracy", "group": ""}}]})
     (group,) = groups["sessionGroups"]
-    assert group["hparams"]["labels"] == "fine"
-    assert group["hparams"]["fraction"] == pytest.approx(0.5)
+    assert group["hparams"]["data.labels"] == "fine"
+    assert group["hparams"]["data.fraction"] == pytest.approx(0.5)
 
 
 def test_confusion_image_from_the_evaluator(served):

@@ -1,0 +1,236 @@
+"""The Beam dataset builder: records, labels, noise, fractions, atomic output, real archives."""
+
+import collections
+import json
+import os
+
+import apache_beam as beam
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from components.example_gen import executor, transforms
+from lg_keras import data, dataset_info, labels, records
+from lg_keras.config import BuildConfig
+from lg_keras.errors import DataError, HierarchyError, RunDirError
+from tests import datagen
+
+CLASSES = ["ant", "bee", "cat", "dog", "eel", "fox"]
+COARSE = {"small": ["ant", "bee"], "pets": ["cat", "dog"], "wild": ["eel", "fox"]}
+
+
+def read_records(path):
+    info = dataset_info.load_dataset_info(path)
+    out = {}
+    for split in ("train", "test"):
+        for file in info.files(split):
+            for raw in tf.data.TFRecordDataset(file, compression_type=info.compression):
+                fields = records.decode_example(raw.numpy())
+                out[fields[records.ID].decode()] = fields
+    return info, out
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("folder")
+    pixels = datagen.write_image_folder(root / "images", CLASSES, 30, 10, size=(6, 5))
+    yaml_path = datagen.write_hierarchy(root / "h.yaml", COARSE, name="toy")
+    return root, pixels, yaml_path
+
+
+@pytest.fixture(scope="module")
+def built(folder):
+    root, pixels, yaml_path = folder
+    cfg = BuildConfig(dataset=f"folder:{root / 'images'}", hierarchy=yaml_path,
+                      noise=(0.3, 1.0), seed=3)
+    out = root / "built"
+    executor.run(cfg, {"data_dirs": []}, {"examples": str(out)})
+    return cfg, str(out), pixels
+
+
+def test_round_trip_pixels_and_labels(built):
+    cfg, out, pixels = built
+    info, recs = read_records(out)
+    assert len(recs) == len(pixels) == 6 * 40
+    h = labels.load_hierarchy(cfg.hierarchy).aligned_to(CLASSES)
+    for example_id, fields in recs.items():
+        np.testing.assert_array_equal(records.decode_pixels(fields), pixels[example_id])
+        fine_name = example_id.split("/")[1]
+        assert info.fine_names[fields[records.FINE]] == fine_name
+        assert fields[records.COARSE] == h.fine_to_coarse[h.fine_names.index(fine_name)]
+        assert fields[records.SOURCE_LABEL] == CLASSES.index(fine_name)
+    assert info.meta["counts"]["train"]["total"] == 180
+    assert info.meta["counts"]["test"]["coarse"] == {"small": 20, "pets": 20, "wild": 20}
+    assert info.fixed_size == (6, 5) and info.channels == 3
+
+
+@pytest.mark.parametrize("rate", [0.3, 1.0])
+def test_noise_equals_reference_loop_exactly(built, rate):
+    cfg, out, _ = built
+    info, recs = read_records(out)
+    name = records.noise_feature(f"{rate:g}")
+    for split, seed in (("train", cfg.seed), ("test", cfg.seed + transforms.TEST_NOISE_SEED_OFFSET)):
+        ids = sorted(i for i in recs if i.startswith(split + "/"))
+        fine = np.array([recs[i][records.FINE] for i in ids])
+        coarse = np.array([recs[i][records.COARSE] for i in ids])
+        expected = labels.inject_fine_label_noise(ids, fine, coarse, rate, seed)
+        got = np.array([recs[i][name] for i in ids])
+        np.testing.assert_array_equal(got, expected)
+        # Fine counts preserved, coarse never changed by the noise.
+        assert collections.Counter(got.tolist()) == collections.Counter(fine.tolist())
+        np.testing.assert_array_equal(info.fine_to_coarse[got], coarse)
+        changed = float(np.mean(got != fine))
+        assert info.meta["noise"]["changed_fraction"][split][f"{rate:g}"] == pytest.approx(changed)
+        assert changed > 0
+
+
+def test_fractions_are_balanced_and_nested(built):
+    _, out, _ = built
+    info = dataset_info.load_dataset_info(out)
+    ids_by_fraction = {}
+    all_ids = data.read_ids(info, "train")
+    fine_all = data.read_labels(info, "train", ("fine",))["fine"]
+    for fraction in (0.2, 0.4, 0.6, 0.8, 1.0):
+        kept = data.read_labels(info, "train", ("fine",), fraction=fraction)["fine"]
+        counts = np.bincount(kept, minlength=6)
+        assert (counts == labels.fraction_threshold(30, fraction)).all(), (fraction, counts)
+        ids_by_fraction[fraction] = counts
+    # Nesting: the examples of a smaller fraction are a subset of a larger one's (by rank).
+    _, recs = read_records(out)
+    ranks = {i: recs[i][records.RANK] for i in all_ids}
+    for fine in range(6):
+        members = sorted((ranks[i], i) for i, f in zip(all_ids, fine_all) if f == fine)
+        assert [r for r, _ in members] == list(range(30))
+
+
+def test_rebuild_same_config_is_skipped_and_different_config_refused(built, folder):
+    cfg, out, _ = built
+    before = os.path.getmtime(os.path.join(out, "dataset.json"))
+    executor.run(cfg, {"data_dirs": []}, {"examples": out})
+    assert os.path.getmtime(os.path.join(out, "dataset.json")) == before
+    with pytest.raises(RunDirError, match="different config"):
+        executor.run(BuildConfig(dataset=cfg.dataset, hierarchy=cfg.hierarchy, seed=9),
+                     {"data_dirs": []}, {"examples": out})
+
+
+def test_failed_build_leaves_nothing(folder, tmp_path):
+    root, _, yaml_path = folder
+    images = tmp_path / "images"
+    datagen.write_image_folder(images, CLASSES, 3, 2)
+    (images / "train" / "cat" / "0001.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"broken" * 10)
+    out = tmp_path / "out"
+    with pytest.raises(Exception, match="0001.png"):
+        executor.run(BuildConfig(dataset=f"folder:{images}", hierarchy=yaml_path),
+                     {"data_dirs": []}, {"examples": str(out)})
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("out")] == []
+
+
+def test_subset_hierarchy_drops_classes_and_max_per_class(folder, tmp_path):
+    root, _, _ = folder
+    yaml_path = datagen.write_hierarchy(tmp_path / "sub.yaml", {"a": ["ant"], "b": ["fox", "dog"]})
+    out = tmp_path / "sub"
+    executor.run(BuildConfig(dataset=f"folder:{root / 'images'}", hierarchy=yaml_path,
+                             max_train_per_class=7, max_test_per_class=2),
+                 {"data_dirs": []}, {"examples": str(out)})
+    info, recs = read_records(out)
+    assert info.fine_names == ["dog", "ant", "fox"] or sorted(info.fine_names) == ["ant", "dog", "fox"]
+    assert info.meta["counts"]["train"]["total"] == 21 and info.meta["counts"]["test"]["total"] == 6
+    assert all(f[records.RANK] < 7 for i, f in recs.items() if i.startswith("train/"))
+
+
+def test_hierarchy_that_does_not_fit_the_dataset(folder, tmp_path):
+    root, _, _ = folder
+    yaml_path = datagen.write_hierarchy(tmp_path / "bad.yaml", {"a": ["ant"], "b": ["zebra"]})
+    with pytest.raises(HierarchyError, match="zebra"):
+        executor.run(BuildConfig(dataset=f"folder:{root / 'images'}", hierarchy=yaml_path),
+                     {"data_dirs": []}, {"examples": str(tmp_path / "o")})
+    assert not (tmp_path / "o").exists()
+
+
+def test_varied_size_jpeg_synset_folder_gzip(tmp_path):
+    synsets = ["n02085620", "n02085936", "n02123045", "n02123159"]
+    datagen.write_image_folder(tmp_path / "imagenet", synsets, 4, 2, size=(20, 24),
+                               vary_size=True, fmt="jpeg")
+    yaml_path = datagen.write_hierarchy(tmp_path / "dc.yaml", {"dog": synsets[:2], "cat": synsets[2:]})
+    out = tmp_path / "out"
+    executor.run(BuildConfig(dataset=f"folder:{tmp_path / 'imagenet'}", hierarchy=yaml_path,
+                             compression="gzip"), {"data_dirs": []}, {"examples": str(out)})
+    info, recs = read_records(out)
+    assert info.fixed_size is None and info.compression == "GZIP"
+    shapes = {(f[records.HEIGHT], f[records.WIDTH]) for f in recs.values()}
+    assert len(shapes) > 3
+    assert all(f[records.IMAGE_FORMAT] == b"jpeg" for f in recs.values())
+
+
+def test_ranks_and_noise_transform_with_test_pipeline():
+    examples = [{"split": "train", records.ID: f"train/{i:03d}", records.FINE: i % 4,
+                 records.COARSE: (i % 4) // 2} for i in range(40)]
+    ids = [e[records.ID] for e in examples]
+    fine = np.array([e[records.FINE] for e in examples])
+    coarse = np.array([e[records.COARSE] for e in examples])
+    ranks = labels.class_balanced_ranks(ids, fine, 11)
+    kept = ranks < 8  # the subset is drawn first; the noise then runs over the kept examples
+    kept_ids = [i for i, k in zip(ids, kept) if k]
+    noisy = labels.inject_fine_label_noise(kept_ids, fine[kept], coarse[kept], 0.5, 11)
+    expected = [(("train", i), {"rank": int(r), "fine": int(f), "coarse": int(c), "0.5": int(n)})
+                for i, r, f, c, n in zip(kept_ids, ranks[kept], fine[kept], coarse[kept], noisy)]
+    with BeamTestPipeline() as p:
+        got = (p | beam.Create(examples[::-1])
+               | transforms.AssignRanksAndNoise((0.5,), 11, {"train": 8}))
+        assert_that(got, equal_to(expected))
+
+
+def test_stats_combine_fn_counts():
+    fn = transforms.DatasetStatsFn((0.1,))
+    rec = lambda f, n: ("train", {records.FINE: f, records.COARSE: 0, records.CHANNELS: 3,
+                                   records.HEIGHT: 2, records.WIDTH: 2,
+                                   records.noise_feature("0.1"): n}, np.ones(7))
+    with BeamTestPipeline() as p:
+        got = (p | beam.Create([rec(0, 0), rec(0, 1), rec(1, 1)])
+               | beam.CombineGlobally(fn)
+               | beam.Map(lambda acc: (acc["fine"], acc["changed"], acc["moments"].tolist())))
+        assert_that(got, equal_to([({"train": {0: 2, 1: 1}}, {"train": {"0.1": 1}}, [3.0] * 7)]))
+
+
+@pytest.mark.parametrize("dataset,hierarchy,per_class,fine,coarse", [
+    ("cifar100", "cifar100_animals", 4, 50, 10),
+    ("cifar10", "cifar10_custom_3", 5, 10, 2),
+    ("fashion_mnist", "fashion_mnist", 3, 10, 2),
+])
+def test_real_sources_subset_builds(shared_data_dir, tmp_path, dataset, hierarchy, per_class,
+                                    fine, coarse):
+    out = tmp_path / dataset
+    meta = executor.run(
+        BuildConfig(dataset=dataset, hierarchy=hierarchy, noise=(0.1,),
+                    max_train_per_class=per_class, max_test_per_class=per_class),
+        {"data_dirs": [shared_data_dir, "/usr/share/datasets"]}, {"examples": str(out)},
+        allow_download=False)
+    assert meta["counts"]["train"]["total"] == per_class * fine
+    assert len(meta["hierarchy"]["coarse_names"]) == coarse
+    info, recs = read_records(out)
+    for fields in recs.values():
+        assert fields[records.COARSE] == info.fine_to_coarse[fields[records.FINE]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset,hierarchy,train,test,per_fine,per_coarse", [
+    ("cifar100", "cifar100", 50_000, 10_000, (500, 100), (2_500, 500)),
+    ("cifar100", "cifar100_animals", 25_000, 5_000, (500, 100), (2_500, 500)),
+    ("cifar10", "cifar10", 50_000, 10_000, (5_000, 1_000), None),
+    ("fashion_mnist", "fashion_mnist", 60_000, 10_000, (6_000, 1_000), None),
+])
+def test_real_full_builds(shared_data_dir, tmp_path, dataset, hierarchy, train, test, per_fine,
+                          per_coarse):
+    out = tmp_path / "full"
+    meta = executor.run(BuildConfig(dataset=dataset, hierarchy=hierarchy, noise=(0.1,)),
+                        {"data_dirs": [shared_data_dir, "/usr/share/datasets"]},
+                        {"examples": str(out)}, allow_download=False)
+    assert meta["counts"]["train"]["total"] == train and meta["counts"]["test"]["total"] == test
+    for split, n in zip(("train", "test"), per_fine):
+        assert set(meta["counts"][split]["fine"].values()) == {n}
+    if per_coarse:
+        for split, n in zip(("train", "test"), per_coarse):
+            assert set(meta["counts"][split]["coarse"].values()) == {n}
