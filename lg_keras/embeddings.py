@@ -119,14 +119,16 @@ def make_sprite(images_uint8: np.ndarray, thumbnail: int = THUMBNAIL_SIZE) -> np
     rows = max(1, math.ceil(math.sqrt(len(images))))
     if rows * thumbnail > _MAX_SPRITE_SIDE:
         raise ValueError(f"A sprite of {len(images)} thumbnails of {thumbnail} px would be "
-                         f"{rows * thumbnail} px wide; TensorBoard accepts at most {_MAX_SPRITE_SIDE}.")
+                         f"{rows * thumbnail} px wide; TensorBoard accepts at most "
+                         f"{_MAX_SPRITE_SIDE}.")
     sheet = np.zeros((rows * thumbnail, rows * thumbnail, 3), np.uint8)
     for i, image in enumerate(images):
         if image.shape[-1] == 1:
             image = np.repeat(image, 3, axis=-1)
         thumb = Image.fromarray(image).resize((thumbnail, thumbnail), Image.BILINEAR)
         r, c = divmod(i, rows)
-        sheet[r * thumbnail:(r + 1) * thumbnail, c * thumbnail:(c + 1) * thumbnail] = np.asarray(thumb)
+        top, left = r * thumbnail, c * thumbnail
+        sheet[top:top + thumbnail, left:left + thumbnail] = np.asarray(thumb)
     return sheet
 
 

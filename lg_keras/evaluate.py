@@ -13,8 +13,9 @@ The paper's figures, and which key holds them:
   over augmented batches in training mode (history.json), the curves the paper plots (Fig. 3).
 - `acr`: ACR (Sec. V) of the fine confusion matrix against the CLEAN test fine labels;
   `acr_noisy_test_labels` (noise views) against the test split's noisy labels of the same rate, as
-  the authors' code does for Fig. 7b. An undefined ACR (inf or nan by `metrics.average_confusion_ratio`)
-  is stored as None with an explanation in `acr_note`, never as a NaN.
+  the authors' code does for Fig. 7b. An undefined ACR (inf or nan by
+  `metrics.average_confusion_ratio`) is stored as None with an explanation in `acr_note`, never as
+  a NaN.
 - `best_epoch_val_coarse_accuracy`: the best per-epoch test-split figure from history.json. The
   authors' code keeps the checkpoint with the best TEST accuracy; this selects on the test set and
   is optimistic, so it is kept apart from the final-epoch figures.
@@ -31,7 +32,8 @@ import numpy as np
 import tensorflow as tf
 
 from lg_keras import data, metrics, records
-from lg_keras import models  # noqa: F401  pylint: disable=unused-import  (registers the model classes)
+# Importing the models registers their classes with Keras, so model.keras loads.
+from lg_keras import models  # noqa: F401  pylint: disable=unused-import
 from lg_keras.config import DataConfig, from_dict
 from lg_keras.dataset_info import DatasetInfo
 from lg_keras.errors import ConfigError, DataError, HierarchyError, RunDirError
@@ -42,7 +44,8 @@ BEST_EPOCH_NOTE = (
     "authors' code keeps the checkpoint with the best TEST accuracy. Optimistic; the final-epoch "
     "coarse_test_accuracy is the primary figure.")
 RUNNING_NOTE = ("running_* figures: last epoch's running accuracy over augmented batches in "
-                "training mode (the paper's training curves); coarse_train_accuracy is a clean pass.")
+                "training mode (the paper's training curves); coarse_train_accuracy is a clean "
+                "pass.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,7 +180,8 @@ def predict_run(run_dir: str, info: DatasetInfo, *, batch_size: int | None = Non
     test = test if isinstance(test, (list, tuple)) else [test]
     mask = None if data_cfg.fraction >= 1.0 else train_fraction_mask(info, data_cfg.fraction)
     train = model.predict(_images(info, "train", data_cfg, batch_size, mask), verbose=0)
-    logging.info("Predicted %d test and %d train examples of %s.", len(test[0]), len(train), run_dir)
+    logging.info("Predicted %d test and %d train examples of %s.", len(test[0]), len(train),
+                 run_dir)
     return RunPredictions(run_dir=run_dir, config=config, data_cfg=data_cfg,
                           history=read_history(run_dir), test_logits=np.asarray(test[0]),
                           test_features=np.asarray(test[1]) if with_features else None,
@@ -251,7 +255,8 @@ def compute_metrics(pred: RunPredictions, info: DatasetInfo,
     test_views = tuple(dict.fromkeys(("fine", "coarse", view)))
     test = data.read_labels(info, "test", test_views)
     train = data.read_labels(info, "train", ("fine", "coarse"), pred.data_cfg.fraction)
-    assert len(test["fine"]) == len(pred.test_logits) and len(train["fine"]) == len(pred.train_logits)
+    assert len(test["fine"]) == len(pred.test_logits)
+    assert len(train["fine"]) == len(pred.train_logits)
     predicted = metrics.predicted_classes(pred.test_logits)
     coarse_predicted = view_to_coarse[predicted]
     out = {
@@ -303,7 +308,8 @@ def check_hierarchies(info: DatasetInfo, hierarchies: list[Hierarchy]) -> list[H
     """Aligns hierarchies to the dataset's fine classes, requiring exactly the same fine classes.
 
     Raises:
-        HierarchyError: when a hierarchy's fine classes differ from the dataset's, or two share a name.
+        HierarchyError: when a hierarchy's fine classes differ from the dataset's, or two share a
+            name.
     """
     aligned, names = [], set()
     for h in hierarchies:
@@ -322,7 +328,7 @@ def check_hierarchies(info: DatasetInfo, hierarchies: list[Hierarchy]) -> list[H
 
 
 def require_fine_view(run_dir: str, label_view: str) -> None:
-    """Raises ConfigError unless the run predicts the dataset's fine classes (so by_hierarchy works)."""
+    """Raises ConfigError unless the run predicts the dataset's fine classes (for by_hierarchy)."""
     if not (label_view == "fine" or label_view.startswith("fine_noise_")):
         raise ConfigError(f"Evaluating under other hierarchies needs a run trained on fine labels "
                           f"(data.labels 'fine' or 'fine_noise_<r>'); run {run_dir!r} trained on "
@@ -339,7 +345,8 @@ def _by_hierarchy(pred, info, hierarchies, predicted, test, train) -> dict:
         out[h.name] = {
             "coarse_names": list(h.coarse_names),
             "fine_to_coarse": list(h.fine_to_coarse),
-            "coarse_test_accuracy": metrics.coarse_accuracy(pred.test_logits, f2c[test["fine"]], f2c),
+            "coarse_test_accuracy": metrics.coarse_accuracy(pred.test_logits, f2c[test["fine"]],
+                                                            f2c),
             "coarse_train_accuracy": metrics.coarse_accuracy(pred.train_logits, f2c[train["fine"]],
                                                              f2c),
             "test_correct": _correct_string(f2c[predicted] == f2c[test["fine"]]),
@@ -358,7 +365,8 @@ def evaluate_run(run_dir: str, info: DatasetInfo, hierarchies: list[Hierarchy] |
             train_state.json).
         info: the dataset the run was trained on.
         hierarchies: optional hierarchies over the dataset's fine classes (e.g. the ten Table VI
-            mappings of CIFAR-10); each adds `by_hierarchy[name]` computed from the same predictions.
+            mappings of CIFAR-10); each adds `by_hierarchy[name]` computed from the same
+            predictions.
         batch_size: inference batch size (default: max(the run's batch size, 256)).
 
     Returns:

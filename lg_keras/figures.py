@@ -81,7 +81,7 @@ def plot_tsne(features, coarse_labels, coarse_names, path: str, seed: int = 0,
 
 def _confusion_figure(confusion, class_names) -> Figure:
     matrix = np.asarray(confusion, np.float64)
-    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] != len(class_names):
+    if matrix.ndim != 2 or not matrix.shape[0] == matrix.shape[1] == len(class_names):
         raise ValueError(f"confusion must be square with one row per class name "
                          f"({len(class_names)}); got shape {matrix.shape}.")
     k = len(class_names)

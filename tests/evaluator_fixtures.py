@@ -22,6 +22,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from components.evaluator import executor as evaluator
+from components.example_gen import executor as example_gen
+from components.trainer import executor as trainer
+from lg_keras import data, models
+from lg_keras.config import (BuildConfig, DataConfig, ExperimentConfig, ModelConfig, TrainConfig,
+                             config_hash, to_dict)
+from lg_keras.dataset_info import load_dataset_info
+
 FINE_CLASSES = ("cat", "dog", "car", "ship")
 HIERARCHY_YAML = """\
 name: tiny_pets_vehicles
@@ -40,7 +48,8 @@ NOISE_RATE = 0.3
 # The trained run uses half the training split, so the clean train pass must apply the fraction.
 FINE_FRACTION = 0.5
 IMAGE_SIZE = 8
-_COLOURS = {"cat": (200, 40, 40), "dog": (170, 90, 40), "car": (40, 40, 200), "ship": (40, 150, 190)}
+_COLOURS = {"cat": (200, 40, 40), "dog": (170, 90, 40), "car": (40, 40, 200),
+            "ship": (40, 150, 190)}
 _CACHE = {}
 
 
@@ -68,15 +77,12 @@ def write_hierarchy(path: str, text: str = HIERARCHY_YAML) -> str:
 
 def build_tiny_dataset(root: str) -> str:
     """Builds the tiny dataset under root/dataset with example_gen; returns its directory."""
-    from components.example_gen import executor  # pylint: disable=g-import-not-at-top
-    from lg_keras.config import BuildConfig  # pylint: disable=g-import-not-at-top
-
     images = write_image_folder(os.path.join(root, "images"), {"train": 12, "test": 6})
     hierarchy = write_hierarchy(os.path.join(root, "hierarchy.yaml"))
     out = os.path.join(root, "dataset")
-    executor.run(BuildConfig(dataset=f"folder:{images}", hierarchy=hierarchy, noise=(NOISE_RATE,),
-                             train_shards=2, test_shards=1),
-                 {"data_dirs": []}, {"examples": out})
+    example_gen.run(BuildConfig(dataset=f"folder:{images}", hierarchy=hierarchy,
+                                noise=(NOISE_RATE,), train_shards=2, test_shards=1),
+                    {"data_dirs": []}, {"examples": out})
     return out
 
 
@@ -86,16 +92,12 @@ def train_tiny_run(dataset_dir: str, run_dir: str, labels: str = "fine",
 
     `epochs` counts full-data epochs: a run on fraction f trains ceil(epochs / f) epochs.
     """
-    from components.trainer import executor  # pylint: disable=g-import-not-at-top
-    from lg_keras.config import (DataConfig, ExperimentConfig, ModelConfig,  # pylint: disable=g-import-not-at-top
-                                 TrainConfig)
-
     cfg = ExperimentConfig(
         data=DataConfig(dataset_dir=dataset_dir, labels=labels, fraction=fraction, batch_size=8),
         model=ModelConfig(width=4),
         train=TrainConfig(epochs=epochs, learning_rate=0.05, schedule="constant",
                           strategy="default", mixed_precision="off"))
-    executor.run(cfg, {"examples": dataset_dir}, {"model": run_dir})
+    trainer.run(cfg, {"examples": dataset_dir}, {"model": run_dir})
     return run_dir
 
 
@@ -104,15 +106,11 @@ def untrained_run(dataset_dir: str, run_dir: str, labels: str) -> str:
 
     The history has no coarse_accuracy, so a coarse run's figures fall back to its accuracy.
     """
-    from lg_keras import data, models  # pylint: disable=g-import-not-at-top
-    from lg_keras.config import (DataConfig, ExperimentConfig, ModelConfig,  # pylint: disable=g-import-not-at-top
-                                 config_hash, to_dict)
-    from lg_keras.dataset_info import load_dataset_info  # pylint: disable=g-import-not-at-top
-
     info = load_dataset_info(dataset_dir)
     cfg = ExperimentConfig(data=DataConfig(dataset_dir=dataset_dir, labels=labels, batch_size=8),
                            model=ModelConfig(width=4))
-    model = models.build_model(cfg.model, info.num_classes(labels), data.input_shape(info, cfg.data))
+    model = models.build_model(cfg.model, info.num_classes(labels),
+                               data.input_shape(info, cfg.data))
     os.makedirs(run_dir, exist_ok=True)
     model.save(os.path.join(run_dir, "model.keras"))
     with open(os.path.join(run_dir, "history.json"), "w") as f:
@@ -181,20 +179,18 @@ def tiny_runs(tmp_path_factory, tiny_dataset):
 
 @pytest.fixture(scope="session")
 def evaluated_run(tmp_path_factory, tiny_runs, tiny_dataset):
-    """(run_dir, metrics): a copy of the trained fine run after `components.evaluator` wrote into it.
+    """(run_dir, metrics): a copy of the trained fine run after the evaluator wrote into it.
 
     Evaluated under the dataset's own hierarchy and a crossed one, with embeddings.
     """
 
     def make():
-        from components.evaluator import executor  # pylint: disable=g-import-not-at-top
-
         root = tmp_path_factory.mktemp("evaluated")
         run_dir = str(root / "run")
         shutil.copytree(tiny_runs("fine", FINE_FRACTION), run_dir)
         specs = [write_hierarchy(str(root / "own.yaml"), HIERARCHY_YAML),
                  write_hierarchy(str(root / "crossed.yaml"), CROSSED_YAML)]
-        result = executor.run({"hierarchies": specs}, {"model": run_dir, "examples": tiny_dataset},
+        result = evaluator.run({"hierarchies": specs}, {"model": run_dir, "examples": tiny_dataset},
                               {"metrics": run_dir})
         return run_dir, result
 

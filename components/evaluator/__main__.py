@@ -1,4 +1,7 @@
-"""`python -m components.evaluator` (also `lg evaluate`): argv -> EvaluatorConfig -> executor.run."""
+"""`python -m components.evaluator` (also `lg evaluate`): argv -> EvaluatorConfig -> executor.run.
+
+The executor (TensorFlow, Keras) is imported only when the command runs, so `lg --help` stays fast.
+"""
 
 import argparse
 import json
@@ -7,7 +10,6 @@ import os
 import sys
 
 from components.entrypoint import run_guarded
-from components.evaluator import executor
 from lg_keras.errors import RunDirError
 
 
@@ -18,9 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the dataset directory the run trained on (default: the "
                              "data.dataset_dir recorded in RUN/config.json)")
     parser.add_argument("--hierarchy", action="append", default=[],
-                        help="also score the same predictions under this hierarchy (built-in name or "
-                             "YAML path over the same fine classes; repeatable), e.g. the ten "
-                             "cifar10_custom_<i> mappings of paper Table VI")
+                        help="also score the same predictions under this hierarchy (built-in "
+                             "name or YAML path over the same fine classes; repeatable), e.g. the "
+                             "ten cifar10_custom_<i> mappings of paper Table VI")
     parser.add_argument("--no-embeddings", action="store_true",
                         help="skip the t-SNE figure and the TensorBoard projector files")
     parser.add_argument("--batch-size", type=int, default=0,
@@ -42,6 +44,8 @@ def _dataset_dir(run_dir: str, given: str | None) -> str:
 
 def run_from_args(args) -> dict:
     """Builds the config from parsed args and runs the executor on --run, writing into it."""
+    from components.evaluator import executor  # pylint: disable=g-import-not-at-top
+
     cfg = executor.parse_config({"hierarchies": args.hierarchy,
                                  "embeddings": not args.no_embeddings,
                                  "batch_size": args.batch_size})
@@ -51,6 +55,8 @@ def run_from_args(args) -> dict:
 
 
 def _evaluate(args) -> None:
+    from components.evaluator import executor  # pylint: disable=g-import-not-at-top
+
     result = run_from_args(args)
     print(f"{args.run}: {executor.summary(result)}")
     print(f"wrote {os.path.join(args.run, 'metrics.json')}; TensorBoard: "
@@ -62,8 +68,9 @@ def register(commands, data_commands) -> None:  # pylint: disable=unused-argumen
     parser = commands.add_parser(
         "evaluate", help="metrics, confusion matrix, ACR, t-SNE and projector files of a run",
         description="Evaluates a finished run: coarse test/train accuracy (A_FC or A_CC), fine "
-                    "confusion matrix and ACR, optional per-hierarchy scores, t-SNE and TensorBoard "
-                    "projector files. Writes RUN/metrics.json, RUN/figures/, RUN/logs/evaluation/.")
+                    "confusion matrix and ACR, optional per-hierarchy scores, t-SNE and "
+                    "TensorBoard projector files. Writes RUN/metrics.json, RUN/figures/, "
+                    "RUN/logs/evaluation/.")
     add_arguments(parser)
     parser.set_defaults(func=_evaluate)
 

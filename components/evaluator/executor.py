@@ -66,7 +66,8 @@ class EvaluatorConfig:
                 raise ConfigError(f"{name} must be an integer >= {low}; got {value!r}.")
         if self.max_embedding_examples > embedding_lib.MAX_PROJECTOR_EXAMPLES:
             raise ConfigError(f"max_embedding_examples must be at most "
-                              f"{embedding_lib.MAX_PROJECTOR_EXAMPLES}; got {self.max_embedding_examples}.")
+                              f"{embedding_lib.MAX_PROJECTOR_EXAMPLES}; got "
+                              f"{self.max_embedding_examples}.")
 
 
 def parse_config(cfg: str | dict | EvaluatorConfig | None) -> EvaluatorConfig:
@@ -77,7 +78,8 @@ def parse_config(cfg: str | dict | EvaluatorConfig | None) -> EvaluatorConfig:
         try:
             cfg = json.loads(cfg or "{}")
         except json.JSONDecodeError as e:
-            raise ConfigError(f"The evaluator config must be a JSON object; got {cfg!r:.200} ({e}).") from e
+            raise ConfigError(f"The evaluator config must be a JSON object; got {cfg!r:.200} "
+                              f"({e}).") from e
     if cfg is not None and not isinstance(cfg, dict):
         raise ConfigError(f"The evaluator config must be a mapping; got {cfg!r:.200}.")
     cfg = dict(cfg or {})
@@ -131,7 +133,8 @@ def run(cfg, inputs: dict, outputs_: dict, *, overwrite: bool = False) -> dict:
     cfg = parse_config(cfg)
     run_dir, out_dir = os.path.abspath(inputs["model"]), os.path.abspath(outputs_["metrics"])
     info = load_dataset_info(inputs["examples"])
-    hierarchies = evaluate.check_hierarchies(info, [labels.load_hierarchy(h) for h in cfg.hierarchies])
+    hierarchies = evaluate.check_hierarchies(
+        info, [labels.load_hierarchy(spec) for spec in cfg.hierarchies])
     os.makedirs(out_dir, exist_ok=True)
     metrics_path = os.path.join(out_dir, "metrics.json")
     with outputs.exclusive_lock(os.path.join(out_dir, "metrics")):

@@ -1,8 +1,8 @@
-"""The evaluator as a kfp v2 lightweight component: Input[Model] + Input[Dataset] -> Output[Metrics].
+"""The evaluator as a kfp v2 lightweight component: Input[Model], Input[Dataset] -> Output[Metrics].
 
 The model artifact is a trainer run directory; the metrics artifact becomes a directory holding
-metrics.json, figures/ and logs/evaluation/ (executor docstring). Headline numbers are also logged on
-the Metrics artifact so the Kubeflow UI lists them. The image already has lg_keras installed, hence
+metrics.json, figures/ and logs/evaluation/ (executor docstring). Headline numbers are also logged
+on the Metrics artifact so the Kubeflow UI lists them. The image already has lg_keras installed, hence
 install_kfp_package=False and no packages_to_install (FACTS.md).
 """
 
@@ -14,7 +14,8 @@ from kfp.dsl import Dataset, Input, Metrics, Model, Output
 def evaluate_component(model: Input[Model], examples: Input[Dataset], metrics: Output[Metrics],
                        config: str = "{}"):
     """Evaluates a trained run; `config` is the evaluator config as one JSON string."""
-    from components.evaluator import executor  # pylint: disable=g-import-not-at-top,import-outside-toplevel
+    # Imported inside: kfp runs the function's body alone in the component's process.
+    from components.evaluator import executor  # pylint: disable=import-outside-toplevel
 
     result = executor.run(config, {"model": model.path, "examples": examples.path},
                           {"metrics": metrics.path})

@@ -1,4 +1,4 @@
-"""lg_keras.evaluate: every metric recomputed with plain numpy from model.predict on the same data."""
+"""lg_keras.evaluate: every metric recomputed in plain numpy from model.predict on the same data."""
 
 import json
 import math
@@ -48,7 +48,7 @@ def _reference(run_dir, info):
 
 
 def _fraction_mask(info, fraction):
-    """A naive per-record loop over the train shards: keep rank < fraction threshold of its class."""
+    """A naive loop over the train records: keep rank < the fraction threshold of its class."""
     counts = info.fine_counts("train")
     keep = []
     for path in info.files("train"):
@@ -103,7 +103,8 @@ def test_fine_run_metrics_equal_numpy_recomputation(fine_result, info):
     assert m["coarse_train_accuracy"] == pytest.approx(
         _naive_accuracy([f2c[p] for p in train_predicted], train["coarse"]))
     assert m["fine_test_accuracy"] == pytest.approx(_naive_accuracy(predicted, test["fine"]))
-    assert m["fine_train_accuracy"] == pytest.approx(_naive_accuracy(train_predicted, train["fine"]))
+    assert m["fine_train_accuracy"] == pytest.approx(_naive_accuracy(train_predicted,
+                                                                     train["fine"]))
     confusion = _naive_confusion(test["fine"], predicted, info.num_fine_classes)
     assert m["fine_confusion_matrix"] == confusion.tolist()
     assert m["coarse_confusion_matrix"] == _naive_confusion(
@@ -114,7 +115,8 @@ def test_fine_run_metrics_equal_numpy_recomputation(fine_result, info):
     else:
         assert m["acr"] is None and "undefined" in m["acr_note"]
     assert m["acr_labels"] == "fine" and m["acr_noisy_test_labels"] is None
-    assert m["test_correct"] == "".join(str(int(f2c[p] == c)) for p, c in zip(predicted, test["coarse"]))
+    assert m["test_correct"] == "".join(str(int(f2c[p] == c))
+                                        for p, c in zip(predicted, test["coarse"]))
     json.dumps(m, allow_nan=False)
 
 

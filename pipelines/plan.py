@@ -1,0 +1,80 @@
+"""What the planner produces: the datasets to build and the training runs to execute, shared.
+
+An experiment (a table or figure of the paper) asks for runs; the planner merges identical runs
+across experiments (same dataset build and same ExperimentConfig => one run), so Table I's runs are
+also Fig. 2's full-data points and Table VI's row (1), and one fine-trained CIFAR-10 model serves
+all ten Table VI mappings through extra evaluation hierarchies.
+
+On disk (RUNS_DIR/plan.json) the plan is `Plan.to_dict()`; the reporter reads it with the runs'
+config.json / metrics.json / history.json.
+"""
+
+import dataclasses
+
+from lg_keras.config import BuildConfig, ExperimentConfig, config_hash, to_dict
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset build the plan needs.
+
+    Attributes:
+        key: short stable name, e.g. 'cifar10' or 'cifar100_animals'.
+        build: the BuildConfig.
+        paper_name: the dataset's name in the paper's tables (e.g. 'CIFAR-100 animals').
+    """
+
+    key: str
+    build: BuildConfig
+    paper_name: str
+
+    @property
+    def build_hash(self) -> str:
+        return config_hash(self.build)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    """One training run plus its evaluation.
+
+    Attributes:
+        dataset: DatasetSpec.key of the data it trains on.
+        experiment: the ExperimentConfig (data.dataset_dir is filled in by the runner).
+        hierarchies: extra hierarchies to evaluate the same model under (Table VI mappings).
+        experiments: names of the registry entries that use this run.
+        estimated_seconds: the planner's time estimate on this machine.
+    """
+
+    dataset: str
+    experiment: ExperimentConfig
+    hierarchies: tuple[str, ...] = ()
+    experiments: tuple[str, ...] = ()
+    estimated_seconds: float = 0.0
+
+    @property
+    def key(self) -> str:
+        """Stable id of the run: dataset key + hash of its (dataset-independent) config."""
+        cfg = dataclasses.replace(self.experiment,
+                                  data=dataclasses.replace(self.experiment.data, dataset_dir=""))
+        return f"{self.dataset}-{self.experiment.data.labels}-{config_hash(cfg)[:10]}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Datasets and runs of a profile, in execution (priority) order."""
+
+    profile: str
+    datasets: tuple[DatasetSpec, ...]
+    runs: tuple[RunSpec, ...]
+    skipped: tuple[tuple[str, str], ...] = ()  # (experiment or dataset, reason)
+
+    def to_dict(self) -> dict:
+        return {
+            "profile": self.profile,
+            "datasets": {d.key: {"build": to_dict(d.build), "build_hash": d.build_hash,
+                                 "paper_name": d.paper_name} for d in self.datasets},
+            "runs": [{"key": r.key, "dataset": r.dataset, "experiment": to_dict(r.experiment),
+                      "hierarchies": list(r.hierarchies), "experiments": list(r.experiments),
+                      "estimated_seconds": r.estimated_seconds} for r in self.runs],
+            "skipped": [list(s) for s in self.skipped],
+        }
