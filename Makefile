@@ -4,8 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # TensorFlow comes as an extra: cpu (tensorflow-cpu) here, gpu (tensorflow[and-cuda]) on GPU hosts.
 EXTRAS ?= cpu,test
-STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 comma := ,
+STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 PROFILE ?= cpu
 RUNS ?= runs/$(PROFILE)
 PYTEST_ARGS ?=
