@@ -121,7 +121,7 @@ def _save_model(model: keras.Model, path: str) -> None:
 def has_acr(view_to_coarse: np.ndarray) -> bool:
     """Whether ACR is defined: two coarse classes and a coarse class with two classes."""
     counts = np.bincount(view_to_coarse)
-    return np.count_nonzero(counts) >= 2 and counts.max() >= 2
+    return bool(np.count_nonzero(counts) >= 2 and counts.max() >= 2)
 
 
 def compile_model(model: keras.Model, train_cfg: TrainConfig, total_steps: int,

@@ -22,11 +22,13 @@ class DatasetSpec:
         key: short stable name, e.g. 'cifar10' or 'cifar100_animals'.
         build: the BuildConfig.
         paper_name: the dataset's name in the paper's tables (e.g. 'CIFAR-100 animals').
+        estimated_seconds: the planner's estimate of the build's time on this machine.
     """
 
     key: str
     build: BuildConfig
     paper_name: str
+    estimated_seconds: float = dataclasses.field(default=0.0, compare=False)
 
     @property
     def build_hash(self) -> str:
@@ -43,6 +45,7 @@ class RunSpec:
         hierarchies: extra hierarchies to evaluate the same model under (Table VI mappings).
         experiments: names of the registry entries that use this run.
         estimated_seconds: the planner's time estimate on this machine.
+        priority: the highest priority (lowest number) of the experiments using it.
     """
 
     dataset: str
@@ -50,6 +53,7 @@ class RunSpec:
     hierarchies: tuple[str, ...] = ()
     experiments: tuple[str, ...] = ()
     estimated_seconds: float = 0.0
+    priority: int = 0
 
     @property
     def key(self) -> str:
@@ -61,20 +65,48 @@ class RunSpec:
 
 @dataclasses.dataclass(frozen=True)
 class Plan:
-    """Datasets and runs of a profile, in execution (priority) order."""
+    """Datasets and runs of a profile, in execution (priority) order.
+
+    Attributes:
+        profile: the profile name.
+        datasets: the builds the runs need, in first-use order.
+        runs: the runs, in execution order.
+        skipped: (what, reason) pairs of what the plan leaves out: a dataset key, or a run key
+            followed by the experiments that wanted it.
+        experiments: registry name -> metadata (title, priority, command, claim) of the
+            experiments asked for.
+        budget_seconds: the run budget the planner enforced (None: none).
+        notes: what the profile trims relative to the paper, one line each.
+    """
 
     profile: str
     datasets: tuple[DatasetSpec, ...]
     runs: tuple[RunSpec, ...]
-    skipped: tuple[tuple[str, str], ...] = ()  # (experiment or dataset, reason)
+    skipped: tuple[tuple[str, str], ...] = ()
+    experiments: dict = dataclasses.field(default_factory=dict)
+    budget_seconds: float | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def estimated_seconds(self) -> float:
+        """Estimated time of every build and run of the plan."""
+        return (sum(d.estimated_seconds for d in self.datasets)
+                + sum(r.estimated_seconds for r in self.runs))
 
     def to_dict(self) -> dict:
         return {
             "profile": self.profile,
             "datasets": {d.key: {"build": to_dict(d.build), "build_hash": d.build_hash,
-                                 "paper_name": d.paper_name} for d in self.datasets},
+                                 "paper_name": d.paper_name,
+                                 "estimated_seconds": d.estimated_seconds}
+                         for d in self.datasets},
             "runs": [{"key": r.key, "dataset": r.dataset, "experiment": to_dict(r.experiment),
                       "hierarchies": list(r.hierarchies), "experiments": list(r.experiments),
-                      "estimated_seconds": r.estimated_seconds} for r in self.runs],
+                      "estimated_seconds": r.estimated_seconds, "priority": r.priority}
+                     for r in self.runs],
             "skipped": [list(s) for s in self.skipped],
+            "experiments": self.experiments,
+            "budget_seconds": self.budget_seconds,
+            "estimated_seconds": self.estimated_seconds,
+            "notes": list(self.notes),
         }

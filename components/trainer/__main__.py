@@ -1,6 +1,6 @@
 """`python -m components.trainer` (also `lg train`): argv -> ExperimentConfig -> executor.run.
 
-    lg train --data runs/data/cifar10 --labels fine --model preact_resnet18 --width 16 \
+    lg train --data runs/data/cifar10 --labels fine --model preact_resnet18 --width 16
         --epochs 12 --schedule warmup_cosine --set train.warmup_epochs=2 --out runs/cifar10_fine
 
 Options left out keep the config's defaults (lg_keras/config.py); `--set section.field=value`

@@ -113,7 +113,30 @@ def test_kfp_component_compiles(tmp_path):
     from kfp import compiler  # pylint: disable=g-import-not-at-top
 
     path = str(tmp_path / "evaluator.yaml")
-    compiler.Compiler().compile(kfp_component.evaluate_component, path)
+    compiler.Compiler().compile(kfp_component.make_evaluator_component("lg-keras:test"), path)
     text = open(path).read()
     assert "system.Metrics" in text and "system.Model" in text and "system.Dataset" in text
-    assert "pip install" not in text
+    assert "pip install" not in text and "lg-keras:test" in text
+
+
+@pytest.mark.slow
+def test_kfp_component_runs_locally(tiny_runs, tiny_dataset, tmp_path):
+    """The compiled component in kfp's local SubprocessRunner (about 30 s: a fresh process)."""
+    from kfp import dsl, local  # pylint: disable=g-import-not-at-top
+
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path))
+    component = kfp_component.make_evaluator_component()
+    run_dir = tiny_runs("fine", FINE_FRACTION)
+
+    @dsl.pipeline
+    def evaluate_pipeline():
+        model = dsl.importer(artifact_uri=run_dir, artifact_class=dsl.Model)
+        examples = dsl.importer(artifact_uri=tiny_dataset, artifact_class=dsl.Dataset)
+        component(model=model.output, examples=examples.output,
+                  config_json='{"embeddings": false}')
+
+    evaluate_pipeline()
+    (path,) = [os.path.join(d, "metrics.json") for d, _, files in os.walk(tmp_path)
+               if "metrics.json" in files]
+    expected = evaluate.evaluate_run(run_dir, load_dataset_info(tiny_dataset))
+    assert _strict_json(path)["coarse_test_accuracy"] == expected["coarse_test_accuracy"]

@@ -53,7 +53,6 @@ def run_steps(strategy) -> dict:
         train.compile_model(model, cfg, total_steps=2,
                             view_to_coarse=np.asarray(VIEW_TO_COARSE), label_view="fine")
     weights = [[w.tolist() for w in model.get_weights()]]
-    losses = []
     record = keras.callbacks.LambdaCallback(
         on_train_batch_end=lambda batch, logs: weights.append(
             [w.tolist() for w in model.get_weights()]))

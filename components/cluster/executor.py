@@ -1,0 +1,337 @@
+"""cluster: a new dataset whose records also carry automatic fine labels (paper Sec. VI-B).
+
+`run(cfg, inputs, outputs)` computes a feature vector for every example of both splits of the
+dataset `inputs['examples']` -- the penultimate features of the finished run
+`inputs['features_run']` under that run's own evaluation preprocessing, or box-averaged raw
+pixels -- fits k-means within each coarse class on the training split for each k (`lg_keras.clustering`), assigns both splits to the
+training centroids, and writes a NEW dataset directory `outputs['examples']`: the same shards (same
+names, same record order) with `fine_label_cluster_<k>` added, and the source's dataset.json plus
+
+    config_hash      a new hash (source build, cluster config, features run), so runs trained on the
+                     clustered dataset are told apart from runs on the source
+    derived_from     {'path', 'config_hash'} of the source
+    clusters[str(k)] {'k', 'fine_to_coarse', 'features', 'features_run_config_hash', 'seed',
+                      'feature_dim', 'agreement': {split: {'adjusted_rand_index',
+                      'normalized_mutual_info'}}, 'counts': {split: examples per cluster class}}
+    features.int64   gains 'fine_label_cluster_<k>'
+
+The source is never modified. The output is written atomically (a partial directory renamed into
+place) under a lock; a second call with the same inputs and config returns the finished dataset's
+dataset.json at once. Same seed, same features: same labels.
+"""
+
+import copy
+import dataclasses
+import datetime
+import hashlib
+import json
+import logging
+import os
+import time
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+import numpy as np
+
+from components.cluster import transforms
+from components.example_gen.executor import existing_build
+from lg_keras import clustering, data, outputs, records
+from lg_keras.config import DataConfig
+from lg_keras.dataset_info import DatasetInfo, load_dataset_info
+from lg_keras.errors import ConfigError, DataError, RunDirError
+from lg_keras.sources.base import SPLITS
+
+FEATURE_KINDS = ("run", "pixels")
+# Variable-size images are resized to this side before the 8x8 box average of pixel features.
+PIXEL_IMAGE_SIZE = 64
+_COUNTS_FILE = "relabel_counts.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterConfig:
+    """What `lg data cluster` computes.
+
+    Attributes:
+        k: clusters per coarse class; each gives a label view `fine_cluster_<k>` with
+            k * num_coarse_classes classes.
+        features: 'run' (penultimate features of inputs['features_run']) or 'pixels'
+            (`lg_keras.clustering.pixel_features`).
+        seed: seed of every k-means initialisation.
+    """
+
+    k: tuple[int, ...] = (2, 5, 10)
+    features: str = "run"
+    seed: int = 0
+
+    def __post_init__(self):
+        if isinstance(self.k, (int, str)) or not self.k:
+            raise ConfigError(f"k must be a non-empty list of integers >= 1; got {self.k!r}.")
+        object.__setattr__(self, "k", tuple(self.k))
+        for k in self.k:
+            if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+                raise ConfigError(f"k must be a list of integers >= 1; got {list(self.k)!r}.")
+        if len(set(self.k)) != len(self.k):
+            raise ConfigError(f"k must not repeat a value; got {list(self.k)!r}.")
+        if self.features not in FEATURE_KINDS:
+            raise ConfigError(f"Unknown features {self.features!r}. Available: "
+                              f"{', '.join(FEATURE_KINDS)}.")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise ConfigError(f"seed must be a non-negative integer; got {self.seed!r}.")
+
+
+def parse_config(cfg) -> ClusterConfig:
+    """Validates a ClusterConfig, its dict or its JSON string (unknown keys listed)."""
+    if isinstance(cfg, ClusterConfig):
+        return cfg
+    if isinstance(cfg, str):
+        try:
+            cfg = json.loads(cfg)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"The cluster config must be a JSON object; got {cfg!r:.200} "
+                              f"({e}).") from e
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"The cluster config must be a mapping; got {cfg!r:.200}.")
+    known = {f.name for f in dataclasses.fields(ClusterConfig)}
+    unknown = sorted(set(cfg) - known)
+    if unknown:
+        raise ConfigError(f"Unknown cluster config key {unknown[0]!r}. Available: "
+                          f"{', '.join(sorted(known))}.")
+    return ClusterConfig(**cfg)
+
+
+# --------------------------------------------------------------------------- features
+
+def run_features(run_dir: str, info: DatasetInfo,
+                 data_cfg: DataConfig) -> dict[str, np.ndarray]:
+    """Penultimate features {split: float32 [n, D]} in file order.
+
+    Args:
+        run_dir: a finished run directory (RUN_DIR/model.keras has a 'penultimate' layer).
+        info: the dataset to compute features of.
+        data_cfg: the run's DataConfig (`evaluate.load_run_config`): its evaluation preprocessing
+            (size, crop, normalisation) is applied.
+    """
+    # Imported here: only features='run' needs Keras and the model classes.
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+    from lg_keras import embeddings, evaluate  # pylint: disable=g-import-not-at-top
+
+    model = evaluate.load_model(run_dir)
+    if "penultimate" not in {layer.name for layer in model.layers}:
+        raise RunDirError(f"The model of {run_dir!r} has no layer named 'penultimate'; cluster "
+                          f"features need one of lg_keras' models.")
+    batch_size = max(data_cfg.batch_size, 256)
+    extractor = embeddings.feature_model(model)  # one model, so predict is traced once
+    out = {}
+    for split in SPLITS:
+        images = data.eval_dataset(info, split, data_cfg, (), batch_size).map(lambda x, _: x)
+        # A known length lets Keras' predict stop without its "ran out of data" warning.
+        steps = -(-info.num_examples(split) // batch_size)
+        images = images.apply(tf.data.experimental.assert_cardinality(steps))
+        out[split] = np.asarray(extractor.predict(images, verbose=0), np.float32)
+    return out
+
+
+def pixel_features(info: DatasetInfo) -> dict[str, np.ndarray]:
+    """Box-averaged pixel features {split: float32 [n, 8 * 8 * C]} in file order."""
+    cfg = DataConfig(dataset_dir=info.path, image_size=0 if info.fixed_size else PIXEL_IMAGE_SIZE,
+                     augment="none", normalize="none", batch_size=1024, cache=False)
+    out = {}
+    for split in SPLITS:
+        batches = [clustering.pixel_features(images.numpy())
+                   for images, _ in data.eval_dataset(info, split, cfg, ())]
+        out[split] = np.concatenate(batches) if batches else np.zeros((0, 1), np.float32)
+    return out
+
+
+# --------------------------------------------------------------------------- clustering
+
+def cluster_labels(cfg: ClusterConfig, info: DatasetInfo, features: dict[str, np.ndarray],
+                   labels: dict[str, dict[str, np.ndarray]]) -> tuple[dict, dict]:
+    """Fits each k on the train split and labels both splits.
+
+    Args:
+        cfg: the cluster config.
+        info: the source dataset.
+        features: {split: float [n, D]} in file order.
+        labels: {split: {'fine': int [n], 'coarse': int [n]}} in file order.
+
+    Returns:
+        ({k: {split: int64 [n] cluster labels}}, {k: dataset.json 'clusters' entry without the
+        feature description}).
+    """
+    assigned, entries = {}, {}
+    num_coarse = info.num_coarse_classes
+    for k in cfg.k:
+        start = time.time()
+        model = clustering.cluster_within_coarse(features["train"], labels["train"]["coarse"], k,
+                                                 cfg.seed, num_coarse, info.coarse_names)
+        assigned[k] = {split: clustering.assign(model, features[split], labels[split]["coarse"])
+                       for split in SPLITS}
+        entries[k] = {
+            "k": k,
+            "fine_to_coarse": clustering.cluster_fine_to_coarse(num_coarse, k).tolist(),
+            "seed": cfg.seed,
+            "feature_dim": int(features["train"].shape[1]),
+            "agreement": {split: clustering.agreement(assigned[k][split], labels[split]["fine"])
+                          for split in SPLITS},
+            "counts": {split: np.bincount(assigned[k][split], minlength=num_coarse * k).tolist()
+                       for split in SPLITS},
+        }
+        logging.info("k=%d: %d cluster classes in %.1f s; agreement with fine labels %s.", k,
+                     num_coarse * k, time.time() - start, entries[k]["agreement"])
+    return assigned, entries
+
+
+# --------------------------------------------------------------------------- output
+
+def dataset_hash(cfg: ClusterConfig, source_hash: str, run_hash: str | None) -> str:
+    """The clustered dataset's config_hash: source build, cluster config and features run."""
+    text = json.dumps({"source": source_hash, "cluster": dataclasses.asdict(cfg),
+                       "features_run": run_hash}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def pipeline_options(beam_args) -> PipelineOptions:
+    """Beam options: the in-process FnApiRunner unless `beam_args` names another runner.
+
+    Beam 2.77's DirectRunner first tries to download the Prism runner for a pipeline like this one
+    (even when named explicitly); naming the FnApiRunner, which it falls back to, skips that.
+    """
+    args = list(beam_args)
+    if not any(a.startswith("--runner") for a in args):
+        args += ["--runner=FnApiRunner", "--direct_running_mode=in_memory",
+                 "--direct_num_workers=1"]
+    return PipelineOptions(args)
+
+
+def _write_json(value, path):
+    with open(path, "w") as f:
+        json.dump(value, f)
+
+
+def _relabel(info: DatasetInfo, assigned: dict, ids: dict, partial: str, beam_args) -> dict:
+    """Runs the Beam job writing the shards into `partial`; returns records written per split."""
+    per_example = {}
+    for split in SPLITS:
+        for i, example_id in enumerate(ids[split]):
+            per_example[(split, example_id)] = {
+                records.cluster_feature(k): int(assigned[k][split][i]) for k in assigned}
+    jobs = transforms.shard_jobs({split: info.files(split) for split in SPLITS}, partial)
+    for split in SPLITS:
+        os.makedirs(os.path.join(partial, split))
+    counts_path = os.path.join(partial, _COUNTS_FILE)
+    with beam.Pipeline(options=pipeline_options(list(beam_args))) as p:
+        labels = p | "Labels" >> beam.Create(sorted(per_example.items()))
+        _ = (p
+             | "Shards" >> beam.Create(jobs)
+             | "RelabelShards" >> transforms.RelabelShards(labels, info.compression)
+             | "Collect" >> beam.combiners.ToDict()
+             | "WriteCounts" >> beam.Map(_write_json, counts_path))
+    with open(counts_path) as f:
+        counts = json.load(f)
+    os.remove(counts_path)
+    return counts
+
+
+def _meta(info: DatasetInfo, entries: dict, run: dict | None, chash: str,
+          seconds: float) -> dict:
+    meta = copy.deepcopy(info.meta)
+    meta["config_hash"] = chash
+    meta["derived_from"] = {"path": info.path, "config_hash": info.meta.get("config_hash")}
+    clusters = meta.setdefault("clusters", {})
+    int_features = meta.setdefault("features", {}).setdefault("int64", [])
+    for k, entry in entries.items():
+        clusters[str(k)] = {**entry, "features": f"run:{run['dir']}" if run else "pixels",
+                            "features_run_config_hash": run and run["config_hash"]}
+        if records.cluster_feature(k) not in int_features:
+            int_features.append(records.cluster_feature(k))
+    meta["built_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    meta["cluster_seconds"] = round(seconds, 1)
+    return meta
+
+
+def run(cfg, inputs: dict, outputs_: dict, *, beam_args=(), overwrite: bool = False) -> dict:
+    """Writes the clustered copy of `inputs['examples']` to `outputs_['examples']`.
+
+    Args:
+        cfg: a ClusterConfig, its dict ({'k': [2, 5, 10], 'features': 'run'|'pixels', 'seed': 0})
+            or that dict as a JSON string.
+        inputs: {'examples': source dataset directory, 'features_run': a finished run directory
+            trained on it (required for features='run', ignored for 'pixels')}.
+        outputs_: {'examples': the new dataset directory (must differ from the source)}.
+        beam_args: extra Beam pipeline options.
+        overwrite: replace an output directory that holds something else.
+
+    Returns:
+        The new dataset.json content.
+
+    Raises:
+        ConfigError: bad config, a missing features run, or the output equal to the source.
+        DataError, RunDirError: bad source dataset or run, a coarse class with fewer than k
+            training examples, an output directory in use or holding another dataset.
+    """
+    cfg = parse_config(cfg)
+    info = load_dataset_info(inputs["examples"])
+    out_dir = os.path.abspath(outputs_["examples"])
+    if out_dir == info.path:
+        raise ConfigError(f"The output {out_dir!r} must differ from the source dataset: the source "
+                          f"is never modified.")
+    run = None
+    if cfg.features == "run":
+        if not inputs.get("features_run"):
+            raise ConfigError("features='run' needs inputs['features_run'], a finished run "
+                              "directory trained on this dataset (--features RUN_DIR).")
+        from lg_keras import evaluate  # pylint: disable=g-import-not-at-top
+        run_dir = os.path.abspath(inputs["features_run"])
+        run_config, run_data_cfg = evaluate.load_run_config(run_dir, info)  # finished, same data
+        run = {"dir": run_dir, "data_cfg": run_data_cfg,
+               "config_hash": run_config.get("config_hash")}
+    train_counts = [info.meta["counts"]["train"]["coarse"][name] for name in info.coarse_names]
+    for k in cfg.k:  # fail before computing features
+        clustering.check_class_sizes(train_counts, k, info.coarse_names)
+    chash = dataset_hash(cfg, info.meta.get("config_hash"), run and run["config_hash"])
+    with outputs.exclusive_lock(out_dir):
+        previous = existing_build(out_dir)
+        if previous is not None and previous.get("config_hash") == chash:
+            logging.info("Clustered dataset %s is already built from these inputs; nothing to do.",
+                         out_dir)
+            return previous
+        if os.path.exists(out_dir) and not overwrite:
+            what = "another dataset" if previous else "files that are not a finished dataset"
+            raise RunDirError(f"Output directory {out_dir!r} already holds {what}. Choose another "
+                              f"--out, or pass --overwrite to replace it.")
+        return _build(cfg, info, run, chash, out_dir, beam_args)
+
+
+def _build(cfg, info, run, chash, out_dir, beam_args) -> dict:
+    start = time.time()
+    features = (run_features(run["dir"], info, run["data_cfg"]) if run
+                else pixel_features(info))
+    labels = {split: data.read_labels(info, split, ("fine", "coarse")) for split in SPLITS}
+    ids = {split: data.read_ids(info, split) for split in SPLITS}
+    for split in SPLITS:
+        n = info.num_examples(split)
+        if not len(features[split]) == len(ids[split]) == len(labels[split]["fine"]) == n:
+            raise DataError(f"Split {split!r} of {info.path!r}: dataset.json counts {n} examples, "
+                            f"but {len(ids[split])} ids and {len(features[split])} feature rows "
+                            f"were read; run `lg data inspect` on it.")
+    logging.info("Features (%s): %s.", cfg.features,
+                 {split: features[split].shape for split in SPLITS})
+    assigned, entries = cluster_labels(cfg, info, features, labels)
+    partial = outputs.new_partial_dir(out_dir)
+    try:
+        written = _relabel(info, assigned, ids, partial, beam_args)
+        for split in SPLITS:
+            if written.get(split, 0) != info.num_examples(split):
+                raise DataError(f"Wrote {written.get(split, 0)} {split} records, expected "
+                                f"{info.num_examples(split)}.")
+        meta = _meta(info, entries, run, chash, time.time() - start)
+        outputs.write_json_atomic(os.path.join(partial, "dataset.json"), meta)
+        outputs.publish(partial, out_dir)
+    except BaseException:
+        outputs.discard(partial)
+        raise
+    logging.info("Wrote %s with cluster views %s in %.1f s.", out_dir,
+                 [f"fine_cluster_{k}" for k in cfg.k], time.time() - start)
+    return meta

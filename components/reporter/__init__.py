@@ -1,0 +1,1 @@
+"""reporter: the reproduction report (tables, figures, verdicts) of a directory of runs."""

@@ -1,0 +1,393 @@
+"""The paper's tables and figures as named experiments: each asks for the runs it needs.
+
+An experiment is a function of a `Profile` registered by name with `@experiment`; it returns
+`RunRequest`s (a dataset build, an ExperimentConfig and the extra hierarchies to score the model
+under). Experiments ask for the runs they need as if alone; the planner (`pipelines.planner`)
+merges identical requests, so Table I's runs are also Fig. 2's full-data points, Fig. 3's curves,
+Fig. 4's t-SNE, Table VI row (1) and Table VII's r = 0, and ONE fine-trained CIFAR-10 model per
+seed is scored under all ten Table VI mappings. Variants are `dataclasses.replace` of a recipe
+(`Profile.recipe_for(key).experiment(...)`), never copied blocks.
+
+Datasets are keyed by their label hierarchy's name (`lg data hierarchies`), which is also how the
+reporter (`pipelines.paper_numbers`) finds them. Every dataset key maps to one build per profile:
+CIFAR-10's build always carries Table VII's noisy label views, so every experiment shares it.
+
+Requests come in groups (`RunRequest.group`): runs that are only meaningful together, such as the
+fine and coarse run of one table row. The planner keeps or drops a group whole under a budget.
+
+Hook for cluster-derived fine labels (paper Sec. VI-B, `components/cluster`): register an
+experiment `cluster_labels` whose requests train `labels='fine_cluster_<k>'` on a dataset key of a
+derived (clustered) dataset, once `DatasetSpec` can name a parent build and the local runner runs
+the cluster component after example_gen. Nothing here needs to change for that.
+
+    from pipelines import experiments, profiles
+    exp = experiments.get_experiment("table1", profiles.get_profile("smoke"))
+    [(r.dataset.key, r.experiment.data.labels) for r in exp.runs]
+"""
+
+import dataclasses
+import re
+from typing import Callable
+
+from lg_keras.config import BuildConfig, ExperimentConfig
+from lg_keras.errors import ConfigError
+from pipelines.plan import DatasetSpec
+from pipelines.profiles import Profile
+
+# Table VII: randomness factors r of the noisy fine labels (within-coarse swaps, FACTS.md).
+NOISE_RATES = (0.01, 0.03, 0.1, 0.3)
+# Table I's datasets in the paper's order; Fashion-MNIST is an extra row, not from the paper.
+PAPER_DATASETS = ("cifar10", "cifar100", "cifar100_animals", "imagenet_dogcat",
+                  "imagenet_fruitveg")
+TABLE1_DATASETS = PAPER_DATASETS + ("fashion_mnist",)
+TABLE6_HIERARCHIES = tuple(f"cifar10_custom_{i}" for i in range(1, 11))
+# Dataset key -> (source, name in the paper's tables). The key is the hierarchy's name.
+_DATASETS = {
+    "cifar10": ("cifar10", "CIFAR-10"),
+    "cifar100": ("cifar100", "CIFAR-100"),
+    "cifar100_animals": ("cifar100", "CIFAR-100 animals"),
+    "cifar100_5": ("cifar100", "CIFAR-100-5"),
+    "cifar100_15": ("cifar100", "CIFAR-100-15"),
+    "imagenet_dogcat": ("imagenet2012", "ImageNet dog vs. cat"),
+    "imagenet_fruitveg": ("imagenet2012", "ImageNet fruit vs. vege."),
+    "fashion_mnist": ("fashion_mnist", "Fashion-MNIST (extra)"),
+    **{h: ("cifar10", f"CIFAR-10 custom ({h.rsplit('_', 1)[1]})") for h in TABLE6_HIERARCHIES},
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class RunRequest:
+    """One training run an experiment needs, plus its evaluation.
+
+    Attributes:
+        dataset: the dataset build it trains on.
+        experiment: the ExperimentConfig (data.dataset_dir is filled in by the runner).
+        hierarchies: extra hierarchies to score the model under (Table VI mappings).
+        group: requests of one experiment sharing a group are kept or dropped together.
+    """
+
+    dataset: DatasetSpec
+    experiment: ExperimentConfig
+    hierarchies: tuple[str, ...] = ()
+    group: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """A registered table or figure with the runs it needs under one profile.
+
+    Attributes:
+        name: registry name ('table1', 'fig2', ...).
+        title: the paper's table or figure and what it shows.
+        doc: the function's docstring: the claim, the paper's numbers and the command.
+        priority: lower runs first and survives a run budget longer.
+        runs: the requests, in the order the experiment wants them.
+    """
+
+    name: str
+    title: str
+    doc: str
+    priority: int
+    runs: tuple[RunRequest, ...]
+
+    @property
+    def command(self) -> str:
+        """The `lg reproduce` command quoted in the docstring."""
+        match = re.search(r"lg reproduce[^\n`]*", self.doc)
+        return match.group(0).strip() if match else ""
+
+    def metadata(self) -> dict:
+        """JSON-ready description for plan.json and the report."""
+        return {"title": self.title, "priority": self.priority, "command": self.command,
+                "claim": self.doc.strip().split("\n\n")[0].replace("\n", " ")}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Entry:
+    fn: Callable[[Profile], list[RunRequest]]
+    title: str
+    priority: int
+
+
+_REGISTRY: dict[str, _Entry] = {}
+
+
+def experiment(name: str, *, title: str, priority: int):
+    """Registers `fn(profile) -> list[RunRequest]` as the experiment `name`.
+
+    Args:
+        name: registry name, used by `lg reproduce --only`.
+        title: the table or figure and what it shows.
+        priority: execution and budget order (0 first); experiments that only reuse other
+            experiments' runs take the priority of those.
+    """
+    def register(fn):
+        if name in _REGISTRY:
+            raise ValueError(f"Experiment {name!r} is registered twice.")
+        _REGISTRY[name] = _Entry(fn, title, priority)
+        return fn
+    return register
+
+
+def experiment_names() -> list[str]:
+    """Registered names, in registration (paper) order."""
+    return list(_REGISTRY)
+
+
+def get_experiment(name: str, profile: Profile) -> Experiment:
+    """The experiment `name` with its runs under `profile`.
+
+    Raises:
+        ConfigError: for an unknown name, listing the choices.
+    """
+    if name not in _REGISTRY:
+        raise ConfigError(f"Unknown experiment {name!r}. Available: "
+                          f"{', '.join(experiment_names())}.")
+    entry = _REGISTRY[name]
+    return Experiment(name=name, title=entry.title, doc=entry.fn.__doc__ or "",
+                      priority=entry.priority, runs=tuple(entry.fn(profile)))
+
+
+def dataset_spec(key: str, profile: Profile) -> DatasetSpec:
+    """The build of dataset `key` under `profile` (one build per key and profile).
+
+    Raises:
+        ConfigError: for an unknown key, listing the choices.
+    """
+    if key not in _DATASETS:
+        raise ConfigError(f"Unknown dataset key {key!r}. Available: {', '.join(_DATASETS)}.")
+    source, paper_name = _DATASETS[key]
+    build = BuildConfig(dataset=source, hierarchy=key,
+                        noise=NOISE_RATES if key == "cifar10" else (),
+                        max_train_per_class=profile.max_train_per_class,
+                        max_test_per_class=profile.max_test_per_class)
+    return DatasetSpec(key=key, build=build, paper_name=paper_name)
+
+
+def dataset_keys() -> list[str]:
+    """Every dataset key an experiment may use."""
+    return list(_DATASETS)
+
+
+def _run(profile: Profile, key: str, labels: str, *, group: str, hierarchies=(),
+         **variant) -> RunRequest:
+    cfg = profile.recipe_for(key).experiment(labels, **variant)
+    return RunRequest(dataset_spec(key, profile), cfg, tuple(hierarchies), group)
+
+
+def _pair(profile: Profile, key: str, *, group: str, **variant) -> list[RunRequest]:
+    """The fine- and coarse-trained runs of one setting (A_FC and A_CC)."""
+    return [_run(profile, key, "fine", group=group, **variant),
+            _run(profile, key, "coarse", group=group, **variant)]
+
+
+def _pairs(profile: Profile, keys, seeds: int | None = None, **variant) -> list[RunRequest]:
+    runs = []
+    for key in keys:
+        for seed in range(seeds or profile.seeds):
+            runs += _pair(profile, key, group=f"{key}/seed{seed}", seed=seed, **variant)
+    return runs
+
+
+# --------------------------------------------------------------------------- Section III
+
+
+@experiment("table1", title="Table I: coarse accuracy of fine- vs. coarse-trained networks",
+            priority=0)
+def table1(profile: Profile) -> list[RunRequest]:
+    """Fine-grain training beats coarse-grain training on coarse test accuracy on every dataset.
+
+    Paper Table I (train/test accuracy %, coarse then fine training): CIFAR-10 99.9/98.42 vs.
+    100.0/99.20; CIFAR-100 100.0/85.04 vs. 100.0/85.05; CIFAR-100 animals 100.0/81.42 vs.
+    100.0/83.44; ImageNet dog vs. cat 94.1/92.68 vs. 95.3/94.67; ImageNet fruit vs. vege.
+    91.8/89.65 vs. 95.4/93.15. Fashion-MNIST (clothing vs. accessories) is an extra row. The
+    CIFAR-10 pair gets `profile.pair_seeds` seeds: its 0.78-point gap needs an interval. The cpu
+    profile takes about 2.5 h for this table (no ImageNet copy: those rows are skipped).
+
+        lg reproduce --profile cpu --only table1
+    """
+    runs = _pairs(profile, ["cifar10"], seeds=profile.pair_seeds)
+    return runs + _pairs(profile, TABLE1_DATASETS[1:])
+
+
+@experiment("fig2", title="Fig. 2: accuracy vs. training-data fraction", priority=4)
+def fig2(profile: Profile) -> list[RunRequest]:
+    """Fine labels are worth more data: with under 40% of the data, fine-grain training beats
+    coarse-grain training on all of it (CIFAR-10, both ImageNet subsets).
+
+    Paper Fig. 2: train and test coarse accuracy vs. fraction 0.2-1.0 of the training split (same
+    share of every class), epochs scaled by 1/fraction so the update count stays (FACTS.md). No
+    numbers are printed. The cpu profile runs 0.2 and 0.6 on CIFAR-10 only (about 1 h); 1.0 is
+    Table I's pair.
+
+        lg reproduce --profile cpu --only fig2
+    """
+    return [r for f in profile.fractions
+            for r in _pairs(profile, profile.fraction_datasets, fraction=f)]
+
+
+# --------------------------------------------------------------------------- Section IV
+
+
+@experiment("fig3", title="Fig. 3: training and test accuracy curves", priority=0)
+def fig3(profile: Profile) -> list[RunRequest]:
+    """Fine-grain training optimises faster and higher: its training curve lies above the
+    coarse one on every dataset.
+
+    Paper Fig. 3: per-epoch training (dotted) and test (solid) coarse accuracy of Table I's runs
+    (history.json, evaluated every epoch). No numbers are printed; costs nothing beyond Table I.
+
+        lg reproduce --profile cpu --only fig3
+    """
+    return _pairs(profile, PAPER_DATASETS, seeds=1)
+
+
+@experiment("table4", title="Table IV: an extra fully-connected layer under coarse training",
+            priority=5)
+def table4(profile: Profile) -> list[RunRequest]:
+    """Extra non-linearity does not explain the gain: a coarse-trained network with an extra
+    layer does not match fine-grain training.
+
+    Paper Table IV, test accuracy % (delta vs. the coarse baseline): fine baseline / coarse extra
+    layer: CIFAR-10 99.20 (+0.78) / 98.50 (+0.08); CIFAR-100 85.05 (+0.01) / 86.33 (+1.29);
+    CIFAR-100 animals 83.44 (+2.02) / 80.73 (-0.69); dog vs. cat 94.87 (+2.19) / 92.2 (-0.48);
+    fruit vs. vege. 93.15 (+3.5) / 89.67 (+0.02). The extra layer is Linear(fine classes) then
+    Linear(coarse classes) without an activation, as in the authors' code. cpu: about 35 min.
+
+        lg reproduce --profile cpu --only table4
+    """
+    runs = []
+    for key in PAPER_DATASETS:
+        for seed in range(profile.seeds):
+            group = f"{key}/seed{seed}"
+            runs += _pair(profile, key, group=group, seed=seed)
+            runs.append(_run(profile, key, "coarse", group=group, seed=seed, head="extra_layer"))
+    return runs
+
+
+@experiment("fig4", title="Fig. 4: t-SNE of CIFAR-10 test features, coarse vs. fine training",
+            priority=0)
+def fig4(profile: Profile) -> list[RunRequest]:
+    """Fine-grain training learns more features: its penultimate features split each coarse
+    class into clusters, where coarse training merges them.
+
+    Paper Fig. 4: t-SNE of the penultimate features of CIFAR-10's test images, coloured by coarse
+    class, for the coarse- and fine-trained networks (the evaluator's figures/tsne.png and the
+    TensorBoard projector). Costs nothing beyond Table I.
+
+        lg reproduce --profile cpu --only fig4
+    """
+    return _pairs(profile, ["cifar10"], seeds=1)
+
+
+@experiment("table5", title="Table V: dropout vs. fine labels", priority=6)
+def table5(profile: Profile) -> list[RunRequest]:
+    """Dropout does not replace fine labels: with dropout 0.3 before the classifier, coarse
+    training still trails fine training, and the two combine.
+
+    Paper Table V, test accuracy % (F then C): CIFAR-10 dropout 0.3: 99.10 / 98.48, no dropout
+    99.20 / 98.42; dog vs. cat 95.00 / 92.80 and 94.87 / 92.68; fruit vs. vege. 93.86 / 89.93 and
+    93.15 / 89.65. cpu: about 30 min (CIFAR-10 only without an ImageNet copy).
+
+        lg reproduce --profile cpu --only table5
+    """
+    keys = ("cifar10", "imagenet_dogcat", "imagenet_fruitveg")
+    return _pairs(profile, keys) + _pairs(profile, keys, head="dropout")
+
+
+# --------------------------------------------------------------------------- Section V
+
+
+@experiment("fig5", title="Fig. 5: fine confusion matrix of CIFAR-10", priority=0)
+def fig5(profile: Profile) -> list[RunRequest]:
+    """The fine confusion matrix behind ACR: CIFAR-10's animals are confused with each other far
+    more than with vehicles.
+
+    Paper Fig. 5: the 10 x 10 test confusion matrix of the fine-trained CIFAR-10 network (the
+    evaluator's figures/confusion.png). Costs nothing beyond Table I.
+
+        lg reproduce --profile cpu --only fig5
+    """
+    return [_run(profile, "cifar10", "fine", group="cifar10/seed0")]
+
+
+@experiment("fig6", title="Fig. 6: accuracy gain vs. ACR across datasets", priority=3)
+def fig6(profile: Profile) -> list[RunRequest]:
+    """Higher Average Confusion Ratio, larger gain from fine labels, across datasets.
+
+    Paper Fig. 6: Delta A_test = A_FC - A_CC against the fine-trained network's ACR (authors'
+    orientation: mean confusion across coarse classes over mean confusion within them, FACTS.md)
+    for Table I's datasets plus CIFAR-100-5 and CIFAR-100-15 (Table VIII). No numbers are
+    printed; Fashion-MNIST adds an extra point. cpu: about 15 min beyond Tables I and VIII.
+
+        lg reproduce --profile cpu --only fig6
+    """
+    return _pairs(profile, TABLE1_DATASETS + ("cifar100_5", "cifar100_15"))
+
+
+# --------------------------------------------------------------------------- Section VI
+
+
+@experiment("table6", title="Table VI and Fig. 7a: customised coarse classes of CIFAR-10",
+            priority=1)
+def table6(profile: Profile) -> list[RunRequest]:
+    """Fine labels help under any coarse grouping of CIFAR-10, and the gain grows with ACR
+    (Fig. 7a).
+
+    Paper Table VI, A_CC / A_FC / Delta (%): (1) 98.42/99.20/+0.78, (2) 97.68/98.64/+0.96,
+    (3) 96.95/98.02/+1.07, (4) 95.26/97.20/+1.94, (5) 93.44/96.22/+2.78 (6:4 ratio); (6)
+    97.60/98.51/+0.91, (7) 95.90/97.59/+1.69, (8) 96.17/97.54/+1.37, (9) 94.15/96.28/+2.13, (10)
+    94.19/96.16/+1.97 (5:5). Rows (3) and (6) are the authors' scripts' groupings, not the printed
+    ones (FACTS.md). One fine-trained CIFAR-10 network per seed (Table I's) is scored under all ten
+    mappings; each row needs its own coarse-trained run on its own build; row (1) is CIFAR-10's
+    own grouping, so its coarse run is Table I's. cpu: about 2.5 h.
+
+        lg reproduce --profile cpu --only table6
+    """
+    runs = []
+    for seed in range(profile.seeds):
+        fine = _run(profile, "cifar10", "fine", group="", hierarchies=TABLE6_HIERARCHIES,
+                    seed=seed)
+        for row in profile.table6_rows:
+            group = f"row{row}/seed{seed}"
+            key = "cifar10" if row == 1 else f"cifar10_custom_{row}"
+            runs += [dataclasses.replace(fine, group=group),
+                     _run(profile, key, "coarse", group=group, seed=seed)]
+    return runs
+
+
+@experiment("table7", title="Table VII and Fig. 7b: noisy fine labels of CIFAR-10", priority=2)
+def table7(profile: Profile) -> list[RunRequest]:
+    """Noisy fine labels erode the gain: as the randomness factor r grows, A_FC, the gain and
+    ACR fall (Fig. 7b).
+
+    Paper Table VII, A_FC / Delta (%) by r: 0: 99.20/+0.78, 0.01: 98.94/+0.52, 0.03: 98.55/+0.13,
+    0.1: 98.12/-0.30, 0.3: 97.72/-0.70. With probability r each training example swaps its fine
+    label with a random example of its coarse class (the build's fine_noise_<r> views); A_CC and
+    r = 0 are Table I's CIFAR-10 runs. ACR on clean test labels, and as a labelled variant on
+    noisy ones as the authors' code did. cpu: about 1 h.
+
+        lg reproduce --profile cpu --only table7
+    """
+    runs = []
+    for seed in range(profile.seeds):
+        coarse = _run(profile, "cifar10", "coarse", group="", seed=seed)
+        for labels in ("fine",) + tuple(f"fine_noise_{r:g}" for r in NOISE_RATES):
+            group = f"{labels}/seed{seed}"
+            runs += [dataclasses.replace(coarse, group=group),
+                     _run(profile, "cifar10", labels, group=group, seed=seed)]
+    return runs
+
+
+@experiment("table8", title="Table VIII: gain vs. number of coarse classes (CIFAR-100)",
+            priority=3)
+def table8(profile: Profile) -> list[RunRequest]:
+    """Diminishing returns: the more coarse classes, the smaller the gain from fine labels.
+
+    Paper Table VIII, A_CC / A_FC (Delta) %: 5 coarse classes 80.53 / 83.22 (+2.69); 10 (CIFAR-100
+    animals) 81.42 / 83.44 (+2.02); 15: 85.14 / 85.30 (+0.16); 20 (CIFAR-100) 85.04 / 85.05
+    (+0.01). The subsets are the authors' code's (FACTS.md). cpu: about 30 min beyond Table I.
+
+        lg reproduce --profile cpu --only table8
+    """
+    return _pairs(profile, ("cifar100_5", "cifar100_animals", "cifar100_15", "cifar100"))

@@ -1,0 +1,250 @@
+"""Runs a Plan in this process with the components: example_gen, trainer, evaluator, then a report.
+
+Layout under RUNS_DIR (TFX-style `<pipeline_root>/<component>/<output>/<execution>`):
+
+    plan.json                                   Plan.to_dict() plus, per dataset and run, its
+                                                directory (relative to RUNS_DIR) and status
+    example_gen/examples/<build_hash>/          one dataset build (dataset.json, train/, test/)
+    trainer/model/<run key>/                    one run directory; the evaluator writes its
+                                                metrics.json, figures/ and logs/evaluation/ here
+    report.md ...                               written by pipelines.report after every run
+
+Every component skips work it has already done for the same config (a finished build, a finished
+run, an identical evaluation), so rerunning after an interruption only does what is missing and
+resumes an interrupted training run from its last checkpoint. A lock on RUNS_DIR keeps a second
+`lg reproduce` out. A dataset that cannot be obtained (DataError from its source, e.g. no ImageNet)
+is recorded as skipped with the reason and how to provide it; its runs are skipped, the rest go on.
+
+    summary = run_plan(planner.plan("smoke", ["table1"]), "runs/smoke", data_dirs=["data"])
+"""
+
+import dataclasses
+import gc
+import importlib
+import json
+import logging
+import os
+import time
+from typing import Callable, Sequence
+
+from lg_keras import outputs
+from lg_keras.errors import DataError
+from pipelines.plan import DatasetSpec, Plan, RunSpec
+
+PLAN_FILE = "plan.json"
+DONE, PENDING = "done", "pending"
+
+
+def dataset_dir(runs_dir: str, spec: DatasetSpec) -> str:
+    """Where example_gen writes a build: RUNS_DIR/example_gen/examples/<build_hash>."""
+    return os.path.join(runs_dir, "example_gen", "examples", spec.build_hash)
+
+
+def run_dir(runs_dir: str, run: RunSpec) -> str:
+    """Where the trainer writes a run: RUNS_DIR/trainer/model/<run key>."""
+    return os.path.join(runs_dir, "trainer", "model", run.key)
+
+
+def report_hook(runs_dir: str) -> Callable[[RunSpec, dict], None] | None:
+    """`pipelines.report.write_report(runs_dir)` as an on_run_finished hook, if that module exists."""
+    try:
+        report = importlib.import_module("pipelines.report")
+    except ModuleNotFoundError as e:
+        if e.name != "pipelines.report":
+            raise
+        logging.info("pipelines.report is not available; no report is written.")
+        return None
+
+    def write(run: RunSpec, result: dict) -> None:
+        del run, result
+        # The report is derived output that `lg report RUNS_DIR` can always rewrite: a failure
+        # here is logged with its traceback and must not stop hours of training.
+        try:
+            path = report.write_report(runs_dir)
+        except Exception:  # pylint: disable=broad-except
+            logging.exception("Writing the report failed; rerun `lg report %s` later.", runs_dir)
+        else:
+            logging.info("Report: %s", path)
+
+    return write
+
+
+class _Progress:
+    """Run i of N, elapsed time and the time left, scaled by how the estimates fared so far."""
+
+    def __init__(self, plan: Plan):
+        self._start = time.time()
+        self._left = sum(r.estimated_seconds for r in plan.runs)
+        self._estimated_done = self._actual_done = 0.0
+
+    def finished(self, run: RunSpec, seconds: float, worked: bool) -> None:
+        self._left -= run.estimated_seconds
+        if worked:
+            self._estimated_done += run.estimated_seconds
+            self._actual_done += seconds
+
+    def line(self, i: int, n: int, run: RunSpec) -> str:
+        scale = self._actual_done / self._estimated_done if self._estimated_done else 1.0
+        return (f"[run {i}/{n}] {run.dataset} labels={run.experiment.data.labels} "
+                f"head={run.experiment.model.head} fraction={run.experiment.data.fraction:g} "
+                f"seed={run.experiment.train.seed} | elapsed {_clock(time.time() - self._start)}"
+                f", about {_clock(self._left * scale)} left")
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class _Book:
+    """plan.json: the plan, the directories and the status of every dataset and run."""
+
+    def __init__(self, plan: Plan, runs_dir: str):
+        self.runs_dir = runs_dir
+        self.data = plan.to_dict()
+        for spec in plan.datasets:
+            self.data["datasets"][spec.key].update(
+                dataset_dir=os.path.relpath(dataset_dir(runs_dir, spec), runs_dir), status=PENDING)
+        for entry, run in zip(self.data["runs"], plan.runs):
+            entry.update(run_dir=os.path.relpath(run_dir(runs_dir, run), runs_dir),
+                         dataset_dir=self.data["datasets"][run.dataset]["dataset_dir"],
+                         status=DONE if _has_metrics(run_dir(runs_dir, run)) else PENDING)
+
+    def set_dataset(self, key: str, status: str) -> None:
+        self.data["datasets"][key]["status"] = status
+
+    def set_run(self, index: int, status: str) -> None:
+        self.data["runs"][index]["status"] = status
+
+    def skip(self, what: str, reason: str) -> None:
+        if [what, reason] not in self.data["skipped"]:
+            self.data["skipped"].append([what, reason])
+
+    def write(self) -> None:
+        outputs.write_json_atomic(os.path.join(self.runs_dir, PLAN_FILE), self.data)
+
+
+def _has_metrics(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, "metrics.json"))
+
+
+def _previous_hierarchies(path: str) -> list[str]:
+    """Hierarchies an earlier evaluation of this run scored, so a narrower plan keeps them."""
+    try:
+        with open(os.path.join(path, "metrics.json")) as f:
+            return list(json.load(f).get("config", {}).get("hierarchies") or [])
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return []
+
+
+def _build(spec: DatasetSpec, out: str, inputs: dict, beam_args, allow_download) -> None:
+    from components.example_gen import executor  # pylint: disable=import-outside-toplevel
+
+    start = time.time()
+    meta = executor.run(spec.build, inputs, {"examples": out}, beam_args=list(beam_args),
+                        allow_download=allow_download)
+    logging.info("Dataset %s ready in %.1f s (%s train, %s test images): %s", spec.key,
+                 time.time() - start, meta["counts"]["train"]["total"],
+                 meta["counts"]["test"]["total"], out)
+
+
+def _train_and_evaluate(run: RunSpec, data: str, out: str) -> tuple[dict, bool]:
+    """Trains (or finds finished) and evaluates (or finds evaluated) one run.
+
+    Returns:
+        (metrics, whether anything was computed).
+    """
+    import keras  # pylint: disable=import-outside-toplevel
+
+    from components.evaluator import executor as evaluator  # pylint: disable=import-outside-toplevel
+    from components.trainer import executor as trainer  # pylint: disable=import-outside-toplevel
+
+    cfg = dataclasses.replace(run.experiment,
+                              data=dataclasses.replace(run.experiment.data, dataset_dir=data))
+    trained = trainer.run(cfg, {"examples": data}, {"model": out})
+    previous = _previous_hierarchies(out)
+    hierarchies = previous + [h for h in run.hierarchies if h not in previous]
+    metrics_path = os.path.join(out, "metrics.json")
+    before = os.stat(metrics_path).st_mtime_ns if os.path.exists(metrics_path) else None
+    metrics = evaluator.run({"hierarchies": hierarchies}, {"model": out, "examples": data},
+                            {"metrics": out})
+    evaluated = os.stat(metrics_path).st_mtime_ns != before
+    if not trained["skipped"]:
+        keras.utils.clear_session(free_memory=True)  # the next run builds a fresh model
+        gc.collect()
+    return metrics, evaluated or not trained["skipped"]
+
+
+def run_plan(plan: Plan, runs_dir: str, *, data_dirs: Sequence[str] = (),
+             tfds_data_dir: str | None = None, beam_args: Sequence[str] = (),
+             allow_download: bool = True,
+             on_run_finished: Callable[[RunSpec, dict], None] | None | str = "report") -> dict:
+    """Builds, trains and evaluates everything in `plan` under `runs_dir`, skipping done work.
+
+    Args:
+        plan: the plan (`pipelines.planner.plan`).
+        runs_dir: the pipeline root (created).
+        data_dirs: where example_gen looks for local dataset copies, in order.
+        tfds_data_dir: TFDS data dir (and manual_dir root) for sources read through TFDS.
+        beam_args: extra Beam options for example_gen (e.g. a Dataflow runner).
+        allow_download: let TFDS download a dataset no local copy of which is found.
+        on_run_finished: called as hook(run, metrics) after every run that computed something;
+            "report" (default) calls `pipelines.report.write_report(runs_dir)` when that module
+            exists; None for nothing.
+
+    Returns:
+        {'runs': N, 'done': finished runs, 'computed': runs that trained or evaluated now,
+         'skipped': [(what, reason)], 'seconds': wall time, 'plan_path': plan.json}.
+
+    Raises:
+        RunDirError: another process holds RUNS_DIR, or an output holds something else.
+        LgError: from the components, for anything but an unobtainable dataset.
+    """
+    runs_dir = os.path.abspath(runs_dir)
+    os.makedirs(runs_dir, exist_ok=True)
+    hook = report_hook(runs_dir) if on_run_finished == "report" else on_run_finished
+    inputs = {"data_dirs": list(data_dirs), "tfds_data_dir": tfds_data_dir}
+    specs = {d.key: d for d in plan.datasets}
+    start, computed = time.time(), 0
+    with outputs.exclusive_lock(runs_dir):
+        book = _Book(plan, runs_dir)
+        book.write()
+        progress, missing = _Progress(plan), {}
+        for index, run in enumerate(plan.runs):
+            spec = specs[run.dataset]
+            data, out = dataset_dir(runs_dir, spec), run_dir(runs_dir, run)
+            if spec.key not in missing and book.data["datasets"][spec.key]["status"] != DONE:
+                try:
+                    _build(spec, data, inputs, beam_args, allow_download)
+                except DataError as e:
+                    logging.warning("Skipping dataset %s and its runs: %s", spec.key, e)
+                    missing[spec.key] = f"cannot obtain the dataset: {e}"
+                    book.skip(spec.key, missing[spec.key])
+                book.set_dataset(spec.key, "skipped" if spec.key in missing else DONE)
+            if spec.key in missing:
+                book.set_run(index, "skipped")
+                book.write()
+                progress.finished(run, 0.0, worked=False)
+                continue
+            logging.info("%s", progress.line(index + 1, len(plan.runs), run))
+            run_start = time.time()
+            metrics, worked = _train_and_evaluate(run, data, out)
+            progress.finished(run, time.time() - run_start, worked)
+            book.set_run(index, DONE)
+            book.write()
+            if worked:
+                computed += 1
+                logging.info("Run %s: coarse test accuracy %.4f (%.0f s).", run.key,
+                             metrics["coarse_test_accuracy"], time.time() - run_start)
+                if hook:
+                    hook(run, metrics)
+        if hook and not computed:
+            hook(None, {})
+    summary = {"runs": len(plan.runs),
+               "done": sum(r["status"] == DONE for r in book.data["runs"]),
+               "computed": computed, "skipped": [tuple(s) for s in book.data["skipped"]],
+               "seconds": round(time.time() - start, 1),
+               "plan_path": os.path.join(runs_dir, PLAN_FILE)}
+    logging.info("Finished %d of %d runs (%d computed now) in %s.", summary["done"], summary["runs"],
+                 computed, _clock(summary["seconds"]))
+    return summary

@@ -1,0 +1,364 @@
+"""The planner: the runs a profile's experiments need, merged, ordered, estimated and budgeted.
+
+`plan('cpu', only=['table1', 'table6'], ...)` asks every selected experiment for its runs, merges
+identical ones (same dataset build, same ExperimentConfig: one run, with the union of the
+evaluation hierarchies and of the experiment names), orders them by priority (Table I, VI, VII
+first; then Table VIII / Fig. 6, Fig. 2, Table IV, Table V), estimates each build and run on this
+machine and drops whole groups past the profile's run budget, listing them as skipped.
+
+Time estimates: images x epochs / training throughput, plus a per-epoch test evaluation, a final
+evaluation pass and a fixed per-run overhead. Throughputs were measured on this 2-core CPU
+(FACTS.md): preact_resnet18 width 16 about 700 training images/s at 32 x 32, width 64 about 85;
+other widths follow (16 / width) ** 1.5, which fits both; WRN-28-10 (about 9x the FLOPs of
+width 64) is estimated from FLOPs, not measured. The cost scales with the input's pixel count.
+"""
+
+import dataclasses
+import math
+import os
+import types
+from typing import Sequence
+
+from lg_keras import labels
+from lg_keras.config import ExperimentConfig, ModelConfig, config_hash
+from lg_keras.errors import ConfigError, LgError
+from pipelines import experiments as registry
+from pipelines.plan import DatasetSpec, Plan, RunSpec
+from pipelines.profiles import get_profile
+
+# Training images/s at 32 x 32 on this 2-core CPU, batch 128 (FACTS.md).
+THIN_TRAIN_IMAGES_PER_S = 700.0  # preact_resnet18 width 16, measured
+WRN_28_10_TRAIN_IMAGES_PER_S = 9.0  # estimated: ~9x the FLOPs of width 64 (85 images/s)
+INFERENCE_SPEEDUP = 3.0  # inference (no backward pass) vs. training images/s
+# Model building, tracing, checkpoints, model.keras, t-SNE and figures (measured at smoke size).
+RUN_OVERHEAD_S = 12.0
+EPOCH_OVERHEAD_S = 0.5
+BUILD_OVERHEAD_S = 8.0
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceSize:
+    """What the planner knows of a source: images per class, stored size, build speed.
+
+    Attributes:
+        train_per_class: training images per fine class.
+        test_per_class: test images per fine class.
+        side: stored image side in pixels (0: varies, the recipe's image_size applies).
+        total_images: images the builder reads (it reads the whole source, then subsets).
+        build_images_per_s: builder throughput on this machine.
+    """
+
+    train_per_class: int
+    test_per_class: int
+    side: int
+    total_images: int
+    build_images_per_s: float
+
+
+# Per source: official split sizes; build speeds measured here (CIFAR-10 from the JPEG folder
+# archive ~2,000 images/s, CIFAR-100 and Fashion-MNIST raw ~4,000/s); ImageNet assumed 500/s.
+SOURCE_SIZES = types.MappingProxyType({
+    "cifar10": SourceSize(5000, 1000, 32, 60_000, 2000.0),
+    "cifar100": SourceSize(500, 100, 32, 60_000, 4000.0),
+    "fashion_mnist": SourceSize(6000, 1000, 28, 70_000, 4000.0),
+    "imagenet2012": SourceSize(1300, 50, 0, 1_331_167, 500.0),
+})
+_UNKNOWN_SOURCE = SourceSize(100, 20, 32, 10_000, 2000.0)
+
+IMAGENET_HINT = (
+    "no ImageNet (ILSVRC-2012) copy found. To provide it, create DIR/imagenet/{train,val}/"
+    "<synset>/*.JPEG (or DIR/ILSVRC2012/...), or put ILSVRC2012_img_train.tar and "
+    "ILSVRC2012_img_val.tar in DIR or in <tfds data dir>/downloads/manual, then pass "
+    "--data-dir DIR or set LG_DATA_DIR=DIR")
+
+
+# --------------------------------------------------------------------------- availability
+
+
+def find_imagenet(data_dirs: Sequence[str], tfds_data_dir: str | None = None) -> str | None:
+    """Where an ImageNet copy is, in the layouts `lg_keras.sources` reads, or None.
+
+    A cheap look (no file listing), so `--dry-run` stays fast; the build itself still reports a
+    copy it cannot read, and the runner then skips its runs.
+    """
+    tars = ("ILSVRC2012_img_train.tar", "ILSVRC2012_img_val.tar")
+    tfds_root = tfds_data_dir or os.path.expanduser("~/tensorflow_datasets")
+    places = [os.path.join(tfds_root, "downloads", "manual")]
+    for d in (d for d in data_dirs if d):
+        for sub in ("imagenet", "ILSVRC2012"):
+            if os.path.isdir(os.path.join(d, sub, "train")):
+                return os.path.join(d, sub)
+        places.append(d)
+    for place in places:
+        if all(os.path.isfile(os.path.join(place, t)) for t in tars):
+            return place
+    prepared = os.path.join(tfds_root, "imagenet2012")
+    return prepared if os.path.isdir(prepared) else None
+
+
+# --------------------------------------------------------------------------- estimates
+
+
+def _size(spec: DatasetSpec) -> SourceSize:
+    return SOURCE_SIZES.get(spec.build.dataset, _UNKNOWN_SOURCE)
+
+
+def split_sizes(spec: DatasetSpec) -> tuple[int, int]:
+    """Estimated (train, test) images of a build: fine classes x images per class, capped."""
+    size = _size(spec)
+    try:
+        num_fine = labels.load_hierarchy(spec.build.hierarchy).num_fine_classes
+    except (LgError, OSError):
+        num_fine = 10  # a hierarchy the estimate cannot read: the build will say why
+    train = min(size.train_per_class, spec.build.max_train_per_class or math.inf)
+    test = min(size.test_per_class, spec.build.max_test_per_class or math.inf)
+    return int(num_fine * train), int(num_fine * test)
+
+
+def train_images_per_second(model: ModelConfig, side: int) -> float:
+    """Estimated training throughput of a network at side x side inputs on this machine."""
+    if model.name == "preact_resnet18":
+        rate = THIN_TRAIN_IMAGES_PER_S * (16 / model.width) ** 1.5
+    else:
+        rate = (WRN_28_10_TRAIN_IMAGES_PER_S * (model.widen_factor / 10) ** -2
+                * 24 / (model.depth - 4))
+    return rate * (32 * 32) / (side * side)
+
+
+def estimate_build_seconds(spec: DatasetSpec) -> float:
+    """Estimated seconds to build a dataset (the builder reads the whole source)."""
+    size = _size(spec)
+    return BUILD_OVERHEAD_S + size.total_images / size.build_images_per_s
+
+
+def estimate_run_seconds(cfg: ExperimentConfig, spec: DatasetSpec) -> float:
+    """Estimated seconds to train and evaluate one run."""
+    train, test = split_sizes(spec)
+    side = cfg.data.image_size or _size(spec).side or 224
+    rate = train_images_per_second(cfg.model, side)
+    epochs = cfg.epochs_to_run()
+    steps = cfg.train.max_steps_per_epoch
+    per_epoch = train * cfg.data.fraction
+    if steps:
+        per_epoch = min(per_epoch, steps * cfg.data.batch_size)
+    evals = epochs // cfg.train.eval_every if cfg.train.eval_every else 0
+    infer = rate * INFERENCE_SPEEDUP
+    return (RUN_OVERHEAD_S + epochs * (EPOCH_OVERHEAD_S + per_epoch / rate)
+            + evals * test / infer + (train * cfg.data.fraction + test) / infer)
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def resolve_names(only: Sequence[str] | None) -> list[str]:
+    """The experiment names to run: all of them, or `only` (comma-split) checked by name.
+
+    Raises:
+        ConfigError: for an unknown name, listing the choices.
+    """
+    names = registry.experiment_names()
+    if not only:
+        return names
+    asked = [n.strip() for item in only for n in item.split(",") if n.strip()]
+    unknown = [n for n in asked if n not in names]
+    if unknown:
+        raise ConfigError(f"Unknown experiment {unknown[0]!r} in --only. Available: "
+                          f"{', '.join(names)}.")
+    return [n for n in names if n in asked]
+
+
+@dataclasses.dataclass
+class _Merged:
+    dataset: DatasetSpec
+    experiment: ExperimentConfig
+    hierarchies: list
+    experiments: list
+    priority: int
+
+
+def _merge_key(request) -> tuple[str, str]:
+    return request.dataset.build_hash, config_hash(request.experiment)
+
+
+def _experiments(profile, names):
+    chosen = [registry.get_experiment(n, profile) for n in names]
+    order = {n: i for i, n in enumerate(registry.experiment_names())}
+    return sorted(chosen, key=lambda e: (e.priority, order[e.name]))
+
+
+def _available(request, imagenet_available, datasets) -> str | None:
+    """Why a request cannot run (None when it can)."""
+    key = request.dataset.key
+    if datasets is not None and key not in datasets:
+        return "not selected by --datasets"
+    if request.dataset.build.dataset == "imagenet2012" and not imagenet_available:
+        return IMAGENET_HINT
+    return None
+
+
+def plan(profile_name: str, only: Sequence[str] | None = None,
+         data_dirs: Sequence[str] = (), imagenet_available: bool = False, *,
+         datasets: Sequence[str] | None = None, budget_hours: float | None = -1.0) -> Plan:
+    """Plans a profile's experiments: merged, ordered, estimated, budgeted runs.
+
+    Args:
+        profile_name: 'smoke', 'cpu' or 'paper'.
+        only: experiment names (items may be comma-separated); None or empty for all.
+        data_dirs: where datasets are looked for (recorded only; `imagenet_available` decides).
+        imagenet_available: whether an ImageNet copy exists (`find_imagenet`); without one the
+            ImageNet subsets' runs are skipped with how to provide it.
+        datasets: restrict to these dataset keys (None: all).
+        budget_hours: override the profile's run budget (None: no budget; -1: the profile's).
+
+    Returns:
+        The Plan.
+
+    Raises:
+        ConfigError: unknown profile, experiment or dataset key (listing the choices), or an
+            invalid budget.
+    """
+    del data_dirs  # where to look is the runner's business; availability is decided above
+    profile = get_profile(profile_name)
+    chosen = _experiments(profile, resolve_names(only))
+    if datasets is not None:
+        datasets = _check_datasets(datasets, chosen)
+    if budget_hours is not None and budget_hours == -1.0:
+        budget_hours = profile.budget_hours
+    if budget_hours is not None and not budget_hours > 0:
+        raise ConfigError(f"--budget-hours must be > 0; got {budget_hours!r}.")
+    budget = None if budget_hours is None else budget_hours * 3600.0
+
+    merged, groups, skipped = {}, [], {}
+    for exp in chosen:
+        exp_groups = {}
+        for i, request in enumerate(exp.runs):
+            reason = _available(request, imagenet_available, datasets)
+            if reason is not None:
+                if reason != "not selected by --datasets":
+                    skipped.setdefault(request.dataset.key, reason)
+                continue
+            key = _merge_key(request)
+            entry = merged.get(key)
+            if entry is None:
+                spec = dataclasses.replace(request.dataset,
+                                           estimated_seconds=estimate_build_seconds(request.dataset))
+                entry = merged[key] = _Merged(spec, request.experiment, [], [], exp.priority)
+            entry.hierarchies += [h for h in request.hierarchies if h not in entry.hierarchies]
+            if exp.name not in entry.experiments:
+                entry.experiments.append(exp.name)
+            entry.priority = min(entry.priority, exp.priority)
+            exp_groups.setdefault(request.group or f"#{i}", []).append(key)
+        groups += [(exp.name, keys) for keys in exp_groups.values()]
+
+    # Groups in priority order; the first that does not fit ends the plan (strictly by
+    # priority: no lower-priority group fills the gap), except groups already paid for.
+    accepted, built, total, dropped, full = [], set(), 0.0, {}, False
+    runs = {key: _run_spec(entry) for key, entry in merged.items()}
+    for exp_name, keys in groups:
+        new = [k for k in dict.fromkeys(keys) if k not in accepted]
+        new_builds = {runs[k].dataset: merged[k].dataset for k in new
+                      if runs[k].dataset not in built}
+        cost = (sum(runs[k].estimated_seconds for k in new)
+                + sum(d.estimated_seconds for d in new_builds.values()))
+        full = full or (budget is not None and total + cost > budget)
+        if not new or not full:
+            accepted += new
+            built |= set(new_builds)
+            total += cost
+        else:
+            for k in new:
+                dropped.setdefault(k, exp_name)
+    accepted_runs = tuple(runs[k] for k in accepted)
+    dataset_specs = {}
+    for k in accepted:
+        dataset_specs.setdefault(merged[k].dataset.key, merged[k].dataset)
+    reasons = list(skipped.items())
+    for k, exp_name in dropped.items():
+        if k in accepted:
+            continue
+        run = runs[k]
+        reasons.append((f"{run.key} ({', '.join(run.experiments)})",
+                        f"over the {profile.name} profile's run budget of {budget_hours:g} h "
+                        f"(first needed by {exp_name}; estimated {_duration(run.estimated_seconds)})"))
+    return Plan(profile=profile.name, datasets=tuple(dataset_specs.values()), runs=accepted_runs,
+                skipped=tuple(reasons), experiments={e.name: e.metadata() for e in chosen},
+                budget_seconds=budget, notes=tuple(profile.trims()))
+
+
+def _run_spec(entry: _Merged) -> RunSpec:
+    return RunSpec(dataset=entry.dataset.key, experiment=entry.experiment,
+                   hierarchies=tuple(entry.hierarchies), experiments=tuple(entry.experiments),
+                   estimated_seconds=round(estimate_run_seconds(entry.experiment, entry.dataset), 1),
+                   priority=entry.priority)
+
+
+def _check_datasets(datasets: Sequence[str], chosen) -> set[str]:
+    asked = {d.strip() for item in datasets for d in item.split(",") if d.strip()}
+    known = list(dict.fromkeys(r.dataset.key for e in chosen for r in e.runs))
+    unknown = sorted(asked - set(known))
+    if unknown:
+        raise ConfigError(f"Unknown dataset {unknown[0]!r} in --datasets for these experiments. "
+                          f"Available: {', '.join(known)}.")
+    return asked
+
+
+def independent_run_count(profile_name: str, imagenet_available: bool = False) -> int:
+    """Runs needed if every experiment ran on its own (no sharing across experiments, no budget).
+
+    The ratio `len(plan(profile).runs) / independent_run_count(profile)` is what merging saves.
+    """
+    profile = get_profile(profile_name)
+    count = 0
+    for name in registry.experiment_names():
+        exp = registry.get_experiment(name, profile)
+        count += len({_merge_key(r) for r in exp.runs
+                      if _available(r, imagenet_available, None) is None})
+    return count
+
+
+# --------------------------------------------------------------------------- printout
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _describe_run(run: RunSpec) -> str:
+    cfg = run.experiment
+    parts = [f"{run.dataset}", cfg.data.labels]
+    if cfg.model.head != "linear":
+        parts.append(f"head={cfg.model.head}")
+    if cfg.data.fraction < 1:
+        parts.append(f"fraction={cfg.data.fraction:g}")
+    parts.append(f"seed={cfg.train.seed}")
+    parts.append(f"{cfg.epochs_to_run()} ep")
+    return " ".join(parts)
+
+
+def format_plan(plan_: Plan) -> str:
+    """The plan as text: experiments, trims, datasets, runs with estimates, skipped work."""
+    budget = (f", budget {_duration(plan_.budget_seconds)}" if plan_.budget_seconds is not None
+              else "")
+    lines = [f"Plan '{plan_.profile}': {len(plan_.runs)} runs on {len(plan_.datasets)} dataset "
+             f"builds, estimated {_duration(plan_.estimated_seconds)} on this machine{budget}.",
+             "Experiments:"]
+    lines += [f"  {name:7s} {meta['title']}" for name, meta in plan_.experiments.items()]
+    if plan_.notes:
+        lines.append("Trimmed relative to the paper profile:")
+        lines += [f"  - {note}" for note in plan_.notes]
+    lines.append("Datasets:")
+    lines += [f"  {d.key:18s} {d.paper_name:28s} build {d.build_hash}  "
+              f"~{_duration(d.estimated_seconds)}" for d in plan_.datasets]
+    lines.append("Runs (execution order):")
+    for i, run in enumerate(plan_.runs, 1):
+        extra = f" [+{len(run.hierarchies)} hierarchies]" if run.hierarchies else ""
+        lines.append(f"  {i:3d}. {_describe_run(run):48s} ~{_duration(run.estimated_seconds):>7s}"
+                     f"  {','.join(run.experiments)}{extra}")
+    if plan_.skipped:
+        lines.append("Skipped:")
+        lines += [f"  - {what}: {reason}" for what, reason in plan_.skipped]
+    return "\n".join(lines)

@@ -1,0 +1,250 @@
+"""Profiles: how big `lg reproduce` runs the paper's experiments (sizes only, never code paths).
+
+Every profile runs the same experiments through the same components: the same datasets, label
+views, heads and evaluations. A profile only says how large: the network and schedule of each
+dataset family, how many examples per class a build keeps, how many seeds, which Fig. 2 fractions,
+which Table VI rows, and the run budget the planner enforces.
+
+- smoke: every experiment at toy size (25 training and 10 test images per class, width-4 network,
+  2 epochs). Checks that everything runs end to end, in minutes; its numbers mean nothing.
+- cpu: the default of `make reproduce`; sized for about 10 hours on 2 CPU cores (FACTS.md: a
+  width-16 CIFAR-10 run of 12 epochs takes about 14 minutes). See `trims` for what it leaves out.
+- paper: the authors' networks and schedules, every dataset, fraction and row, 3 seeds; days on a
+  GPU.
+
+    from pipelines.profiles import get_profile
+    profile = get_profile("cpu")
+    profile.recipe_for("cifar100").experiment("fine", seed=0)
+"""
+
+import dataclasses
+import types
+
+from lg_keras.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig
+from lg_keras.errors import ConfigError
+
+# Dataset families: a family shares one recipe (network, schedule, input size) in a profile.
+FAMILIES = ("cifar10", "cifar100", "imagenet")
+
+
+def family_of(dataset_key: str) -> str:
+    """The recipe family of a dataset key: CIFAR-10 and Fashion-MNIST use CIFAR-10's network,
+    the CIFAR-100 subsets CIFAR-100's, the ImageNet subsets their thin network (paper Table III).
+    """
+    if dataset_key.startswith("cifar100"):
+        return "cifar100"
+    if dataset_key.startswith("imagenet"):
+        return "imagenet"
+    return "cifar10"
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """How one dataset family is trained in a profile.
+
+    Attributes:
+        model: the network (a linear head; experiments replace the head).
+        train: the optimisation recipe (experiments replace the seed).
+        batch_size: global batch size.
+        image_size: model input size; 0 keeps the stored size (CIFAR, Fashion-MNIST).
+        normalize: per-channel normalisation ('dataset' or 'imagenet').
+    """
+
+    model: ModelConfig
+    train: TrainConfig
+    batch_size: int = 128
+    image_size: int = 0
+    normalize: str = "dataset"
+
+    def experiment(self, labels: str, *, seed: int = 0, fraction: float = 1.0,
+                   head: str = "linear") -> ExperimentConfig:
+        """The ExperimentConfig of one run of this recipe (data.dataset_dir set by the runner).
+
+        Args:
+            labels: training label view ('fine', 'coarse', 'fine_noise_<r>').
+            seed: training seed.
+            fraction: class-balanced fraction of the training split (Fig. 2).
+            head: 'linear', 'extra_layer' (Table IV) or 'dropout' (Table V).
+        """
+        # A fraction f trains epochs / f epochs; evaluating every round(1 / f) of them keeps the
+        # number of test passes (and their cost) that of a full-data run.
+        eval_every = self.train.eval_every and max(1, round(self.train.eval_every / fraction))
+        return ExperimentConfig(
+            data=DataConfig(labels=labels, fraction=fraction, image_size=self.image_size,
+                            normalize=self.normalize, batch_size=self.batch_size),
+            model=dataclasses.replace(self.model, head=head),
+            train=dataclasses.replace(self.train, seed=seed, eval_every=eval_every))
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    """The sizes of one `lg reproduce` profile.
+
+    Attributes:
+        name: 'smoke', 'cpu' or 'paper'.
+        summary: one line for `lg reproduce --help` and the plan printout.
+        cifar10: recipe of CIFAR-10, its Table VI variants and Fashion-MNIST.
+        cifar100: recipe of CIFAR-100 and its coarse subsets (animals, 5, 15).
+        imagenet: recipe of the ImageNet subsets.
+        seeds: training seeds per setting.
+        pair_seeds: seeds of Table I's CIFAR-10 fine vs. coarse pair (its gap is small: 0.78
+            points in the paper, so it needs an interval).
+        fractions: Fig. 2's training-data fractions (1.0 is Table I's run).
+        fraction_datasets: dataset keys that get Fig. 2's reduced-fraction runs.
+        table6_rows: Table VI rows (1-10) with a coarse-trained run; the fine-trained CIFAR-10
+            run is scored under all ten mappings whatever this says.
+        max_train_per_class: BuildConfig.max_train_per_class (None keeps all).
+        max_test_per_class: BuildConfig.max_test_per_class (None keeps all).
+        budget_hours: estimated hours the planner may schedule (None: no limit); runs past it
+            are dropped in priority order and listed as skipped.
+    """
+
+    name: str
+    summary: str
+    cifar10: Recipe
+    cifar100: Recipe
+    imagenet: Recipe
+    seeds: int = 1
+    pair_seeds: int = 1
+    fractions: tuple[float, ...] = (1.0,)
+    fraction_datasets: tuple[str, ...] = ("cifar10",)
+    table6_rows: tuple[int, ...] = tuple(range(1, 11))
+    max_train_per_class: int | None = None
+    max_test_per_class: int | None = None
+    budget_hours: float | None = None
+
+    def __post_init__(self):
+        if not (isinstance(self.seeds, int) and self.seeds >= 1
+                and isinstance(self.pair_seeds, int) and self.pair_seeds >= self.seeds):
+            raise ConfigError(f"Profile {self.name!r}: seeds must be >= 1 and pair_seeds >= "
+                              f"seeds; got seeds={self.seeds!r}, pair_seeds={self.pair_seeds!r}.")
+        if 1.0 not in self.fractions or not all(0 < f <= 1 for f in self.fractions):
+            raise ConfigError(f"Profile {self.name!r}: fractions must lie in (0, 1] and include "
+                              f"1.0; got {self.fractions!r}.")
+        if not set(self.table6_rows) <= set(range(1, 11)):
+            raise ConfigError(f"Profile {self.name!r}: table6_rows must be in 1..10; got "
+                              f"{self.table6_rows!r}.")
+
+    def recipe_for(self, dataset_key: str) -> Recipe:
+        """The recipe of a dataset key (see `family_of`)."""
+        return getattr(self, family_of(dataset_key))
+
+    def trims(self) -> list[str]:
+        """What this profile leaves out or shrinks relative to the paper profile, one line each."""
+        paper, lines = PROFILES["paper"], []
+        for family in FAMILIES:
+            ours, theirs = getattr(self, family), getattr(paper, family)
+            if ours != theirs:
+                lines.append(f"{family} family: {_describe(ours)} (paper: {_describe(theirs)})")
+        if (self.seeds, self.pair_seeds) != (paper.seeds, paper.pair_seeds):
+            lines.append(f"seeds: {self.seeds} per setting, {self.pair_seeds} for Table I's "
+                         f"CIFAR-10 fine/coarse pair (paper: {paper.seeds})")
+        if (self.fractions, self.fraction_datasets) != (paper.fractions, paper.fraction_datasets):
+            lines.append(f"Fig. 2 fractions {_floats(self.fractions)} on "
+                         f"{', '.join(self.fraction_datasets)} only (paper: "
+                         f"{_floats(paper.fractions)} on {', '.join(paper.fraction_datasets)})")
+        if self.table6_rows != paper.table6_rows:
+            lines.append(f"Table VI coarse runs for rows {list(self.table6_rows)} only (the fine "
+                         f"run is still scored under all ten mappings)")
+        if self.max_train_per_class or self.max_test_per_class:
+            lines.append(f"datasets cut to {self.max_train_per_class} train / "
+                         f"{self.max_test_per_class} test images per fine class")
+        if self.budget_hours is not None:
+            lines.append(f"run budget {self.budget_hours:g} h (estimated on 2 CPU cores): runs "
+                         f"past it are skipped, lowest priority first")
+        return lines
+
+
+def _floats(values) -> str:
+    return ",".join(f"{v:g}" for v in values)
+
+
+def _describe(recipe: Recipe) -> str:
+    m, t = recipe.model, recipe.train
+    net = (f"preact_resnet18 width {m.width}" if m.name == "preact_resnet18"
+           else f"wide_resnet {m.depth}-{m.widen_factor} dropout {m.block_dropout:g}")
+    schedule = (f"{t.schedule} ({t.warmup_epochs:g} warm-up)" if t.schedule == "warmup_cosine"
+                else f"{t.schedule} at {_floats(t.lr_drop_at)}" if t.schedule == "step"
+                else t.schedule)
+    size = f", {recipe.image_size} px" if recipe.image_size else ""
+    return (f"{net}, {t.epochs} epochs, {schedule}, lr {t.learning_rate:g}, batch "
+            f"{recipe.batch_size}{size}")
+
+
+# --------------------------------------------------------------------------- the paper
+
+# The authors' recipes (FACTS.md, paper Sec. III and Table III): SGD momentum 0.9, weight decay
+# 5e-4, lr cut by 10 at 3/4 of training.
+_PAPER_TRAIN = TrainConfig(epochs=200, learning_rate=0.1, momentum=0.9, schedule="step",
+                           lr_drop_at=(0.75,))
+_PAPER = Profile(
+    name="paper",
+    summary="the authors' networks and schedules, every dataset, fraction and row, 3 seeds",
+    cifar10=Recipe(model=ModelConfig(name="preact_resnet18", width=64), train=_PAPER_TRAIN),
+    cifar100=Recipe(model=ModelConfig(name="wide_resnet", depth=28, widen_factor=10,
+                                      block_dropout=0.3), train=_PAPER_TRAIN),
+    # ImageNet subsets: widest layer 128, lr 0.01, 225 epochs, 224 px, ImageNet mean/std.
+    imagenet=Recipe(model=ModelConfig(name="preact_resnet18", width=16),
+                    train=dataclasses.replace(_PAPER_TRAIN, epochs=225, learning_rate=0.01),
+                    image_size=224, normalize="imagenet"),
+    seeds=3, pair_seeds=3,
+    fractions=(0.2, 0.4, 0.6, 0.8, 1.0),
+    fraction_datasets=("cifar10", "cifar100", "cifar100_animals", "imagenet_dogcat",
+                       "imagenet_fruitveg"),
+)
+
+# --------------------------------------------------------------------------- 2 CPU cores
+
+# FACTS.md: width 16, batch 128, 12 epochs (2 warm-up, cosine from 0.1), SGD nesterov 0.9: about
+# 14 minutes per CIFAR-10 run here, and the fine-vs-coarse gap already shows.
+_CPU_TRAIN = TrainConfig(epochs=12, learning_rate=0.1, momentum=0.9, nesterov=True,
+                         schedule="warmup_cosine", warmup_epochs=2)
+_THIN = Recipe(model=ModelConfig(name="preact_resnet18", width=16), train=_CPU_TRAIN)
+_CPU = Profile(
+    name="cpu",
+    summary="width-16 networks, 12 epochs, priority-ordered within a 10 h budget on 2 CPU cores",
+    cifar10=_THIN,
+    cifar100=_THIN,
+    # 64 px instead of 224: 12x cheaper; the ImageNet subsets are smaller than CIFAR, so 15 epochs.
+    imagenet=dataclasses.replace(_THIN, train=dataclasses.replace(_CPU_TRAIN, epochs=15),
+                                 image_size=64, normalize="imagenet"),
+    seeds=1, pair_seeds=3,
+    fractions=(0.2, 0.6, 1.0),
+    fraction_datasets=("cifar10",),
+    budget_hours=10.0,
+)
+
+# --------------------------------------------------------------------------- toy size
+
+_SMOKE_TRAIN = TrainConfig(epochs=2, learning_rate=0.1, momentum=0.9, nesterov=True,
+                           schedule="warmup_cosine", warmup_epochs=0.5)
+_TOY = Recipe(model=ModelConfig(name="preact_resnet18", width=4), train=_SMOKE_TRAIN,
+              batch_size=32)
+_SMOKE = Profile(
+    name="smoke",
+    summary="every experiment at toy size (25/10 images per class, width 4, 2 epochs): "
+            "checks the machinery, not the paper",
+    cifar10=_TOY,
+    cifar100=_TOY,
+    imagenet=dataclasses.replace(_TOY, image_size=32, normalize="imagenet"),
+    seeds=1, pair_seeds=1,
+    fractions=(0.5, 1.0),
+    fraction_datasets=("cifar10",),
+    # One 6:4 and one 5:5 row: each coarse row needs its own CIFAR-10 build (the slow part here).
+    table6_rows=(1, 6),
+    max_train_per_class=25,
+    max_test_per_class=10,
+)
+
+PROFILES = types.MappingProxyType({p.name: p for p in (_SMOKE, _CPU, _PAPER)})
+
+
+def get_profile(name: str) -> Profile:
+    """The profile called `name`.
+
+    Raises:
+        ConfigError: for an unknown name, listing the choices.
+    """
+    if name not in PROFILES:
+        raise ConfigError(f"Unknown profile {name!r}. Available: {', '.join(PROFILES)}.")
+    return PROFILES[name]

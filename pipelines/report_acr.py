@@ -1,0 +1,331 @@
+"""Sections of the report on ACR: Table VI + Fig. 7a, Table VII + Fig. 7b, Table VIII, Fig. 6,
+and ACR as an early signal.
+
+ACR is the authors' code's orientation (inter-coarse over intra-coarse confusion, FACTS.md) of
+the fine-trained network's test confusion matrix. Table VI's mappings share one fine-trained
+CIFAR-10 network: its A_FC and ACR under mapping i come from metrics.json['by_hierarchy'] and its
+A_CC from a network trained on mapping i's coarse labels. Table VII's noisy runs report ACR on the
+clean test labels and, as the authors' code does for Fig. 7b, on noisy test labels.
+"""
+
+import math
+import os
+
+import numpy as np
+import pandas as pd
+
+from pipelines import paper_numbers as pn
+from pipelines import report_figures, report_stats, report_tables
+from pipelines.report_runs import DONE, select, state_of
+from pipelines.report_sections import Section, compare, make_table, measure, paper, put
+
+EARLY_FRACTION = 0.25
+
+
+def _has_hierarchy(rows: pd.DataFrame, hierarchy: str) -> bool:
+    return any(hierarchy in (r or {}) for r in rows.loc[rows["status"] == DONE, "by_hierarchy"])
+
+
+def mapping_runs(ctx, row_id: int, labels: str) -> tuple[pd.DataFrame, str | None]:
+    """(runs, by_hierarchy name or None) giving Table VI row `row_id` for `labels`.
+
+    Fine: a fine run on the mapping's own dataset if there is one, else the CIFAR-10 fine run's
+    by_hierarchy entry. Coarse: a coarse run on the mapping's dataset; row (1) is CIFAR-10's own
+    animal/vehicle split, so Table I's CIFAR-10 runs stand in for it.
+    """
+    hierarchy = pn.table_vi_hierarchy(row_id)
+    own = select(ctx.runs, hierarchy, labels, experiment="table6")
+    if labels == "coarse":
+        if own.empty and row_id == 1:
+            return select(ctx.runs, "cifar10", "coarse", experiment="table6"), None
+        return own, None
+    if (own["status"] == DONE).any():
+        return own, None
+    shared = select(ctx.runs, "cifar10", "fine", experiment="table6")
+    if row_id == 1 and not _has_hierarchy(shared, hierarchy):
+        return shared, None
+    return shared, hierarchy
+
+
+def _point(label, x, est, series="") -> dict:
+    return {"label": label, "x": x, "y": est.mean * 100, "y_low": est.low * 100,
+            "y_high": est.high * 100, "series": series}
+
+
+def _trend(section, claim, points: pd.DataFrame, sign: int, missing, x="x"):
+    verdict, evidence = report_stats.trend_verdict(points[x], points["y"], sign, missing)
+    section.verdicts.append((claim, verdict, evidence))
+    return evidence
+
+
+def _scatter(ctx, section, points, name, title, xlabel, caption):
+    report_figures.plot_scatter(points, os.path.join(ctx.figures_dir, name), title=title,
+                                xlabel=xlabel)
+    section.figures.append((name, caption))
+
+
+def _missing(states) -> str | None:
+    return report_stats.availability(*states)
+
+
+def table_vi(ctx) -> Section:
+    """Table VI (customised coarse classes of CIFAR-10) and Fig. 7a."""
+    section = Section("table6", "Table VI and Fig. 7a: customised coarse classes (CIFAR-10)",
+                      claim="Fine-grain training beats coarse-grain training under every "
+                            "mapping, and ΔA grows with ACR (Fig. 7a).")
+    out, numeric, points, states = [], [], [], []
+    for p in pn.TABLE_VI:
+        fine, hierarchy = mapping_runs(ctx, p["id"], "fine")
+        coarse, _ = mapping_runs(ctx, p["id"], "coarse")
+        states += [state_of(fine), state_of(coarse)]
+        c = compare(ctx, f"Table VI row ({p['id']}): fine - coarse", fine, coarse, p["delta"],
+                    hierarchy_a=hierarchy)
+        acr = measure(ctx, fine, "acr", hierarchy)
+        row = " ".join(map(str, p["row"]))
+        if p["corrected"]:
+            row += f" (corrected; printed {' '.join(map(str, p['printed']))})"
+        d = {"ID": f"({p['id']})", "Ratio": p["ratio"], "Mapping (0/1)": row}
+        n = {"id": p["id"], "ratio": p["ratio"], "row": row, "paper_a_cc": p["a_cc"],
+             "paper_a_fc": p["a_fc"], "paper_delta": p["delta"], "verdict": c.verdict}
+        put(d, n, "A_CC (ours)", "a_cc", measure(ctx, coarse))
+        d["A_CC (paper)"] = paper(p["a_cc"])
+        put(d, n, "A_FC (ours)", "a_fc", measure(ctx, fine, hierarchy=hierarchy))
+        d["A_FC (paper)"] = paper(p["a_fc"])
+        put(d, n, "ΔA (ours)", "delta", c.estimate, signed=True)
+        d["ΔA (paper)"] = paper(p["delta"], signed=True)
+        d["Verdict"] = c.verdict
+        put(d, n, "ACR (ours)", "acr", acr, scale=1.0, digits=3)
+        d["McNemar, secondary"] = report_stats.format_mcnemar(list(c.mcnemar))
+        out.append(d)
+        numeric.append(n)
+        section.verdicts.append((f"Table VI row ({p['id']}): fine-grain beats coarse-grain",
+                                 c.verdict, c.evidence(p["delta"])))
+        if c.estimate.n and acr.n:
+            points.append(_point(p["id"], acr.mean, c.estimate))
+    section.tables.append(make_table("table6", "Coarse test accuracy (%) per mapping; columns in "
+                                     "CIFAR-10 label order (plane ... truck)", out, numeric))
+    frame = pd.DataFrame(points, columns=["label", "x", "y", "y_low", "y_high", "series"])
+    evidence = _trend(section, "Fig. 7a: ΔA grows with ACR over the Table VI mappings", frame, +1,
+                      _missing(states))
+    _scatter(ctx, section, frame, "fig7a.png", f"Fig. 7a: {evidence}", "ACR (fine-trained net)",
+             "ΔA vs. ACR over the Table VI mappings; labels are row IDs; bars: 95% intervals.")
+    section.notes.append(pn.NOTES[1])
+    return section
+
+
+def _noise_labels(rate: float) -> str:
+    return "fine" if rate == 0 else f"fine_noise_{rate:g}"
+
+
+def table_vii(ctx) -> Section:
+    """Table VII (noisy fine labels, CIFAR-10) and Fig. 7b."""
+    section = Section("table7", "Table VII and Fig. 7b: noisy fine-grain labels (CIFAR-10)",
+                      claim="With more label noise, A_FC, ΔA and ACR drop.")
+    coarse = select(ctx.runs, "cifar10", "coarse", experiment="table7")
+    out, numeric, points, states = [], [], [], [state_of(coarse)]
+    for p in pn.TABLE_VII:
+        fine = select(ctx.runs, "cifar10", _noise_labels(p["rate"]), experiment="table7")
+        states.append(state_of(fine))
+        c = compare(ctx, f"Table VII r={p['rate']:g}: fine - coarse", fine, coarse, p["delta"])
+        acr = measure(ctx, fine, "acr")
+        noisy = measure(ctx, fine, "acr_noisy_test_labels") if p["rate"] else acr
+        d, n = {"Randomness factor": f"{p['rate']:g}"}, {
+            "rate": p["rate"], "paper_a_fc": p["a_fc"], "paper_delta": p["delta"],
+            "verdict": c.verdict}
+        put(d, n, "A_FC (ours)", "a_fc", measure(ctx, fine))
+        d["A_FC (paper)"] = paper(p["a_fc"])
+        put(d, n, "ΔA (ours)", "delta", c.estimate, signed=True)
+        d["ΔA (paper)"] = paper(p["delta"], signed=True)
+        d["Verdict"] = c.verdict
+        put(d, n, "ACR, clean test labels", "acr", acr, scale=1.0, digits=3)
+        put(d, n, "ACR, noisy test labels (authors)", "acr_noisy", noisy, scale=1.0, digits=3)
+        d["McNemar, secondary"] = report_stats.format_mcnemar(list(c.mcnemar))
+        out.append(d)
+        numeric.append(n)
+        section.verdicts.append((f"Table VII r={p['rate']:g}: sign of ΔA", c.verdict,
+                                 c.evidence(p["delta"])))
+        if c.estimate.n:
+            points.append({**_point(f"{p['rate']:g}", p["rate"], c.estimate), "acr": acr.mean,
+                           "acr_noisy": noisy.mean})
+    section.tables.append(make_table("table7", f"A_CC is the CIFAR-10 coarse run (paper "
+                                     f"{pn.TABLE_VII_A_CC:.2f}); accuracy in %", out, numeric))
+    frame = pd.DataFrame(points, columns=["label", "x", "y", "y_low", "y_high", "series", "acr",
+                                          "acr_noisy"])
+    missing = _missing(states)
+    _trend(section, "Table VII: ΔA falls as the randomness factor grows", frame, -1, missing)
+    scatter = pd.concat([frame.assign(x=frame[k], series=s).dropna(subset=["x"]) for k, s in
+                         (("acr_noisy", "noisy test labels (authors)"),
+                          ("acr", "clean test labels"))])
+    noisy_points = scatter[scatter["series"] == "noisy test labels (authors)"]
+    evidence = _trend(section, "Fig. 7b: ΔA grows with ACR (noisy test labels, as the authors)",
+                      noisy_points, +1, missing)
+    clean_points = scatter[scatter["series"] == "clean test labels"]
+    _trend(section, "Fig. 7b variant: ΔA grows with ACR on clean test labels", clean_points, +1,
+           missing)
+    _scatter(ctx, section, scatter, "fig7b.png", f"Fig. 7b: {evidence}", "ACR",
+             "ΔA vs. ACR over the randomness factors (labels); two ACR variants.")
+    return section
+
+
+def table_viii(ctx) -> Section:
+    """Table VIII: number of CIFAR-100 coarse classes."""
+    section = Section("table8", "Table VIII: number of coarse classes (CIFAR-100)",
+                      claim="ΔA shrinks as the number of coarse classes grows.")
+    out, numeric, points, states = [], [], [], []
+    for p in pn.TABLE_VIII:
+        fine = select(ctx.runs, p["dataset"], "fine", experiment="table8")
+        coarse = select(ctx.runs, p["dataset"], "coarse", experiment="table8")
+        states += [state_of(fine), state_of(coarse)]
+        c = compare(ctx, f"Table VIII {p['total']} coarse classes: fine - coarse", fine, coarse,
+                    p["delta"])
+        d = {"Coarse classes": p["total"], "Dataset": pn.DATASET_NAMES[p["dataset"]]}
+        n = {"total": p["total"], "dataset": p["dataset"], "paper_a_cc": p["a_cc"],
+             "paper_a_fc": p["a_fc"], "paper_delta": p["delta"], "verdict": c.verdict}
+        put(d, n, "A_CC (ours)", "a_cc", measure(ctx, coarse))
+        d["A_CC (paper)"] = paper(p["a_cc"])
+        put(d, n, "A_FC (ours)", "a_fc", measure(ctx, fine))
+        d["A_FC (paper)"] = paper(p["a_fc"])
+        put(d, n, "ΔA (ours)", "delta", c.estimate, signed=True)
+        d["ΔA (paper)"] = paper(p["delta"], signed=True)
+        d["Verdict"] = c.verdict
+        put(d, n, "ACR (ours)", "acr", measure(ctx, fine, "acr"), scale=1.0, digits=3)
+        d["McNemar, secondary"] = report_stats.format_mcnemar(list(c.mcnemar))
+        out.append(d)
+        numeric.append(n)
+        section.verdicts.append((f"Table VIII {p['total']} coarse classes: sign of ΔA", c.verdict,
+                                 c.evidence(p["delta"])))
+        if c.estimate.n:
+            points.append(_point(p["total"], p["total"], c.estimate))
+    section.tables.append(make_table("table8", "Coarse test accuracy (%) with 5-20 CIFAR-100 "
+                                     "coarse classes", out, numeric))
+    frame = pd.DataFrame(points, columns=["label", "x", "y", "y_low", "y_high", "series"])
+    _trend(section, "Table VIII: ΔA falls as the number of coarse classes grows", frame, -1,
+           _missing(states))
+    return section
+
+
+def figure_6(ctx) -> Section:
+    """Fig. 6: ACR vs. ΔA across datasets."""
+    section = Section("fig6", "Fig. 6: ACR vs. ΔA across datasets", claim=pn.FIGURE_CLAIMS["fig6"])
+    out, points, states = [], [], []
+    extras = report_tables.extra_datasets(ctx.runs, "fig6", pn.FIG6_DATASETS)
+    for dataset in pn.FIG6_DATASETS + tuple(extras):
+        in_paper = dataset in pn.FIG6_DATASETS
+        fine = select(ctx.runs, dataset, "fine", experiment="fig6")
+        coarse = select(ctx.runs, dataset, "coarse", experiment="fig6")
+        if in_paper:
+            states += [state_of(fine), state_of(coarse)]
+        c = compare(ctx, "", fine, coarse, None)
+        acr = measure(ctx, fine, "acr")
+        name = report_tables.display_name(ctx.runs, dataset)
+        d = {"Dataset": name if in_paper else f"{name} (not in the paper)"}
+        n = {"dataset": dataset, "in_paper": in_paper}
+        put(d, n, "ACR (ours)", "acr", acr, scale=1.0, digits=3)
+        put(d, n, "ΔA (ours)", "delta", c.estimate, signed=True)
+        out.append((d, n))
+        if c.estimate.n and acr.n:
+            points.append(_point(name, acr.mean, c.estimate,
+                                 "paper's datasets" if in_paper else "extra datasets"))
+    section.tables.append(make_table("fig6", "ACR of the fine-trained network and ΔA (points)",
+                                     [d for d, _ in out], [n for _, n in out]))
+    frame = pd.DataFrame(points, columns=["label", "x", "y", "y_low", "y_high", "series"])
+    evidence = _trend(section, "Fig. 6: ΔA grows with ACR across the paper's datasets",
+                      frame[frame["series"] == "paper's datasets"], +1, _missing(states))
+    if (frame["series"] == "extra datasets").any():
+        rho = report_stats.spearman(frame["x"], frame["y"])
+        section.notes.append(f"With the extra datasets, Spearman rho = {rho:+.2f} over "
+                             f"{len(frame)} points (descriptive; the verdict uses the paper's "
+                             f"datasets only).")
+    _scatter(ctx, section, frame, "fig6.png", f"Fig. 6: {evidence}", "ACR (fine-trained net)",
+             "ΔA vs. ACR across datasets; bars: 95% intervals over seed pairs.")
+    return section
+
+
+def _history_value(history: list, keys, epoch: int):
+    """The first finite value of any of `keys` at or after `epoch` (1-based); None if none."""
+    for i, record in enumerate(history):
+        if record.get("epoch", i + 1) < epoch:
+            continue
+        for key in keys:
+            value = record.get(key)
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                return float(value), int(record.get("epoch", i + 1))
+    return None
+
+
+def _early(rows: pd.DataFrame, keys) -> dict:
+    """Mean over finished seeds of the per-epoch val ACR at epoch 1 and at 25% of training."""
+    out = {"epoch1": [], "quarter": [], "quarter_epoch": []}
+    for _, row in rows[rows["status"] == DONE].iterrows():
+        history = row["history"] or []
+        first = _history_value(history, keys, 1)
+        quarter = _history_value(history, keys, max(1, round(EARLY_FRACTION * len(history))))
+        if first:
+            out["epoch1"].append(first[0])
+        if quarter:
+            out["quarter"].append(quarter[0])
+            out["quarter_epoch"].append(quarter[1])
+    return {k: (float(np.mean(v)) if v else math.nan) for k, v in out.items()}
+
+
+def early_acr(ctx) -> Section:
+    """Per-epoch validation ACR of the fine runs early in training vs. the final ΔA."""
+    section = Section("early_acr", "ACR as an early signal",
+                      claim="If ACR predicts ΔA, the ACR measured early in fine-grain training "
+                            "could tell whether fine labels will pay off before training ends.")
+    groups = []
+    for dataset in pn.FIG6_DATASETS:
+        fine = select(ctx.runs, dataset, "fine", experiment="fig6")
+        coarse = select(ctx.runs, dataset, "coarse", experiment="fig6")
+        groups.append(("datasets", pn.DATASET_NAMES[dataset], fine, coarse, None, ("val_acr",)))
+    for p in pn.TABLE_VI:
+        fine, hierarchy = mapping_runs(ctx, p["id"], "fine")
+        coarse, _ = mapping_runs(ctx, p["id"], "coarse")
+        keys = ("val_acr",) if hierarchy is None else tuple(
+            f"val_acr{sep}{hierarchy}" for sep in ("_", "/", ":"))
+        groups.append(("Table VI mappings", f"({p['id']})", fine, coarse, hierarchy, keys))
+    coarse10 = select(ctx.runs, "cifar10", "coarse", experiment="table7")
+    for p in pn.TABLE_VII:
+        fine = select(ctx.runs, "cifar10", _noise_labels(p["rate"]), experiment="table7")
+        groups.append(("noise levels", f"r={p['rate']:g}", fine, coarse10, None, ("val_acr",)))
+    rows, unrecorded = [], 0
+    for group, label, fine, coarse, hierarchy, keys in groups:
+        c = compare(ctx, "", fine, coarse, None, hierarchy_a=hierarchy)
+        early = _early(fine, keys)
+        if c.estimate.n and (fine["status"] == DONE).any() and math.isnan(early["epoch1"]):
+            unrecorded += 1
+        rows.append({"group": group, "point": label, "val_acr_epoch1": early["epoch1"],
+                     "val_acr_quarter": early["quarter"],
+                     "quarter_epoch": early["quarter_epoch"],
+                     "final_acr": measure(ctx, fine, "acr", hierarchy).mean,
+                     "delta_mean": c.estimate.mean * 100, "delta_n": c.estimate.n})
+    frame = pd.DataFrame(rows)
+    display = []
+    for group, g in frame.groupby("group", sort=False):
+        usable = g.dropna(subset=["delta_mean"])
+        for column, what in (("val_acr_epoch1", "epoch 1"),
+                             ("val_acr_quarter", f"{EARLY_FRACTION:.0%} of training"),
+                             ("final_acr", "final (evaluator)")):
+            pts = usable.dropna(subset=[column])
+            rho = report_stats.spearman(pts[column], pts["delta_mean"])
+            display.append({"Group": group, "ACR at": what, "Points": len(pts),
+                            "Spearman rho vs. final ΔA": "—" if math.isnan(rho) else
+                            f"{rho:+.2f}"})
+    section.tables.append(make_table("early_acr", "Rank correlation of ACR (fine-trained runs) "
+                                     "with the final ΔA", display, frame.to_dict("records")))
+    quarter = frame.dropna(subset=["val_acr_quarter", "delta_mean"])
+    points = pd.DataFrame({"label": quarter["point"], "x": quarter["val_acr_quarter"],
+                           "y": quarter["delta_mean"], "y_low": math.nan, "y_high": math.nan,
+                           "series": quarter["group"]})
+    _scatter(ctx, section, points, "early_acr.png",
+             f"Validation ACR at {EARLY_FRACTION:.0%} of training vs. final ΔA", "early val ACR",
+             "Early-epoch validation ACR (fine-trained runs) vs. the final ΔA.")
+    section.notes.append("Validation ACR is computed per epoch on the test split with the run's "
+                         "own training labels (for noisy runs: the noisy test labels). The "
+                         "correlations use the seed means and are descriptive (no verdict).")
+    if unrecorded:
+        section.notes.append(f"{unrecorded} point(s) have no per-epoch ACR in history.json: the "
+                             "trainer records the ACR of the run's own hierarchy only, not of the "
+                             "Table VI mappings evaluated afterwards (or evaluation per epoch was "
+                             "off).")
+    return section

@@ -1,0 +1,311 @@
+"""Statistics of the report: intervals over seeds, paired differences, verdicts, rank correlation.
+
+The primary evidence for every difference the paper claims (ΔA = A_FC - A_CC and its kin) is the
+mean over seeds with a Student t 95% interval (`lg_keras.metrics.mean_confidence_interval`),
+computed over seed PAIRS (seed s of one setting minus seed s of the other) when both sides have
+that seed. McNemar's test on the same test images is secondary: it compares two trained networks
+and says nothing about how much another seed would move them.
+
+Verdicts, against the sign of the paper's number:
+
+    reproduced       the interval excludes 0 on the paper's side
+    not reproduced   the interval excludes 0 on the other side
+    inconclusive     the interval covers 0, or there is one seed (no interval)
+    pending          the runs are planned but not finished
+    not run          the runs are not in the plan (trimmed by the profile, or skipped)
+"""
+
+import dataclasses
+import itertools
+import math
+
+import numpy as np
+import pandas as pd
+
+from lg_keras import metrics
+
+CONFIDENCE = 0.95
+REPRODUCED = "reproduced"
+NOT_REPRODUCED = "not reproduced"
+INCONCLUSIVE = "inconclusive"
+PENDING = "pending"
+NOT_RUN = "not run"
+NO_CLAIM = "no directional claim"
+# Exact permutation test up to this many points; a seeded Monte Carlo one above.
+_EXACT_PERMUTATIONS_MAX = 8
+_MONTE_CARLO_PERMUTATIONS = 20000
+
+
+@dataclasses.dataclass(frozen=True)
+class Estimate:
+    """A mean over seeds with its interval.
+
+    Attributes:
+        seeds: the seeds the values come from (pairs: seeds both sides have).
+        values: one value per seed, same order.
+        mean: their mean (nan when there are none).
+        low: lower end of the interval (nan for fewer than two values).
+        high: upper end (nan for fewer than two values).
+        unpaired: True when the two sides share no seed and `mean` is a difference of means.
+    """
+
+    seeds: tuple = ()
+    values: tuple = ()
+    mean: float = math.nan
+    low: float = math.nan
+    high: float = math.nan
+    unpaired: bool = False
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    def format(self, scale: float = 100.0, digits: int = 2, signed: bool = False) -> str:
+        """'98.42 [98.10, 98.74] (n=3)', '98.42 (one seed)' or '—' (values times `scale`)."""
+        if not self.n:
+            return "—"
+        sign = "+" if signed else ""
+        text = f"{self.mean * scale:{sign}.{digits}f}"
+        if self.unpaired:
+            return f"{text} (difference of means, unpaired seeds)"
+        if self.n == 1:
+            return f"{text} (one seed)"
+        return (f"{text} [{self.low * scale:{sign}.{digits}f}, {self.high * scale:{sign}.{digits}f}]"
+                f" (n={self.n})")
+
+
+def estimate(values_by_seed: dict, confidence: float = CONFIDENCE) -> Estimate:
+    """Mean and t interval of per-seed values (an empty dict gives an empty Estimate).
+
+    Args:
+        values_by_seed: {seed: finite float}.
+        confidence: the interval's coverage.
+
+    Returns:
+        An Estimate; low and high are nan for a single seed.
+    """
+    items = sorted((s, float(v)) for s, v in values_by_seed.items()
+                   if v is not None and math.isfinite(float(v)))
+    if not items:
+        return Estimate()
+    seeds, values = zip(*items)
+    mean, low, high = metrics.mean_confidence_interval(values, confidence)
+    return Estimate(seeds=seeds, values=values, mean=mean, low=low, high=high)
+
+
+def paired_difference(a: dict, b: dict, confidence: float = CONFIDENCE) -> Estimate:
+    """a - b over the seeds both have; a difference of means (flagged unpaired) if none shared.
+
+    Args:
+        a: {seed: value} of one setting (e.g. A_FC per seed).
+        b: {seed: value} of the other (e.g. A_CC per seed).
+        confidence: the interval's coverage.
+
+    Returns:
+        The Estimate of the per-seed differences.
+    """
+    a = {s: v for s, v in a.items() if v is not None}
+    b = {s: v for s, v in b.items() if v is not None}
+    common = sorted(set(a) & set(b))
+    if common:
+        return estimate({s: a[s] - b[s] for s in common}, confidence)
+    if a and b:
+        return Estimate(seeds=(), values=(float(np.mean(list(a.values()))
+                                                - np.mean(list(b.values()))),),
+                        mean=float(np.mean(list(a.values())) - np.mean(list(b.values()))),
+                        unpaired=True)
+    return Estimate()
+
+
+def availability(*states: str) -> str | None:
+    """Combines the availability of the settings a claim needs: None when all have results.
+
+    Args:
+        states: per setting 'done', PENDING or NOT_RUN.
+
+    Returns:
+        NOT_RUN if any setting is not run, else PENDING if any is pending, else None.
+    """
+    if NOT_RUN in states:
+        return NOT_RUN
+    if PENDING in states:
+        return PENDING
+    return None
+
+
+def verdict(paper_value: float | None, est: Estimate, missing: str | None = None) -> str:
+    """The verdict on a claimed difference (module docstring).
+
+    Args:
+        paper_value: the paper's difference; only its sign is used (0 or None: no direction).
+        est: our per-seed differences.
+        missing: PENDING or NOT_RUN when a needed setting has no result yet.
+
+    Returns:
+        One of the verdict strings; one-seed and unpaired cases say so and give our sign.
+    """
+    if not est.n:
+        return missing or PENDING
+    if paper_value is None or paper_value == 0:
+        return NO_CLAIM
+    side = 1 if paper_value > 0 else -1
+    agrees = "same sign as the paper" if side * est.mean > 0 else "opposite sign to the paper"
+    if est.unpaired:
+        return f"{INCONCLUSIVE} (unpaired seeds; {agrees})"
+    if est.n == 1:
+        return f"{INCONCLUSIVE} (one seed; {agrees})"
+    if side * est.low > 0 and side * est.high > 0:
+        return REPRODUCED
+    if side * est.low < 0 and side * est.high < 0:
+        return NOT_REPRODUCED
+    return INCONCLUSIVE
+
+
+def effect(est: Estimate) -> str:
+    """A plain reading of a difference, without reference to the paper."""
+    if not est.n:
+        return "no result yet"
+    if est.unpaired or est.n == 1:
+        return (f"{'gain' if est.mean > 0 else 'loss' if est.mean < 0 else 'no difference'} "
+                f"from one seed (run-to-run variation unknown)")
+    if est.low > 0:
+        return "gain (interval above 0)"
+    if est.high < 0:
+        return "loss (interval below 0)"
+    return "no clear effect (interval covers 0)"
+
+
+def spearman(x, y) -> float:
+    """Spearman rank correlation (average ranks for ties); nan for < 2 points or a constant side.
+
+    Args:
+        x: 1-D numbers.
+        y: 1-D numbers, same length.
+
+    Returns:
+        The Pearson correlation of the ranks, in [-1, 1], or nan.
+    """
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if len(x) != len(y):
+        raise ValueError(f"x and y must have the same length; got {len(x)} and {len(y)}.")
+    if len(x) < 2:
+        return math.nan
+    rx = pd.Series(x).rank(method="average").to_numpy() - (len(x) + 1) / 2
+    ry = pd.Series(y).rank(method="average").to_numpy() - (len(y) + 1) / 2
+    denominator = math.sqrt(float(rx @ rx) * float(ry @ ry))
+    return float(rx @ ry) / denominator if denominator > 0 else math.nan
+
+
+def spearman_permutation_p(x, y, alternative: str = "greater", seed: int = 0) -> float:
+    """P-value of Spearman's rho under random pairings (exact for <= 8 points).
+
+    Args:
+        x: 1-D numbers.
+        y: 1-D numbers, same length.
+        alternative: 'greater' (rho > 0 claimed), 'less' or 'two-sided'.
+        seed: seed of the Monte Carlo permutations above 8 points.
+
+    Returns:
+        The fraction of pairings at least as extreme as the observed one (nan for < 3 points).
+    """
+    if alternative not in ("greater", "less", "two-sided"):
+        raise ValueError(f"Unknown alternative {alternative!r}. Available: greater, less, "
+                         f"two-sided.")
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    observed = spearman(x, y)
+    if len(x) < 3 or math.isnan(observed):
+        return math.nan
+    # Spearman's rho is the correlation of the ranks: permute y's centred ranks against x's.
+    rx = pd.Series(x).rank(method="average").to_numpy() - (len(x) + 1) / 2
+    ry = pd.Series(y).rank(method="average").to_numpy() - (len(y) + 1) / 2
+    if len(x) <= _EXACT_PERMUTATIONS_MAX:
+        orders = np.array(list(itertools.permutations(range(len(y)))))
+    else:
+        rng = np.random.default_rng(seed)
+        orders = np.argsort(rng.random((_MONTE_CARLO_PERMUTATIONS, len(y))), axis=1)
+    rhos = ry[orders] @ rx / math.sqrt(float(rx @ rx) * float(ry @ ry))
+    tolerance = 1e-12
+    if alternative == "greater":
+        return float(np.mean(rhos >= observed - tolerance))
+    if alternative == "less":
+        return float(np.mean(rhos <= observed + tolerance))
+    return float(np.mean(np.abs(rhos) >= abs(observed) - tolerance))
+
+
+def trend_verdict(x, y, claimed_sign: int, missing: str | None = None) -> tuple[str, str]:
+    """Verdict on a claimed monotone relation between x and y (e.g. ACR and ΔA).
+
+    One-sided permutation tests of Spearman's rho at the 5% level: on the paper's side for
+    'reproduced', on the other side for 'not reproduced'. Uses the points' means: the seed-to-seed
+    spread of each point is not part of this test.
+
+    Args:
+        x: the points' x values.
+        y: the points' y values.
+        claimed_sign: +1 (y grows with x) or -1.
+        missing: PENDING or NOT_RUN when some of the claim's points are not available.
+
+    Returns:
+        (verdict, evidence text).
+    """
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if len(x) < 3:
+        return missing or PENDING, f"{len(x)} point(s) so far; a rank correlation needs 3 or more"
+    rho = spearman(x, y)
+    if math.isnan(rho):
+        return INCONCLUSIVE, f"{len(x)} points; rank correlation undefined (ties on one axis)"
+    toward, away = ("greater", "less") if claimed_sign > 0 else ("less", "greater")
+    p_toward = spearman_permutation_p(x, y, toward)
+    p_away = spearman_permutation_p(x, y, away)
+    text = (f"Spearman rho = {rho:+.2f} over {len(x)} points; one-sided permutation p = "
+            f"{p_toward:.3f} in the paper's direction")
+    if missing:
+        text += f" (some points {missing})"
+    if p_toward < 0.05:
+        return REPRODUCED, text
+    if p_away < 0.05:
+        return NOT_REPRODUCED, text + f", p = {p_away:.3f} against it"
+    return INCONCLUSIVE, text
+
+
+def mcnemar_by_seed(correct_a: dict, correct_b: dict) -> list[dict]:
+    """McNemar tests of two settings on the same test images, one per shared seed.
+
+    Args:
+        correct_a: {seed: per-test-image 0/1 correctness as a '0101' string or a sequence}.
+        correct_b: the same for the other setting.
+
+    Returns:
+        [{'seed', 'b', 'c', 'statistic', 'p_value', 'method'}, ...] for the seeds both have with
+        the same number of test images; b counts images A got right and B wrong.
+    """
+    tests = []
+    for seed in sorted(set(correct_a) & set(correct_b)):
+        a, b = _correct_array(correct_a[seed]), _correct_array(correct_b[seed])
+        if a is None or b is None or len(a) != len(b) or not len(a):
+            continue
+        tests.append({"seed": seed, **metrics.mcnemar_test(a, b)})
+    return tests
+
+
+def _correct_array(value) -> np.ndarray | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return np.frombuffer(value.encode(), np.uint8) - ord("0")
+    return np.asarray(value, np.int64)
+
+
+def format_mcnemar(tests: list[dict]) -> str:
+    """'p = 0.003 (b 40, c 18)' for one seed, 'p = 0.003, 0.21 (seeds 0, 1)' for several."""
+    if not tests:
+        return "—"
+    if len(tests) == 1:
+        t = tests[0]
+        return f"p = {_format_p(t['p_value'])} (b {t['b']}, c {t['c']}; seed {t['seed']})"
+    return (f"p = {', '.join(_format_p(t['p_value']) for t in tests)} "
+            f"(seeds {', '.join(str(t['seed']) for t in tests)})")
+
+
+def _format_p(p: float) -> str:
+    return f"{p:.2g}" if p < 0.001 else f"{p:.3f}"

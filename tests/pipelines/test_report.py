@@ -1,0 +1,414 @@
+"""pipelines.report and its parts: transcription, statistics, verdicts, tables, partial results.
+
+The reporter aggregates files, so the RUNS_DIR here is written by the test with chosen numbers
+(tests/pipelines/report_fixtures.py) in the trainer's and evaluator's layouts.
+"""
+
+import itertools
+import math
+import os
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from components.reporter import __main__ as reporter_main
+from components.reporter import executor as reporter
+from lg_keras.errors import ConfigError, RunDirError
+from pipelines import paper_numbers as pn
+from pipelines import report, report_stats
+from pipelines.report_runs import load_runs
+from tests.pipelines import report_fixtures as rf
+
+PAPER = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "paper.md")
+T_975_2 = 4.302652729911275  # Student t, 95% two-sided, 2 degrees of freedom
+
+# Coarse test accuracy per seed: (fine, coarse). CIFAR-10 is a clear gain, CIFAR-100 a clear
+# loss (the paper: +0.01), CIFAR-100 animals an interval across 0, dog vs. cat one seed.
+NUMBERS = {
+    "cifar10": ([0.992, 0.990, 0.991], [0.984, 0.983, 0.985]),
+    "cifar100": ([0.800, 0.790, 0.805], [0.830, 0.825, 0.835]),
+    "cifar100_animals": ([0.800, 0.820, 0.790], [0.810, 0.800, 0.805]),
+    "imagenet_dogcat": ([0.950], [0.930]),
+}
+MAPPING_FINE, MAPPING_COARSE = [0.980, 0.979, 0.981], [0.970, 0.971, 0.969]
+
+
+def _png(path):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(path)
+
+
+def build_runs_dir(root) -> str:
+    """A RUNS_DIR with finished, pending, running, skipped and unplanned runs."""
+    d = str(root)
+    entries = []
+    for dataset, (fine, coarse) in NUMBERS.items():
+        experiments = ("table1", "fig3", "fig6") + (("table6", "table7")
+                                                    if dataset == "cifar10" else ())
+        for seed, (f, c) in enumerate(zip(fine, coarse)):
+            by_hierarchy = None
+            if dataset == "cifar10":
+                by_hierarchy = {"cifar10_custom_3": {
+                    "coarse_test_accuracy": MAPPING_FINE[seed], "coarse_train_accuracy": 1.0,
+                    "acr": 0.2, "test_correct": rf.correct_string(MAPPING_FINE[seed])}}
+            entries.append(rf.write_run(d, dataset, "fine", seed, f, acr=0.12 + 0.01 * seed,
+                                        by_hierarchy=by_hierarchy, val_acr=(0.3, 0.12),
+                                        experiments=experiments))
+            entries.append(rf.write_run(d, dataset, "coarse", seed, c, experiments=experiments))
+    for seed, c in enumerate(MAPPING_COARSE):
+        entries.append(rf.write_run(d, "cifar10_custom_3", "coarse", seed, c,
+                                    experiments=("table6",)))
+    entries.append(rf.write_run(d, "cifar10", "fine_noise_0.1", 0, 0.983, acr=0.15,
+                                acr_noisy=0.11, val_acr=(0.4, 0.15), experiments=("table7",)))
+    entries.append(rf.write_run(d, "fashion_mnist", "fine", 0, 0.97, acr=0.3,
+                                experiments=("table1", "fig6")))
+    entries.append(rf.write_run(d, "fashion_mnist", "coarse", 0, 0.96,
+                                experiments=("table1", "fig6")))
+    entries.append(rf.write_run(d, "imagenet_fruitveg", "fine", 0, None, state="pending"))
+    entries.append(rf.write_run(d, "imagenet_fruitveg", "coarse", 0, None, state="running"))
+    entries.append(rf.write_run(d, "cifar100_5", "fine", 0, None, state="trained",
+                                experiments=("table8",)))
+    skipped_entry = rf.write_run(d, "cifar100_15", "fine", 0, None, state="pending",
+                                 experiments=("table8",))
+    entries.append({**skipped_entry, "status": "skipped"})
+    # Cluster-derived labels trained by hand, not in the plan: found by scanning RUNS_DIR.
+    for seed, a in enumerate([0.987, 0.986, 0.988]):
+        rf.write_run(d, "cifar10", "fine_cluster_3", seed, a, acr=0.25, experiments=())
+    _png(os.path.join(entries[0]["run_dir"], "figures", "tsne.png"))
+    _png(os.path.join(entries[0]["run_dir"], "figures", "confusion.png"))
+    rf.write_plan(d, entries, skipped=[("cifar100_15", "cannot obtain the dataset: test"),
+                                       ("cifar10-coarse-x (table4, table5)", "over the budget")])
+    return d
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    """(RUNS_DIR, report.md text, tables dir) of the constructed directory, written once."""
+    runs_dir = build_runs_dir(tmp_path_factory.mktemp("runs"))
+    path = report.write_report(runs_dir)
+    with open(path) as f:
+        text = f.read()
+    return runs_dir, text, os.path.join(runs_dir, "tables")
+
+
+def _csv(written, name) -> pd.DataFrame:
+    return pd.read_csv(os.path.join(written[2], f"{name}.csv"))
+
+
+# --------------------------------------------------------------------------- transcription
+
+def _paper_lines(start: str, stop: str) -> list[str]:
+    with open(PAPER, encoding="utf-8") as f:
+        text = f.read()
+    begin = text.index(start)
+    return text[begin:text.index(stop, begin)].splitlines()[1:]
+
+
+@pytest.mark.skipif(not os.path.exists(PAPER), reason="../shared/paper.md is not available")
+def test_tables_i_iv_v_match_the_paper_text():
+    names = {v: k for k, v in pn.DATASET_NAMES.items()}
+    names["ImageNet fruit vs. vege"] = "imagenet_fruitveg"
+    rows, dataset = [], None
+    for line in _paper_lines("TABLE I:", "approach is"):
+        fields = line.split("\t")
+        if len(fields) == 5 and re.match(r"^\d+$", fields[1]):
+            dataset = names[fields[0]] if fields[0] else dataset
+            rows.append((dataset, int(fields[1]), int(fields[2]), float(fields[3]),
+                         float(fields[4])))
+    assert len(rows) == 10
+    for dataset, train_classes, test_classes, train, test in rows:
+        kind = "coarse" if train_classes == test_classes else "fine"
+        assert pn.TABLE_I[dataset][kind] == {"train_classes": train_classes,
+                                             "test_classes": test_classes, "train": train,
+                                             "test": test}
+    pairs = re.compile(r"([\d.]+) \(([+-][\d.]+)\)")
+    dataset, seen = None, 0
+    for line in _paper_lines("TABLE IV:", "We can see that, compared"):
+        fields = line.split("\t")
+        if len(fields) == 5 and fields[2] in ("F", "C"):
+            dataset = names[fields[0]] if fields[0] else dataset
+            key = "baseline_fine" if fields[2] == "F" else "extra_layer_coarse"
+            (train, train_delta), (test, test_delta) = (pairs.match(f).groups()
+                                                        for f in fields[3:])
+            assert pn.TABLE_IV[dataset][key] == {
+                "train": float(train), "train_delta": float(train_delta), "test": float(test),
+                "test_delta": float(test_delta)}
+            seen += 1
+    assert seen == 10
+    dataset, seen = None, 0
+    for line in _paper_lines("TABLE V:", "V. CHARACTERIZING"):
+        fields = line.split("\t")
+        if len(fields) == 5 and fields[2] in ("F", "C"):
+            dataset = names[fields[0]] if fields[0] else dataset
+            expected = {"dropout": float(fields[1]),
+                        "labels": "fine" if fields[2] == "F" else "coarse",
+                        "train": float(fields[3]), "test": float(fields[4])}
+            assert expected in pn.TABLE_V[dataset]
+            seen += 1
+    assert seen == 12
+
+
+@pytest.mark.skipif(not os.path.exists(PAPER), reason="../shared/paper.md is not available")
+def test_tables_vi_vii_viii_match_the_paper_text():
+    lines = _paper_lines("TABLE VI:", "Fig. 5:")
+    assert tuple(lines[1].split("\t")[3:13]) == pn.TABLE_VI_CLASSES
+    pattern = re.compile(r"^\((\d+)\)\t(6:4|5:5)?\t((?:[01]\t){10})([\d.]+)\t([\d.]+)\t([+-][\d.]+)$")
+    parsed = [pattern.match(line).groups() for line in lines if pattern.match(line)]
+    assert len(parsed) == 10
+    ratio = None
+    for (row_id, row_ratio, cells, a_cc, a_fc, delta), row in zip(parsed, pn.TABLE_VI):
+        ratio = row_ratio or ratio
+        printed = tuple(int(c) for c in cells.split("\t") if c)
+        assert (int(row_id), ratio, printed) == (row["id"], row["ratio"], row["printed"])
+        assert (float(a_cc), float(a_fc), float(delta)) == (row["a_cc"], row["a_fc"],
+                                                            row["delta"])
+        # The rows we run keep the stated ratio; only (3) and (6) differ from the print.
+        assert sorted((sum(row["row"]), 10 - sum(row["row"]))) == sorted(
+            int(x) for x in ratio.split(":"))
+        assert row["corrected"] == (row["row"] != row["printed"]) == (row["id"] in (3, 6))
+    table_vii = [tuple(float(x) for x in line.split("\t")) for line in
+                 _paper_lines("TABLE VII:", "In the following experiments")
+                 if re.match(r"^[\d.]+\t[\d.]+\t-?[\d.]+$", line)]
+    assert table_vii == [(r["rate"], r["a_fc"], r["delta"]) for r in pn.TABLE_VII]
+    assert all(round(r["a_fc"] - r["delta"], 2) == pn.TABLE_VII_A_CC for r in pn.TABLE_VII)
+    table_viii = [re.search(r"\t(\d+)\t([\d.]+)\t([\d.]+) \(\+([\d.]+)\)", line).groups()
+                  for line in _paper_lines("TABLE VIII:", "application and dataset")
+                  if "✓" in line]
+    assert [(int(t), float(c), float(f), float(d)) for t, c, f, d in table_viii] == [
+        (r["total"], r["a_cc"], r["a_fc"], r["delta"]) for r in pn.TABLE_VIII]
+    assert [len(r["coarse_indices"]) for r in pn.TABLE_VIII] == [5, 10, 15, 20]
+
+
+# --------------------------------------------------------------------------- statistics
+
+def test_estimate_is_the_hand_computed_t_interval():
+    est = report_stats.estimate({0: 0.008, 1: 0.007, 2: 0.006})
+    half = T_975_2 * 0.001 / math.sqrt(3)
+    np.testing.assert_allclose([est.mean, est.low, est.high], [0.007, 0.007 - half, 0.007 + half])
+    assert est.format(signed=True) == "+0.70 [+0.45, +0.95] (n=3)"
+    assert report_stats.estimate({4: 0.5}).format() == "50.00 (one seed)"
+    assert report_stats.estimate({}).format() == "—"
+
+
+def test_paired_difference_pairs_seeds_and_flags_unpaired():
+    est = report_stats.paired_difference({0: 0.9, 1: 0.8, 2: 0.7}, {1: 0.5, 2: 0.6, 3: 0.1})
+    assert est.seeds == (1, 2) and est.values == pytest.approx((0.3, 0.1))
+    unpaired = report_stats.paired_difference({0: 0.9}, {1: 0.5})
+    assert unpaired.unpaired and unpaired.mean == pytest.approx(0.4)
+    assert report_stats.verdict(1.0, unpaired).startswith("inconclusive (unpaired")
+
+
+@pytest.mark.parametrize("values, paper, expected", [
+    ([0.008, 0.007, 0.006], 0.78, "reproduced"),            # clear gain
+    ([-0.03, -0.035, -0.03], 0.01, "not reproduced"),       # clear loss
+    ([-0.01, 0.02, -0.015], 2.02, "inconclusive"),          # interval covers 0
+    ([0.02], 1.99, "inconclusive (one seed; same sign as the paper)"),
+    ([-0.02], 1.99, "inconclusive (one seed; opposite sign to the paper)"),
+    ([-0.004, -0.003, -0.002], -0.30, "reproduced"),        # the paper's negative rows
+    ([0.01, 0.02], 0.0, "no directional claim"),
+])
+def test_verdict_on_constructed_cases(values, paper, expected):
+    est = report_stats.estimate(dict(enumerate(values)))
+    assert report_stats.verdict(paper, est) == expected
+
+
+def test_verdict_without_results_says_pending_or_not_run():
+    empty = report_stats.Estimate()
+    assert report_stats.verdict(0.78, empty, "pending") == "pending"
+    assert report_stats.verdict(0.78, empty, "not run") == "not run"
+    assert report_stats.availability("done", "pending") == "pending"
+    assert report_stats.availability("pending", "not run") == "not run"
+    assert report_stats.availability("done", "done") is None
+
+
+def test_spearman_matches_scipy_with_ties():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        x, y = rng.integers(0, 5, 9).astype(float), rng.normal(size=9)
+        expected = scipy_stats.spearmanr(x, y).statistic
+        got = report_stats.spearman(x, y)
+        assert (math.isnan(got) and math.isnan(expected)) or got == pytest.approx(expected)
+    assert math.isnan(report_stats.spearman([1.0], [2.0]))
+    assert math.isnan(report_stats.spearman([1, 1, 1], [1, 2, 3]))
+
+
+def test_permutation_p_is_exact_for_small_samples():
+    x, y = [1, 2, 3, 4, 5], [2.0, 1.0, 4.0, 3.0, 5.0]
+    rho = report_stats.spearman(x, y)
+    brute = [report_stats.spearman(x, [y[i] for i in order])
+             for order in itertools.permutations(range(5))]
+    expected = np.mean([r >= rho - 1e-12 for r in brute])
+    assert report_stats.spearman_permutation_p(x, y, "greater") == pytest.approx(expected)
+    assert report_stats.spearman_permutation_p([1, 2, 3, 4], [1, 2, 3, 4]) == pytest.approx(1 / 24)
+    verdict, evidence = report_stats.trend_verdict([5, 10, 15, 20], [2.7, 2.0, 0.2, 0.0], -1)
+    assert verdict == "reproduced" and "rho = -1.00" in evidence
+    assert report_stats.trend_verdict([1, 2], [1, 2], +1, "pending")[0] == "pending"
+
+
+def test_mcnemar_by_seed_reads_correctness_strings():
+    tests = report_stats.mcnemar_by_seed({0: rf.correct_string(0.992), 1: "11"},
+                                         {0: rf.correct_string(0.984), 2: "10"})
+    assert len(tests) == 1 and (tests[0]["b"], tests[0]["c"]) == (8, 0)
+    assert tests[0]["p_value"] == pytest.approx(2 / 2**8)
+    assert report_stats.format_mcnemar(tests) == "p = 0.008 (b 8, c 0; seed 0)"
+
+
+# --------------------------------------------------------------------------- loading
+
+def test_load_runs_has_one_row_per_run_with_status(written):
+    runs = load_runs(written[0])
+    assert len(runs) == 2 * 10 + 3 + 1 + 2 + 4 + 3
+    by_key = runs.set_index("run_key")
+    assert by_key.loc["cifar10-fine-linear-1-s2", "coarse_test_accuracy"] == 0.991
+    assert by_key.loc["cifar10-fine-linear-1-s2", "seed"] == 2
+    assert by_key.loc["imagenet_fruitveg-fine-linear-1-s0", "status"] == "pending"
+    assert by_key.loc["imagenet_fruitveg-coarse-linear-1-s0", "status"] == "running or interrupted"
+    assert by_key.loc["cifar100_5-fine-linear-1-s0", "status"] == "trained, not evaluated"
+    assert by_key.loc["cifar100_15-fine-linear-1-s0", "status"] == "skipped"
+    cluster = runs[runs["label_kind"] == "cluster"]
+    assert len(cluster) == 3 and not cluster["in_plan"].any() and set(cluster["cluster_k"]) == {3}
+    noisy = by_key.loc["cifar10-fine_noise_0.1-linear-1-s0"]
+    assert (noisy["label_kind"], noisy["noise_rate"]) == ("noise", 0.1)
+    assert runs.attrs["profile"] == "test" and len(runs.attrs["skipped"]) == 2
+
+
+# --------------------------------------------------------------------------- the report
+
+def test_table_i_holds_our_numbers_intervals_and_the_papers(written):
+    table = _csv(written, "table1").set_index(["dataset", "labels"])
+    half = T_975_2 * 0.1 / math.sqrt(3)  # percentage points; sd of 99.2, 99.0, 99.1 is 0.1
+    row = table.loc[("cifar10", "fine")]
+    np.testing.assert_allclose([row["test_mean"], row["test_low"], row["test_high"]],
+                               [99.1, 99.1 - half, 99.1 + half])
+    assert (row["paper_test"], row["paper_train"], row["test_n"]) == (99.20, 100.0, 3)
+    assert row["test_best_mean"] == pytest.approx(99.3)  # best epoch, its own column
+    assert table.loc[("imagenet_dogcat", "coarse"), "test_n"] == 1
+    assert math.isnan(table.loc[("imagenet_dogcat", "coarse"), "test_low"])
+    _, text, _ = written
+    assert "| CIFAR-10 | fine | 10 |" in text and "99.10 [98.85, 99.35] (n=3)" in text
+    assert "fashion_mnist (not in the paper)" in text
+
+
+def test_delta_verdicts_and_mcnemar(written):
+    delta = _csv(written, "table1_delta").set_index("dataset")
+    assert delta.loc["cifar10", "verdict_test"] == "reproduced"
+    np.testing.assert_allclose(
+        delta.loc["cifar10", ["delta_test_mean", "delta_test_low", "delta_test_high"]],
+        [0.7, 0.7 - T_975_2 * 0.1 / math.sqrt(3), 0.7 + T_975_2 * 0.1 / math.sqrt(3)])
+    assert delta.loc["cifar100", "verdict_test"] == "not reproduced"
+    assert delta.loc["cifar100_animals", "verdict_test"] == "inconclusive"
+    assert delta.loc["imagenet_dogcat", "verdict_test"].startswith("inconclusive (one seed")
+    assert delta.loc["imagenet_fruitveg", "verdict_test"] == "pending"
+    assert delta.loc["fashion_mnist", "verdict_test"] == "no directional claim"
+    mcnemar = _csv(written, "mcnemar")
+    cifar10 = mcnemar[mcnemar["Comparison"] == "Table I CIFAR-10: fine - coarse"]
+    assert list(cifar10["Seed"]) == [0, 1, 2]
+    assert list(cifar10["b (A right, B wrong)"]) == [8, 7, 6]
+    assert cifar10["p"].iloc[0] == pytest.approx(2 / 2**8)
+    # The same pair of networks recurs in Fig. 2, Table V and VII; it is tested once.
+    assert not mcnemar.duplicated(["Seed", "b (A right, B wrong)", "c (A wrong, B right)",
+                                   "Comparison"]).any()
+    text = written[1]
+    assert "Secondary: McNemar" in text and "ignores run-to-run training variance" in text
+    assert "p = 0.008, 0.016, 0.031 (seeds 0, 1, 2)" in text
+
+
+def test_table_vi_uses_the_fine_models_by_hierarchy_scores(written):
+    table = _csv(written, "table6").set_index("id")
+    row = table.loc[3]
+    assert row["a_fc_mean"] == pytest.approx(98.0) and row["a_cc_mean"] == pytest.approx(97.0)
+    assert row["delta_mean"] == pytest.approx(1.0) and row["verdict"] == "reproduced"
+    assert row["acr_mean"] == pytest.approx(0.2) and row["paper_delta"] == 1.07
+    assert "corrected; printed 0 0 0 1 1 1 1 1 0 0" in row["row"]
+    assert table.loc[1, "verdict"] == "reproduced"  # row (1) is Table I's CIFAR-10 pair
+    assert table.loc[2, "verdict"] == "not run"
+
+
+def test_table_vii_and_early_acr(written):
+    table = _csv(written, "table7").set_index("rate")
+    assert table.loc[0.1, "acr_mean"] == pytest.approx(0.15)
+    assert table.loc[0.1, "acr_noisy_mean"] == pytest.approx(0.11)
+    assert table.loc[0.1, "delta_mean"] == pytest.approx(98.3 - 98.4)
+    assert table.loc[0.1, "verdict"] == "inconclusive (one seed; same sign as the paper)"
+    early = _csv(written, "early_acr").set_index(["group", "point"])
+    # val_acr runs linearly from 0.3 to 0.12 over 8 epochs: epoch 1 and epoch 2 (25%).
+    assert early.loc[("noise levels", "r=0"), "val_acr_epoch1"] == pytest.approx(0.3 - 0.18 / 8)
+    assert early.loc[("noise levels", "r=0"), "val_acr_quarter"] == pytest.approx(0.3 - 0.36 / 8)
+    assert early.loc[("noise levels", "r=0"), "quarter_epoch"] == 2
+    assert math.isnan(early.loc[("Table VI mappings", "(3)"), "val_acr_epoch1"])
+    assert "no per-epoch ACR" in written[1]
+
+
+def test_report_sections_figures_and_bookkeeping(written):
+    runs_dir, text, tables = written
+    for title in ("Table I", "Fig. 2", "Fig. 3", "Table IV", "Fig. 4 and 5", "Table V", "Fig. 6",
+                  "Table VI and Fig. 7a", "Table VII and Fig. 7b", "Table VIII",
+                  "ACR as an early signal", "cluster-derived fine labels", "Runs", "Skipped",
+                  "Hardware and software"):
+        assert f"## {title}" in text, title
+    for name in ("fig2", "fig3", "fig6", "fig7a", "fig7b", "early_acr", "fig4_tsne_fine",
+                 "fig5_confusion_fine"):
+        assert os.path.getsize(os.path.join(runs_dir, "figures", f"{name}.png")) > 0
+    assert "Table IV CIFAR-10: fine-grain training vs. coarse training" in text
+    assert "Skipped by the plan (1 item(s), e.g. cifar10-coarse-x (table4, table5))" in text
+    assert "cifar100_15: cannot obtain the dataset: test" in text
+    assert "Profile: test" in text and "cores" in text and "tensorflow | 2.21.0" in text
+    runs = _csv(written, "runs")
+    assert {"seed", "train_seconds", "eval_seconds", "status"} <= set(runs.columns)
+    verdicts = _csv(written, "verdicts")
+    assert (verdicts["Verdict"] == "not run").any() and (verdicts["Verdict"] == "pending").any()
+    cluster = _csv(written, "cluster_labels")
+    assert cluster["delta_mean"].iloc[0] == pytest.approx(0.3)
+    html = open(os.path.join(runs_dir, "report.html"), encoding="utf-8").read()
+    assert "<table" in html and "figures/fig2.png" in html
+
+
+def test_report_on_empty_and_pending_directories(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    text = open(report.write_report(str(empty)), encoding="utf-8").read()
+    assert "Runs: none" in text
+    pending = str(tmp_path / "pending")
+    os.makedirs(pending)
+    entries = [rf.write_run(pending, "cifar10", labels, 0, None, state="pending")
+               for labels in ("fine", "coarse")]
+    rf.write_plan(pending, entries)
+    out = str(tmp_path / "out")
+    text = open(report.write_report(pending, out_dir=out), encoding="utf-8").read()
+    assert "| CIFAR-10 | coarse | — | — | — | 99.9 | — (pending) | 98.42 | — |" in text
+    assert os.path.exists(os.path.join(out, "tables", "table1.csv"))
+    assert not os.path.exists(os.path.join(pending, "report.md"))
+
+
+# --------------------------------------------------------------------------- the component
+
+def test_reporter_component_cli_and_config(tmp_path, capsys):
+    runs_dir = str(tmp_path / "runs")
+    os.makedirs(runs_dir)
+    rf.write_plan(runs_dir, [rf.write_run(runs_dir, "cifar10", "fine", 0, 0.99),
+                             rf.write_run(runs_dir, "cifar10", "coarse", 0, 0.98)])
+    assert reporter_main.main([runs_dir, "--out", str(tmp_path / "report")]) == 0
+    assert "report.html" in capsys.readouterr().out
+    assert os.path.exists(tmp_path / "report" / "report.md")
+    with pytest.raises(ConfigError, match="Unknown reporter config key 'colour'"):
+        reporter.parse_config({"colour": 1})
+    with pytest.raises(ConfigError, match="confidence"):
+        reporter.parse_config('{"confidence": 1.5}')
+    with pytest.raises(RunDirError, match="does not exist"):
+        reporter.run({}, {"runs": str(tmp_path / "missing")}, {"report": str(tmp_path)})
+
+
+def test_kfp_component_compiles(tmp_path):
+    from kfp import compiler  # pylint: disable=g-import-not-at-top
+
+    from components.reporter import kfp_component  # pylint: disable=g-import-not-at-top
+
+    path = str(tmp_path / "reporter.yaml")
+    compiler.Compiler().compile(kfp_component.make_reporter_component("lg-keras:test"), path)
+    text = open(path).read()
+    assert "system.Artifact" in text and "system.Markdown" in text
+    assert "pip install" not in text and "lg-keras:test" in text
