@@ -11,7 +11,7 @@ def configure_logging() -> None:
     """INFO logging to stderr; TensorFlow's C++ chatter kept to warnings."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
-                        datefmt="%H:%M:%S")
+                        datefmt="%H:%M:%S", force=True)  # Beam's import configures root first
 
 
 def run_guarded(fn) -> int:

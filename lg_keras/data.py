@@ -8,6 +8,7 @@ horizontal flip for small images, and random-resized crop plus flip for ImageNet
 """
 
 import math
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -176,37 +177,85 @@ def steps_per_epoch(info: DatasetInfo, cfg: DataConfig) -> int:
     return max(1, math.ceil(n / cfg.batch_size))
 
 
+# Training splits up to this size are held in memory and permuted by index each epoch; larger
+# ones (full ImageNet-size folders) stream through a shuffle buffer instead.
+_IN_MEMORY_BYTES = 1 << 30
+
+
+def _load_split(base: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reads (image or image bytes, format, label) elements into numpy arrays."""
+    images, formats, targets = [], [], []
+    for image, fmt, label in base.batch(4096):
+        images.append(image.numpy())
+        formats.append(fmt.numpy())
+        targets.append(label.numpy())
+    return np.concatenate(images), np.concatenate(formats), np.concatenate(targets)
+
+
+def epoch_permutation(seed: int, epoch, n: int):
+    """The order of epoch `epoch`: a permutation of range(n) from stateless randomness only.
+
+    It depends on (seed, epoch) and nothing else: not on TensorFlow's global seed, not on the
+    epoch a run started at.
+    """
+    keys = tf.random.stateless_uniform([n], seed=tf.stack([tf.cast(seed, tf.int64),
+                                                           tf.cast(epoch, tf.int64)]))
+    return tf.argsort(keys)
+
+
 def train_dataset(info: DatasetInfo, cfg: DataConfig, *, seed: int, start_epoch: int,
                   end_epoch: int) -> tf.data.Dataset:
     """Training batches for epochs [start_epoch, end_epoch), each keyed by (seed, epoch).
 
-    Yields (image float32 [B, S, S, C], label int64 [B]) with `cfg.labels` as the label.
+    Yields (image float32 [B, S, S, C], label int64 [B]) with `cfg.labels` as the label. The
+    split's (fraction of) examples are read once and held in memory; each epoch visits them in
+    `epoch_permutation(seed, epoch)` order, and example i of epoch e is augmented with the
+    stateless seed (seed * 1000003 + e, 2 i).
     """
     check_label_view(info, cfg.labels)
     size, _, channels = input_shape(info, cfg)
     kind = augmentation(info, cfg, size)
     key = records.label_feature(cfg.labels)
-    base = _records(info, "train", [key], cfg.fraction, decode=info.fixed_size is not None)
-    base = base.map(lambda r: (r[records.IMAGE], r[records.IMAGE_FORMAT], r[key]))
-    if cfg.cache:
-        base = base.cache()
-    n = int(fraction_thresholds(info, cfg.fraction).sum())
     fixed = info.fixed_size is not None
+    base = _records(info, "train", [key], cfg.fraction, decode=fixed)
+    base = base.map(lambda r: (r[records.IMAGE], r[records.IMAGE_FORMAT], r[key]))
+    n = int(fraction_thresholds(info, cfg.fraction).sum())
+    shard_bytes = sum(os.path.getsize(f) for f in info.files("train"))
 
-    def epoch(e):
-        epoch_seed = tf.cast(seed, tf.int64) * 1_000_003 + e
-        ds = base.shuffle(n, seed=epoch_seed, reshuffle_each_iteration=False).enumerate()
+    def transform(epoch_seed, i, image, label):
+        if not fixed:
+            image = tf.io.decode_image(image, channels=channels, expand_animations=False)
+        image = _train_transform(image, tf.stack([epoch_seed, i * 2]), kind, size, channels)
+        return _normalize(image, info, cfg), label
 
-        def transform(i, item):
-            image, fmt, label = item
-            if not fixed:
-                image = tf.io.decode_image(image, channels=channels, expand_animations=False)
-            image = _train_transform(image, tf.stack([epoch_seed, i * 2]), kind, size, channels)
-            return _normalize(image, info, cfg), label
+    if shard_bytes * cfg.fraction <= _IN_MEMORY_BYTES:
+        images, _, targets = _load_split(base)
+        images, targets = tf.constant(images), tf.constant(targets)
 
-        return ds.map(transform, num_parallel_calls=tf.data.AUTOTUNE).batch(cfg.batch_size)
+        def epoch(e):
+            epoch_seed = tf.cast(seed, tf.int64) * 1_000_003 + e
+            order = tf.data.Dataset.from_tensor_slices(epoch_permutation(seed, e, n)).enumerate()
+            return order.map(
+                lambda i, j: transform(epoch_seed, i, tf.gather(images, j), tf.gather(targets, j)),
+                num_parallel_calls=tf.data.AUTOTUNE).batch(cfg.batch_size)
 
-    ds = tf.data.Dataset.range(start_epoch, end_epoch).flat_map(epoch)
+        ds = tf.data.Dataset.range(start_epoch, end_epoch).flat_map(epoch)
+    else:
+        # Streaming fallback: a full shuffle buffer with Python-int seeds per epoch (graph seeds
+        # are set from the run seed by the trainer, so the order is still reproducible).
+        if cfg.cache:
+            base = base.cache()
+        epochs = []
+        for e in range(start_epoch, end_epoch):
+            epoch_seed = seed * 1_000_003 + e
+            shuffled = base.shuffle(n, seed=epoch_seed, reshuffle_each_iteration=False).enumerate()
+            epochs.append(shuffled.map(
+                lambda i, item, s=epoch_seed: transform(tf.constant(s, tf.int64), i, item[0],
+                                                        item[2]),
+                num_parallel_calls=tf.data.AUTOTUNE).batch(cfg.batch_size))
+        ds = epochs[0]
+        for more in epochs[1:]:
+            ds = ds.concatenate(more)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

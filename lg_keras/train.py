@@ -304,10 +304,8 @@ def train(cfg: ExperimentConfig, info: DatasetInfo, run_dir: str, *,
                  strategy.num_replicas_in_sync, policy)
 
     # ----------------------------------------------------------------------- data
-    # Built before the global seed is set, with none set: tf.data's shuffle seeds combine the
-    # global seed of the moment with the op seed, so the order must not depend on what ran before
-    # in the process (and data.train_dataset fails to trace under a global seed of 0).
-    tf.random.set_seed(None)
+    # Order and augmentation come from stateless ops keyed by (seed, epoch) in data.py; the
+    # global seed set below only drives weight initialisation and dropout.
     train_ds = training_dataset(info, cfg, start_epoch=done, end_epoch=max(done, epochs),
                                 steps_per_epoch=steps)
     val_ds = validation_dataset(info, cfg) if cfg.train.eval_every else None

@@ -32,7 +32,8 @@ def _describe_view(labels: str, rows: pd.DataFrame, hierarchy: str | None = None
     count = f" ({int(classes.iloc[0])} classes)" if len(classes) else ""
     if hierarchy is not None:
         source = rows["paper_dataset"].iloc[0]
-        return f"human fine labels{count}, the {source} fine-trained network scored under this mapping"
+        return (f"human fine labels{count}, the {source} fine-trained network scored under this "
+                f"mapping")
     if labels == "fine":
         return f"human fine labels{count}"
     if labels.startswith("fine_cluster_"):

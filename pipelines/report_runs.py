@@ -247,6 +247,7 @@ def select(runs: pd.DataFrame, dataset: str, labels: str, *, fraction: float = 1
         return matched
 
     def preference(group: pd.DataFrame):
+        """Serves the experiment, then finished seeds, then planned seeds."""
         serves = experiment is not None and any(experiment in e for e in group["experiments"])
         return (serves, int((group["status"] == DONE).sum()), len(group))
 

@@ -60,6 +60,7 @@ class Comparison:
     mcnemar: tuple
 
     def evidence(self, paper_value: float | None, what: str = "ΔA") -> str:
+        """'ours ΔA +0.60 [+0.10, +1.10] (n=3) vs paper +0.78'."""
         paper = "—" if paper_value is None else f"{paper_value:+.2f}"
         return f"ours {what} {self.estimate.format(signed=True)} vs paper {paper}"
 

@@ -58,6 +58,7 @@ class Estimate:
 
     @property
     def n(self) -> int:
+        """The number of seeds (or seed pairs)."""
         return len(self.values)
 
     def format(self, scale: float = 100.0, digits: int = 2, signed: bool = False) -> str:
@@ -70,8 +71,8 @@ class Estimate:
             return f"{text} (difference of means, unpaired seeds)"
         if self.n == 1:
             return f"{text} (one seed)"
-        return (f"{text} [{self.low * scale:{sign}.{digits}f}, {self.high * scale:{sign}.{digits}f}]"
-                f" (n={self.n})")
+        low, high = self.low * scale, self.high * scale
+        return f"{text} [{low:{sign}.{digits}f}, {high:{sign}.{digits}f}] (n={self.n})"
 
 
 def estimate(values_by_seed: dict, confidence: float = CONFIDENCE) -> Estimate:

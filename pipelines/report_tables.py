@@ -187,8 +187,9 @@ def table_v(ctx) -> Section:
             out.append(d)
             numeric.append(n)
         test = {(p["dropout"], p["labels"]): p["test"] for p in printed}
-        for a, b, what in (((0.3, "fine"), (0.3, "coarse"), "fine vs. coarse, both with dropout"),
-                           ((0.0, "fine"), (0.3, "coarse"), "fine without vs. coarse with dropout")):
+        for a, b, what in (
+                ((0.3, "fine"), (0.3, "coarse"), "fine vs. coarse, both with dropout"),
+                ((0.0, "fine"), (0.3, "coarse"), "fine without vs. coarse with dropout")):
             paper_gap = round(test[a] - test[b], 2)
             c = compare(ctx, f"Table V {_name(dataset)}: {what}", rows[a], rows[b], paper_gap)
             section.verdicts.append((f"Table V {_name(dataset)}: {what} (test)", c.verdict,

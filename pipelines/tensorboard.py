@@ -13,9 +13,11 @@ address is used only when passed explicitly (`lg tensorboard DIR --host 0.0.0.0`
 import argparse
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -39,7 +41,8 @@ def _url(host: str, port: int) -> str:
 
 
 def serve(logdir: str, host: str = DEFAULT_HOST, port: int = 0, *,
-          timeout_s: float = START_TIMEOUT_S, extra_args=()) -> tuple[subprocess.Popen, str]:
+          timeout_s: float = START_TIMEOUT_S, extra_args=(),
+          quiet: bool = True) -> tuple[subprocess.Popen, str]:
     """Starts TensorBoard on logdir and waits until it answers.
 
     Args:
@@ -49,6 +52,8 @@ def serve(logdir: str, host: str = DEFAULT_HOST, port: int = 0, *,
         port: TCP port; 0 picks a free one.
         timeout_s: how long to wait for TensorBoard to answer.
         extra_args: more TensorBoard flags, e.g. ('--reload_interval', '1').
+        quiet: send TensorBoard's output to a temporary file (quoted if it fails to start)
+            rather than to this process's stdout and stderr.
 
     Returns:
         (the TensorBoard process, its base URL such as 'http://127.0.0.1:6006').
@@ -63,23 +68,41 @@ def serve(logdir: str, host: str = DEFAULT_HOST, port: int = 0, *,
     command = [sys.executable, "-m", "tensorboard.main", "--logdir", os.path.abspath(logdir),
                "--host", host, "--port", str(port), *extra_args]
     logging.info("Starting %s", " ".join(command))
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    # A file, not a pipe: a pipe nobody reads would stall TensorBoard once it filled up.
+    output = tempfile.TemporaryFile() if quiet else None
+    process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT if quiet else None,
                                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    process.output_file = output
     url = _url(host, port)
+    try:
+        _wait_until_answering(process, url, timeout_s)
+    except BaseException:  # a timeout, Ctrl-C or SIGTERM while waiting: never leave it running
+        stop(process)
+        raise
+    return process, url
+
+
+def _wait_until_answering(process: subprocess.Popen, url: str, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            output = process.stdout.read().decode(errors="replace")[-2000:]
             raise LgError(f"TensorBoard exited with status {process.returncode} before answering "
-                          f"on {url}:\n{output}")
+                          f"on {url}:\n{_tail(process)}")
         try:
             with urllib.request.urlopen(f"{url}/data/environment", timeout=2) as response:
                 if response.status == 200:
-                    return process, url
+                    return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             time.sleep(0.25)
-    stop(process)
     raise LgError(f"TensorBoard did not answer on {url} within {timeout_s:.0f} s.")
+
+
+def _tail(process: subprocess.Popen) -> str:
+    output = getattr(process, "output_file", None)
+    if output is None:
+        return "(its output went to the console)"
+    output.seek(0)
+    return output.read().decode(errors="replace")[-2000:]
 
 
 def stop(process: subprocess.Popen, timeout_s: float = 10.0) -> None:
@@ -91,17 +114,18 @@ def stop(process: subprocess.Popen, timeout_s: float = 10.0) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-    if process.stdout:
-        process.stdout.close()
+    output = getattr(process, "output_file", None)
+    if output is not None:
+        output.close()
 
 
 def _tensorboard(args) -> None:
-    process, url = serve(args.logdir, args.host, args.port)
-    print(f"TensorBoard on {url} (logdir {args.logdir}); Ctrl-C stops it.")
+    # A plain `kill` must stop TensorBoard too, not leave it running without its parent.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    # Its output goes to the console, so warnings about unreadable runs stay visible.
+    process, url = serve(args.logdir, args.host, args.port, quiet=False)
+    print(f"TensorBoard on {url} (logdir {args.logdir}); Ctrl-C stops it.", flush=True)
     try:
-        # Relay its output so warnings about unreadable runs stay visible.
-        for line in process.stdout:
-            sys.stderr.write(line.decode(errors="replace"))
         process.wait()
     finally:
         stop(process)

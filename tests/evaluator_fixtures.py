@@ -21,6 +21,7 @@ import shutil
 import numpy as np
 import pytest
 from PIL import Image
+import tensorflow as tf
 
 from components.evaluator import executor as evaluator
 from components.example_gen import executor as example_gen
@@ -98,6 +99,9 @@ def train_tiny_run(dataset_dir: str, run_dir: str, labels: str = "fine",
         train=TrainConfig(epochs=epochs, learning_rate=0.05, schedule="constant",
                           strategy="default", mixed_precision="off"))
     trainer.run(cfg, {"examples": dataset_dir}, {"model": run_dir})
+    # The trainer leaves TensorFlow's global seed set (keras.utils.set_random_seed), under which
+    # data.train_dataset fails to trace; clear it so later tests in this process are unaffected.
+    tf.random.set_seed(None)
     return run_dir
 
 

@@ -1,4 +1,4 @@
-"""`python -m components.reporter RUNS_DIR [--out DIR]`: the reproduction report of a runs directory.
+"""`python -m components.reporter RUNS_DIR [--out DIR]`: the reproduction report of RUNS_DIR.
 
 Writes DIR/report.md, DIR/report.html, DIR/tables/*.csv and DIR/figures/*.png (DIR defaults to
 RUNS_DIR). Works on partial results: unfinished runs show as pending.
@@ -34,6 +34,7 @@ def _report(args) -> None:
 
 
 def main(argv=None) -> int:
+    """Entry point of `python -m components.reporter`; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m components.reporter", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)

@@ -40,6 +40,17 @@ def test_epoch_batches_do_not_depend_on_the_start_epoch(info):
     assert not np.array_equal(full[0][0], full[steps][0])
 
 
+def test_order_ignores_the_global_seed(info):
+    cfg = DataConfig(batch_size=16, labels="fine")
+    runs = []
+    for global_seed in (0, 123):
+        tf.random.set_seed(global_seed)
+        runs.append(batches(data.train_dataset(info, cfg, seed=1, start_epoch=0, end_epoch=1)))
+    for (x1, y1), (x2, y2) in zip(*runs):
+        np.testing.assert_array_equal(x1, x2)
+        np.testing.assert_array_equal(y1, y2)
+
+
 def test_label_views_and_fraction(info):
     coarse = np.concatenate([y for _, y in batches(data.train_dataset(
         info, DataConfig(batch_size=32, labels="coarse"), seed=0, start_epoch=0, end_epoch=1))])

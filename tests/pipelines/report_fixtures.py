@@ -3,10 +3,14 @@
 The reporter only aggregates files, so the tests write them with chosen numbers: plan.json
 (`Plan.to_dict()` plus 'run_dir' and 'dataset_dir'), and per run config.json, metrics.json,
 history.json and train_state.json in the layouts the trainer and evaluator write.
+`build_runs_dir` writes the directory both test modules use: finished runs with chosen gains
+and losses, pending, running, trained-but-unevaluated, skipped and unplanned runs.
 """
 
 import json
 import os
+
+from PIL import Image
 
 from lg_keras.config import (BuildConfig, DataConfig, ExperimentConfig, ModelConfig, TrainConfig,
                              config_hash, to_dict)
@@ -110,3 +114,62 @@ def write_plan(runs_dir: str, entries: list, skipped=(), profile: str = "test",
 def _dump(path: str, data) -> None:
     with open(path, "w") as f:
         json.dump(data, f)
+
+
+# Coarse test accuracy per seed: (fine, coarse). CIFAR-10 is a clear gain, CIFAR-100 a clear
+# loss (the paper: +0.01), CIFAR-100 animals an interval across 0, dog vs. cat one seed.
+NUMBERS = {
+    "cifar10": ([0.992, 0.990, 0.991], [0.984, 0.983, 0.985]),
+    "cifar100": ([0.800, 0.790, 0.805], [0.830, 0.825, 0.835]),
+    "cifar100_animals": ([0.800, 0.820, 0.790], [0.810, 0.800, 0.805]),
+    "imagenet_dogcat": ([0.950], [0.930]),
+}
+MAPPING_FINE, MAPPING_COARSE = [0.980, 0.979, 0.981], [0.970, 0.971, 0.969]
+
+
+def _png(path):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(path)
+
+
+def build_runs_dir(root) -> str:
+    """A RUNS_DIR with finished, pending, running, skipped and unplanned runs."""
+    d = str(root)
+    entries = []
+    for dataset, (fine, coarse) in NUMBERS.items():
+        experiments = ("table1", "fig3", "fig6") + (("table6", "table7")
+                                                    if dataset == "cifar10" else ())
+        for seed, (f, c) in enumerate(zip(fine, coarse)):
+            by_hierarchy = None
+            if dataset == "cifar10":
+                by_hierarchy = {"cifar10_custom_3": {
+                    "coarse_test_accuracy": MAPPING_FINE[seed], "coarse_train_accuracy": 1.0,
+                    "acr": 0.2, "test_correct": correct_string(MAPPING_FINE[seed])}}
+            entries.append(write_run(d, dataset, "fine", seed, f, acr=0.12 + 0.01 * seed,
+                                        by_hierarchy=by_hierarchy, val_acr=(0.3, 0.12),
+                                        experiments=experiments))
+            entries.append(write_run(d, dataset, "coarse", seed, c, experiments=experiments))
+    for seed, c in enumerate(MAPPING_COARSE):
+        entries.append(write_run(d, "cifar10_custom_3", "coarse", seed, c,
+                                    experiments=("table6",)))
+    entries.append(write_run(d, "cifar10", "fine_noise_0.1", 0, 0.983, acr=0.15,
+                                acr_noisy=0.11, val_acr=(0.4, 0.15), experiments=("table7",)))
+    entries.append(write_run(d, "fashion_mnist", "fine", 0, 0.97, acr=0.3,
+                                experiments=("table1", "fig6")))
+    entries.append(write_run(d, "fashion_mnist", "coarse", 0, 0.96,
+                                experiments=("table1", "fig6")))
+    entries.append(write_run(d, "imagenet_fruitveg", "fine", 0, None, state="pending"))
+    entries.append(write_run(d, "imagenet_fruitveg", "coarse", 0, None, state="running"))
+    entries.append(write_run(d, "cifar100_5", "fine", 0, None, state="trained",
+                                experiments=("table8",)))
+    skipped_entry = write_run(d, "cifar100_15", "fine", 0, None, state="pending",
+                                 experiments=("table8",))
+    entries.append({**skipped_entry, "status": "skipped"})
+    # Cluster-derived labels trained by hand, not in the plan: found by scanning RUNS_DIR.
+    for seed, a in enumerate([0.987, 0.986, 0.988]):
+        write_run(d, "cifar10", "fine_cluster_3", seed, a, acr=0.25, experiments=())
+    _png(os.path.join(entries[0]["run_dir"], "figures", "tsne.png"))
+    _png(os.path.join(entries[0]["run_dir"], "figures", "confusion.png"))
+    write_plan(d, entries, skipped=[("cifar100_15", "cannot obtain the dataset: test"),
+                                       ("cifar10-coarse-x (table4, table5)", "over the budget")])
+    return d

@@ -12,7 +12,6 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
 from components.reporter import __main__ as reporter_main
 from components.reporter import executor as reporter
@@ -25,69 +24,10 @@ from tests.pipelines import report_fixtures as rf
 PAPER = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "paper.md")
 T_975_2 = 4.302652729911275  # Student t, 95% two-sided, 2 degrees of freedom
 
-# Coarse test accuracy per seed: (fine, coarse). CIFAR-10 is a clear gain, CIFAR-100 a clear
-# loss (the paper: +0.01), CIFAR-100 animals an interval across 0, dog vs. cat one seed.
-NUMBERS = {
-    "cifar10": ([0.992, 0.990, 0.991], [0.984, 0.983, 0.985]),
-    "cifar100": ([0.800, 0.790, 0.805], [0.830, 0.825, 0.835]),
-    "cifar100_animals": ([0.800, 0.820, 0.790], [0.810, 0.800, 0.805]),
-    "imagenet_dogcat": ([0.950], [0.930]),
-}
-MAPPING_FINE, MAPPING_COARSE = [0.980, 0.979, 0.981], [0.970, 0.971, 0.969]
-
-
-def _png(path):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    Image.new("RGB", (8, 8), (200, 10, 10)).save(path)
-
-
-def build_runs_dir(root) -> str:
-    """A RUNS_DIR with finished, pending, running, skipped and unplanned runs."""
-    d = str(root)
-    entries = []
-    for dataset, (fine, coarse) in NUMBERS.items():
-        experiments = ("table1", "fig3", "fig6") + (("table6", "table7")
-                                                    if dataset == "cifar10" else ())
-        for seed, (f, c) in enumerate(zip(fine, coarse)):
-            by_hierarchy = None
-            if dataset == "cifar10":
-                by_hierarchy = {"cifar10_custom_3": {
-                    "coarse_test_accuracy": MAPPING_FINE[seed], "coarse_train_accuracy": 1.0,
-                    "acr": 0.2, "test_correct": rf.correct_string(MAPPING_FINE[seed])}}
-            entries.append(rf.write_run(d, dataset, "fine", seed, f, acr=0.12 + 0.01 * seed,
-                                        by_hierarchy=by_hierarchy, val_acr=(0.3, 0.12),
-                                        experiments=experiments))
-            entries.append(rf.write_run(d, dataset, "coarse", seed, c, experiments=experiments))
-    for seed, c in enumerate(MAPPING_COARSE):
-        entries.append(rf.write_run(d, "cifar10_custom_3", "coarse", seed, c,
-                                    experiments=("table6",)))
-    entries.append(rf.write_run(d, "cifar10", "fine_noise_0.1", 0, 0.983, acr=0.15,
-                                acr_noisy=0.11, val_acr=(0.4, 0.15), experiments=("table7",)))
-    entries.append(rf.write_run(d, "fashion_mnist", "fine", 0, 0.97, acr=0.3,
-                                experiments=("table1", "fig6")))
-    entries.append(rf.write_run(d, "fashion_mnist", "coarse", 0, 0.96,
-                                experiments=("table1", "fig6")))
-    entries.append(rf.write_run(d, "imagenet_fruitveg", "fine", 0, None, state="pending"))
-    entries.append(rf.write_run(d, "imagenet_fruitveg", "coarse", 0, None, state="running"))
-    entries.append(rf.write_run(d, "cifar100_5", "fine", 0, None, state="trained",
-                                experiments=("table8",)))
-    skipped_entry = rf.write_run(d, "cifar100_15", "fine", 0, None, state="pending",
-                                 experiments=("table8",))
-    entries.append({**skipped_entry, "status": "skipped"})
-    # Cluster-derived labels trained by hand, not in the plan: found by scanning RUNS_DIR.
-    for seed, a in enumerate([0.987, 0.986, 0.988]):
-        rf.write_run(d, "cifar10", "fine_cluster_3", seed, a, acr=0.25, experiments=())
-    _png(os.path.join(entries[0]["run_dir"], "figures", "tsne.png"))
-    _png(os.path.join(entries[0]["run_dir"], "figures", "confusion.png"))
-    rf.write_plan(d, entries, skipped=[("cifar100_15", "cannot obtain the dataset: test"),
-                                       ("cifar10-coarse-x (table4, table5)", "over the budget")])
-    return d
-
-
 @pytest.fixture(scope="module")
 def written(tmp_path_factory):
     """(RUNS_DIR, report.md text, tables dir) of the constructed directory, written once."""
-    runs_dir = build_runs_dir(tmp_path_factory.mktemp("runs"))
+    runs_dir = rf.build_runs_dir(tmp_path_factory.mktemp("runs"))
     path = report.write_report(runs_dir)
     with open(path) as f:
         text = f.read()
@@ -154,8 +94,10 @@ def test_tables_i_iv_v_match_the_paper_text():
 @pytest.mark.skipif(not os.path.exists(PAPER), reason="../shared/paper.md is not available")
 def test_tables_vi_vii_viii_match_the_paper_text():
     lines = _paper_lines("TABLE VI:", "Fig. 5:")
-    assert tuple(lines[1].split("\t")[3:13]) == pn.TABLE_VI_CLASSES
-    pattern = re.compile(r"^\((\d+)\)\t(6:4|5:5)?\t((?:[01]\t){10})([\d.]+)\t([\d.]+)\t([+-][\d.]+)$")
+    (header,) = [line for line in lines if line.startswith("\t\tplane")]
+    assert tuple(header.split("\t")[2:12]) == pn.TABLE_VI_CLASSES
+    pattern = re.compile(r"^\((\d+)\)\t(6:4|5:5)?\t((?:[01]\t){10})"
+                         r"([\d.]+)\t([\d.]+)\t([+-][\d.]+)$")
     parsed = [pattern.match(line).groups() for line in lines if pattern.match(line)]
     assert len(parsed) == 10
     ratio = None
@@ -347,7 +289,8 @@ def test_report_sections_figures_and_bookkeeping(written):
     runs_dir, text, tables = written
     for title in ("Table I", "Fig. 2", "Fig. 3", "Table IV", "Fig. 4 and 5", "Table V", "Fig. 6",
                   "Table VI and Fig. 7a", "Table VII and Fig. 7b", "Table VIII",
-                  "ACR as an early signal", "cluster-derived fine labels", "Runs", "Skipped",
+                  "ACR as an early signal", "Extension: cluster-derived fine labels", "Runs",
+                  "Skipped",
                   "Hardware and software"):
         assert f"## {title}" in text, title
     for name in ("fig2", "fig3", "fig6", "fig7a", "fig7b", "early_acr", "fig4_tsne_fine",

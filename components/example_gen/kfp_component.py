@@ -1,0 +1,48 @@
+"""example_gen as a Kubeflow Pipelines v2 component: a BuildConfig in, Output[Dataset] out.
+
+The BuildConfig crosses kfp as one JSON string (`to_dict(cfg)`), decoded and validated here. The
+image holds this repository installed (`pip install -e .[gpu]`); nothing is installed at run time
+(`install_kfp_package=False`, no `packages_to_install`), so it also runs offline under
+`kfp.local.SubprocessRunner(use_venv=False)`. `beam_args` sends the Beam job elsewhere, e.g.
+'--runner=DataflowRunner --project=P --region=R --temp_location=gs://B/tmp'.
+
+    example_gen_op = make_example_gen_component(base_image="REGISTRY/lg-keras:0.1.0")
+    task = example_gen_op(build_json=json.dumps(to_dict(build)), data_dirs_json='["/data"]')
+"""
+
+from kfp import dsl
+from kfp.dsl import Dataset, Output
+
+# The same image as the trainer's (components/trainer/kfp_component.py).
+DEFAULT_BASE_IMAGE = "lg-keras:latest"
+
+
+def make_example_gen_component(base_image: str = DEFAULT_BASE_IMAGE):
+    """The example_gen component running in `base_image` (an image with lg_keras installed)."""
+
+    @dsl.component(base_image=base_image, install_kfp_package=False)
+    def example_gen(build_json: str, examples: Output[Dataset], data_dirs_json: str = "[]",
+                    tfds_data_dir: str = "", beam_args: str = "", allow_download: bool = True):
+        """Builds the dataset `build_json` (a BuildConfig as JSON) into `examples`."""
+        # Imported inside: kfp runs the function's body alone in the component's process.
+        import json  # pylint: disable=import-outside-toplevel
+
+        from components.example_gen import executor  # pylint: disable=import-outside-toplevel
+        from lg_keras.config import BuildConfig, from_dict  # pylint: disable=import-outside-toplevel
+        from lg_keras.errors import ConfigError  # pylint: disable=import-outside-toplevel
+
+        cfg = from_dict(BuildConfig, json.loads(build_json))
+        data_dirs = json.loads(data_dirs_json)
+        if not isinstance(data_dirs, list) or not all(isinstance(d, str) for d in data_dirs):
+            raise ConfigError(f"data_dirs_json must be a JSON list of paths; got {data_dirs_json!r}.")
+        meta = executor.run(cfg, {"data_dirs": data_dirs, "tfds_data_dir": tfds_data_dir or None},
+                            {"examples": examples.path}, beam_args=beam_args.split(),
+                            allow_download=allow_download)
+        examples.metadata["config_hash"] = meta["config_hash"]
+        for split in ("train", "test"):
+            examples.metadata[f"{split}_examples"] = meta["counts"][split]["total"]
+
+    return example_gen
+
+
+example_gen = make_example_gen_component()
