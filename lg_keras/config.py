@@ -28,6 +28,14 @@ MODEL_NAMES = ("preact_resnet18", "wide_resnet")
 HEAD_NAMES = ("linear", "extra_layer", "extra_layer_relu", "dropout")
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _require(ok: bool, field: str, rule: str, value: Any) -> None:
     if not ok:
         raise ConfigError(f"{field} {rule}; got {value!r}.")
@@ -80,19 +88,19 @@ class BuildConfig:
                  "must be a non-empty string", self.hierarchy)
         object.__setattr__(self, "noise", tuple(self.noise))
         for rate in self.noise:
-            _require(isinstance(rate, (int, float)) and not isinstance(rate, bool)
-                     and 0 < rate <= 1, "noise", "rates must be numbers in (0, 1]", rate)
+            _require(_is_number(rate) and 0 < rate <= 1, "noise",
+                     "rates must be numbers in (0, 1]", rate)
         _require(len(set(self.noise)) == len(self.noise), "noise", "must not repeat a rate",
                  self.noise)
-        _require(isinstance(self.seed, int) and self.seed >= 0, "seed",
+        _require(_is_int(self.seed) and self.seed >= 0, "seed",
                  "must be a non-negative integer", self.seed)
         for name in ("max_train_per_class", "max_test_per_class"):
             value = getattr(self, name)
-            _require(value is None or (isinstance(value, int) and value >= 1), name,
+            _require(value is None or (_is_int(value) and value >= 1), name,
                      "must be None or an integer >= 1", value)
         for name in ("train_shards", "test_shards"):
             value = getattr(self, name)
-            _require(isinstance(value, int) and 0 <= value <= 10_000, name,
+            _require(_is_int(value) and 0 <= value <= 10_000, name,
                      "must be an integer in [0, 10000]", value)
         _choice("compression", self.compression, COMPRESSIONS)
         _choice("image_encoding", self.image_encoding, IMAGE_ENCODINGS)
@@ -127,13 +135,13 @@ class DataConfig:
         _require(isinstance(self.labels, str) and bool(LABEL_VIEW_PATTERN.match(self.labels)),
                  "data.labels", "must be 'coarse', 'fine', 'fine_noise_<r>' or 'fine_cluster_<k>'",
                  self.labels)
-        _require(isinstance(self.fraction, (int, float)) and not isinstance(self.fraction, bool)
-                 and 0 < self.fraction <= 1, "data.fraction", "must be in (0, 1]", self.fraction)
-        _require(isinstance(self.image_size, int) and 0 <= self.image_size <= 1024,
+        _require(_is_number(self.fraction) and 0 < self.fraction <= 1, "data.fraction",
+                 "must be in (0, 1]", self.fraction)
+        _require(_is_int(self.image_size) and 0 <= self.image_size <= 1024,
                  "data.image_size", "must be an integer in [0, 1024]", self.image_size)
         _choice("data.augment", self.augment, AUGMENTATIONS)
         _choice("data.normalize", self.normalize, NORMALIZATIONS)
-        _require(isinstance(self.batch_size, int) and 1 <= self.batch_size <= 65536,
+        _require(_is_int(self.batch_size) and 1 <= self.batch_size <= 65536,
                  "data.batch_size", "must be an integer in [1, 65536]", self.batch_size)
 
 
@@ -170,21 +178,21 @@ class ModelConfig:
     def __post_init__(self):
         _choice("model.name", self.name, MODEL_NAMES)
         _choice("model.head", self.head, HEAD_NAMES)
-        _require(isinstance(self.width, int) and 1 <= self.width <= 1024, "model.width",
+        _require(_is_int(self.width) and 1 <= self.width <= 1024, "model.width",
                  "must be an integer in [1, 1024]", self.width)
         for name in ("dropout", "block_dropout"):
             value = getattr(self, name)
-            _require(isinstance(value, (int, float)) and 0 <= value < 1, f"model.{name}",
+            _require(_is_number(value) and 0 <= value < 1, f"model.{name}",
                      "must be in [0, 1)", value)
-        _require(isinstance(self.weight_decay, (int, float)) and 0 <= self.weight_decay < 1,
+        _require(_is_number(self.weight_decay) and 0 <= self.weight_decay < 1,
                  "model.weight_decay", "must be in [0, 1)", self.weight_decay)
-        _require(isinstance(self.bn_momentum, (int, float)) and 0 <= self.bn_momentum < 1,
+        _require(_is_number(self.bn_momentum) and 0 <= self.bn_momentum < 1,
                  "model.bn_momentum", "must be in [0, 1)", self.bn_momentum)
-        _require(isinstance(self.bn_epsilon, (int, float)) and 0 < self.bn_epsilon < 1,
+        _require(_is_number(self.bn_epsilon) and 0 < self.bn_epsilon < 1,
                  "model.bn_epsilon", "must be in (0, 1)", self.bn_epsilon)
-        _require(isinstance(self.depth, int) and self.depth >= 10 and (self.depth - 4) % 6 == 0,
+        _require(_is_int(self.depth) and self.depth >= 10 and (self.depth - 4) % 6 == 0,
                  "model.depth", "must be an integer >= 10 with (depth - 4) divisible by 6", self.depth)
-        _require(isinstance(self.widen_factor, int) and 1 <= self.widen_factor <= 32,
+        _require(_is_int(self.widen_factor) and 1 <= self.widen_factor <= 32,
                  "model.widen_factor", "must be an integer in [1, 32]", self.widen_factor)
 
 
@@ -233,31 +241,31 @@ class TrainConfig:
     eval_every: int = 1
 
     def __post_init__(self):
-        _require(isinstance(self.epochs, int) and 1 <= self.epochs <= 100_000, "train.epochs",
+        _require(_is_int(self.epochs) and 1 <= self.epochs <= 100_000, "train.epochs",
                  "must be an integer in [1, 100000]", self.epochs)
-        _require(isinstance(self.learning_rate, (int, float)) and 0 < self.learning_rate <= 10,
+        _require(_is_number(self.learning_rate) and 0 < self.learning_rate <= 10,
                  "train.learning_rate", "must be in (0, 10]", self.learning_rate)
-        _require(isinstance(self.momentum, (int, float)) and 0 <= self.momentum < 1,
+        _require(_is_number(self.momentum) and 0 <= self.momentum < 1,
                  "train.momentum", "must be in [0, 1)", self.momentum)
         _choice("train.schedule", self.schedule, SCHEDULES)
         object.__setattr__(self, "lr_drop_at", tuple(self.lr_drop_at))
-        _require(all(isinstance(x, (int, float)) and 0 < x < 1 for x in self.lr_drop_at)
+        _require(all(_is_number(x) and 0 < x < 1 for x in self.lr_drop_at)
                  and list(self.lr_drop_at) == sorted(self.lr_drop_at), "train.lr_drop_at",
                  "must be increasing fractions in (0, 1)", self.lr_drop_at)
-        _require(isinstance(self.lr_drop_factor, (int, float)) and 0 < self.lr_drop_factor <= 1,
+        _require(_is_number(self.lr_drop_factor) and 0 < self.lr_drop_factor <= 1,
                  "train.lr_drop_factor", "must be in (0, 1]", self.lr_drop_factor)
-        _require(isinstance(self.warmup_epochs, (int, float)) and 0 <= self.warmup_epochs
+        _require(_is_number(self.warmup_epochs) and 0 <= self.warmup_epochs
                  < self.epochs, "train.warmup_epochs", "must be in [0, epochs)",
                  self.warmup_epochs)
-        _require(isinstance(self.seed, int) and 0 <= self.seed < 2**31, "train.seed",
+        _require(_is_int(self.seed) and 0 <= self.seed < 2**31, "train.seed",
                  "must be an integer in [0, 2**31)", self.seed)
         _choice("train.strategy", self.strategy, STRATEGIES)
-        _require(isinstance(self.num_cpu_replicas, int) and 1 <= self.num_cpu_replicas <= 64,
+        _require(_is_int(self.num_cpu_replicas) and 1 <= self.num_cpu_replicas <= 64,
                  "train.num_cpu_replicas", "must be an integer in [1, 64]", self.num_cpu_replicas)
         _choice("train.mixed_precision", self.mixed_precision, ("auto", "on", "off"))
-        _require(isinstance(self.max_steps_per_epoch, int) and self.max_steps_per_epoch >= 0,
+        _require(_is_int(self.max_steps_per_epoch) and self.max_steps_per_epoch >= 0,
                  "train.max_steps_per_epoch", "must be an integer >= 0", self.max_steps_per_epoch)
-        _require(isinstance(self.eval_every, int) and self.eval_every >= 0, "train.eval_every",
+        _require(_is_int(self.eval_every) and self.eval_every >= 0, "train.eval_every",
                  "must be an integer >= 0", self.eval_every)
 
 
@@ -308,7 +316,7 @@ def from_dict(kind: type, data: Any, field: str = ""):
     if not isinstance(data, dict):
         raise ConfigError(f"{field or kind.__name__} must be a mapping; got {data!r}.")
     fields = {f.name: f for f in dataclasses.fields(kind)}
-    unknown = sorted(set(data) - set(fields))
+    unknown = sorted(set(data) - set(fields), key=str)  # JSON keys are strings; others may not be
     if unknown:
         raise ConfigError(f"Unknown field {prefix}{unknown[0]!r}. Available: "
                           f"{', '.join(sorted(fields))}.")
@@ -359,6 +367,9 @@ def apply_overrides(cfg, overrides: list[str]):
             value = json.loads(text)
         except json.JSONDecodeError:
             value = text
+        except RecursionError as e:
+            raise ConfigError(f"--set {path.strip()}: the value nests too deeply to parse; got "
+                              f"{text[:40]!r}...") from e
         node = data
         parts = path.strip().split(".")
         for part in parts[:-1]:

@@ -47,10 +47,16 @@ def fraction_thresholds(info: DatasetInfo, fraction: float) -> np.ndarray:
 
 
 def verify_shards(info: DatasetInfo, split: str) -> dict[str, int]:
-    """Reads every record of a split's shards (checking CRCs); returns records per file.
+    """Reads every record of a split's shards (checking CRCs) and checks them against dataset.json.
+
+    A shard cut at a record boundary reads without a CRC error, so each file's record count is
+    compared with the one the builder recorded (`DatasetInfo.shard_problems`).
+
+    Returns:
+        {file path: records read}.
 
     Raises:
-        DataError: naming the first shard that is truncated or corrupt.
+        DataError: naming the first shard that is corrupt, truncated, missing or not the dataset's.
     """
     counts = {}
     for path in info.files(split):
@@ -64,6 +70,10 @@ def verify_shards(info: DatasetInfo, split: str) -> dict[str, int]:
             raise DataError(f"Corrupt or truncated TFRecord shard {path!r} after {n} records: "
                             f"{e.message.splitlines()[0]}") from e
         counts[path] = n
+    problems = info.shard_problems(split, counts)
+    if problems:
+        raise DataError(f"Dataset {info.path!r} is damaged: {'; '.join(problems)}. Run "
+                        f"`lg data inspect {info.path}` and rebuild it with `lg data build`.")
     return counts
 
 

@@ -86,10 +86,58 @@ class DatasetInfo:
     def files(self, split: str) -> list[str]:
         """The TFRecord shards of a split, sorted (the read order is part of reproducibility)."""
         directory = os.path.join(self.path, split)
-        names = sorted(n for n in os.listdir(directory) if ".tfrecord" in n)
+        try:
+            names = sorted(n for n in os.listdir(directory) if ".tfrecord" in n)
+        except OSError as e:
+            raise DataError(f"Dataset {self.path!r} has no readable {split} folder "
+                            f"{directory!r} ({e.strerror}); rebuild it with `lg data build`."
+                            ) from e
         if not names:
             raise DataError(f"Dataset {self.path!r} has no TFRecord files in {directory!r}.")
         return [os.path.join(directory, n) for n in names]
+
+    def expected_shards(self, split: str) -> dict[str, int] | None:
+        """{shard file name: records} of a split as the builder wrote it, or None if not recorded.
+
+        Datasets built before the builder recorded its shards have no such listing; their
+        readers can only compare the split's total with `num_examples`.
+        """
+        shards = self.meta.get("shards")
+        if not isinstance(shards, dict) or not isinstance(shards.get(split), dict):
+            return None
+        return dict(shards[split])
+
+    def shard_problems(self, split: str, counts: dict[str, int]) -> list[str]:
+        """What is wrong with a split's shards, given the records read from each file.
+
+        Args:
+            split: 'train' or 'test'.
+            counts: {file path: records read} of the files present.
+
+        Returns:
+            One message per problem, each naming the file (missing, unlisted, or holding another
+            number of records than dataset.json says) or, without a listing, the split's total.
+        """
+        expected = self.expected_shards(split)
+        problems = []
+        if expected is not None:
+            present = {os.path.basename(path): n for path, n in counts.items()}
+            directory = os.path.join(self.path, split)
+            for name in sorted(set(expected) - set(present)):
+                problems.append(f"{os.path.join(directory, name)}: missing; dataset.json lists it "
+                                f"with {expected[name]} records")
+            for name in sorted(set(present) - set(expected)):
+                problems.append(f"{os.path.join(directory, name)}: not a shard of this dataset "
+                                f"(dataset.json does not list it)")
+            for name in sorted(set(present) & set(expected)):
+                if present[name] != expected[name]:
+                    problems.append(f"{os.path.join(directory, name)}: {present[name]} records, "
+                                    f"dataset.json says {expected[name]} (truncated or replaced)")
+        total = sum(counts.values())
+        if not problems and total != self.num_examples(split):
+            problems.append(f"{split}: {total} records in {', '.join(sorted(counts))}, "
+                            f"dataset.json says {self.num_examples(split)}")
+        return problems
 
     @property
     def compression(self) -> str:

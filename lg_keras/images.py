@@ -46,12 +46,17 @@ def decode_pixels(raw: RawExample, payload: bytes) -> tuple[np.ndarray, bool]:
         return np.frombuffer(payload, np.uint8).reshape(h, w, c), False
     try:
         with Image.open(io.BytesIO(payload)) as image:
+            # PIL only warns between MAX_IMAGE_PIXELS and twice that: refuse before decoding.
+            if image.width * image.height > Image.MAX_IMAGE_PIXELS:
+                raise DataError(f"Image of {where} is {image.width}x{image.height} pixels, over the "
+                                f"limit of {Image.MAX_IMAGE_PIXELS:,} (a decompression bomb?).")
             image.load()
             converted = image.mode not in ("L", "RGB")
             if converted:
                 image = image.convert("RGB")
             pixels = np.asarray(image)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
+            Image.DecompressionBombError) as e:
         raise DataError(f"Image of {where} does not decode as {raw.format}: {e}.") from e
     if pixels.ndim == 2:
         pixels = pixels[:, :, None]

@@ -46,6 +46,12 @@ def inspect_dataset(info: DatasetInfo) -> dict:
             files[path] = n
         expected = info.meta["counts"][split]
         total = sum(files.values())
+        # Per file (a shard cut at a record boundary reads without error); files that failed to
+        # read are reported above already.
+        corrupt = [p for p in files if any(x.startswith(p + ":") for x in problems)]
+        problems += [x for x in info.shard_problems(split, files)
+                     if not x.startswith(f"{split}: ")
+                     and not any(x.startswith(p + ":") for p in corrupt)]
         if total != expected["total"]:
             problems.append(f"{split}: {total} records read, dataset.json says {expected['total']}")
         for i, name in enumerate(info.fine_names):

@@ -40,7 +40,8 @@ from lg_keras.errors import HierarchyError
 _YAML_KEYS = ("name", "dataset", "description", "coarse", "display_names", "fine_indices")
 _DICT_KEYS = ("name", "dataset", "description", "coarse_names", "fine_names", "fine_to_coarse",
               "display_names", "fine_indices")
-_QUOTE_HINT = "YAML reads unquoted numbers, yes/no/on/off and null as non-strings; quote the name"
+_QUOTE_HINT = (
+    "YAML reads unquoted numbers, dates, yes/no/on/off and null as non-strings; quote the name")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -333,7 +334,12 @@ def load_hierarchy(spec: str) -> Hierarchy:
         raise HierarchyError(
             f"Unknown hierarchy {spec!r}: not a built-in name and no file exists at {str(path)!r}. "
             f"Built-in: {', '.join(names)}.")
-    return _parse_yaml_text(path.read_text(encoding="utf-8"), str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise HierarchyError(f"Hierarchy file {str(path)!r} cannot be read as UTF-8 text: {e}."
+                             ) from e
+    return _parse_yaml_text(text, str(path))
 
 
 def _parse_yaml_text(text: str, origin: str) -> Hierarchy:
@@ -345,6 +351,12 @@ def _parse_yaml_text(text: str, origin: str) -> Hierarchy:
             loader.dispose()
     except yaml.YAMLError as e:
         raise HierarchyError(f"Hierarchy '{origin}': not valid YAML: {e}") from e
+    except ValueError as e:  # PyYAML's constructors raise it, e.g. for the date 2001-02-30
+        raise HierarchyError(f"Hierarchy '{origin}': a value does not parse ({e}); {_QUOTE_HINT}."
+                             ) from e
+    except RecursionError as e:
+        raise HierarchyError(f"Hierarchy '{origin}': nested too deeply; a hierarchy is a mapping "
+                             f"of coarse class -> list of fine classes.") from e
     return parse_hierarchy(mapping, origin)
 
 

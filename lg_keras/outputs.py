@@ -8,13 +8,23 @@ and is taken over.
 
 import contextlib
 import errno
+import glob
 import json
 import logging
 import os
+import re
 import shutil
 import uuid
 
-from lg_keras.errors import RunDirError
+from lg_keras.errors import LgError, RunDirError
+
+# Write errors that mean the output's file system is full or refuses writes (never a read error).
+_STORAGE_ERRNOS = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file too large (the process's file size limit or the file system's)",
+    errno.EROFS: "read-only file system",
+}
 
 
 def _pid_alive(pid: int) -> bool:
@@ -123,8 +133,61 @@ def discard(partial: str) -> None:
     shutil.rmtree(partial, ignore_errors=True)
 
 
+def storage_error(exc: BaseException, path: str) -> RunDirError | None:
+    """A RunDirError naming `path` when `exc` comes from a full or read-only file system.
+
+    Looks through the exception's chain (`__cause__`, `__context__`) for an OSError whose errno is
+    ENOSPC, EDQUOT, EFBIG or EROFS, and through the messages for '[Errno N]' (Beam re-raises a
+    worker's OSError as a RuntimeError holding only its text). An LgError in the chain is already
+    a clear message: None.
+
+    Args:
+        exc: the exception raised while writing.
+        path: the output being written, named in the message.
+
+    Returns:
+        The RunDirError to raise instead, or None when `exc` is something else.
+    """
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, LgError):
+            return None
+        code = exc.errno if isinstance(exc, OSError) else None
+        if code not in _STORAGE_ERRNOS:
+            match = re.search(r"\[Errno (\d+)\]", str(exc))
+            code = int(match.group(1)) if match else None
+        if code in _STORAGE_ERRNOS:
+            return RunDirError(f"Cannot write {path!r}: {_STORAGE_ERRNOS[code]} "
+                               f"({errno.errorcode[code]}). Nothing partial was kept; free space "
+                               f"or choose another output directory, then rerun.")
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def remove_stale_temp_files(directory: str) -> list[str]:
+    """Deletes the temporary files of killed writers in `directory`; returns their names.
+
+    They are `<name>.tmp-<pid>` (from `write_json_atomic`) and `tmp-<pid>.keras` (model saves)
+    whose process is gone.
+    """
+    removed = []
+    for path in glob.glob(os.path.join(glob.escape(directory), "*")):
+        name = os.path.basename(path)
+        match = re.fullmatch(r".+\.tmp-(\d+)|tmp-(\d+)\.keras", name)
+        if match and os.path.isfile(path) and not _pid_alive(int(match.group(1) or match.group(2))):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+            removed.append(name)
+    return removed
+
+
 def write_json_atomic(path: str, data) -> None:
-    """Writes JSON to `path` through a temporary file and a rename, so readers never see half."""
+    """Writes JSON to `path` through a temporary file and a rename, so readers never see half.
+
+    Raises:
+        RunDirError: when the file cannot be written (the temporary file is removed).
+    """
     tmp = f"{path}.tmp-{os.getpid()}"
     try:
         with open(tmp, "w") as f:
@@ -135,6 +198,5 @@ def write_json_atomic(path: str, data) -> None:
     except OSError as e:
         with contextlib.suppress(OSError):
             os.remove(tmp)
-        if e.errno == errno.ENOSPC:
-            raise RunDirError(f"No space left on the device to write {path!r}.") from e
-        raise RunDirError(f"Cannot write {path!r} ({e.strerror}).") from e
+        raise storage_error(e, path) or RunDirError(
+            f"Cannot write {path!r} ({e.strerror}).") from e

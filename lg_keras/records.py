@@ -6,7 +6,13 @@ class (for class-balanced nested fractions) and one `fine_label_noise_<r>` per n
 Cluster-derived labels (`fine_label_cluster_<k>`) are added by `lg data cluster`.
 """
 
+import gzip
+import struct
+import zlib
+
 import numpy as np
+
+from lg_keras.errors import DataError
 
 FORMAT_VERSION = 1
 
@@ -48,6 +54,47 @@ def label_feature(label_view: str) -> str:
     if label_view.startswith("fine_cluster_"):
         return CLUSTER_PREFIX + label_view[len("fine_cluster_"):]
     raise ValueError(f"Unknown label view {label_view!r}.")
+
+
+def count_records(path: str, compression: str = "none") -> int:
+    """Counts the records of a TFRecord file from its framing, without TensorFlow.
+
+    Each record is an 8-byte little-endian length, a 4-byte length CRC, the data and a 4-byte
+    data CRC; this walks the lengths (CRCs are TensorFlow's to check when it reads the data).
+
+    Args:
+        path: the file.
+        compression: 'none' or 'gzip'.
+
+    Returns:
+        The number of records.
+
+    Raises:
+        DataError: naming the file, when it ends inside a record or does not decompress.
+    """
+    opener = gzip.open if compression == "gzip" else open
+    n = 0
+    try:
+        with opener(path, "rb") as f:
+            while header := f.read(12):
+                length = struct.unpack("<Q", header[:8])[0] if len(header) == 12 else -1
+                if length < 0 or _skip(f, length + 4) != length + 4:
+                    raise DataError(f"TFRecord file {path!r} is truncated inside record {n + 1}.")
+                n += 1
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"Cannot read TFRecord file {path!r} after {n} records: {e}.") from e
+    return n
+
+
+def _skip(f, count: int) -> int:
+    """Reads and drops up to `count` bytes in bounded chunks; returns how many there were."""
+    done = 0
+    while done < count:
+        chunk = f.read(min(count - done, 1 << 20))
+        if not chunk:
+            break
+        done += len(chunk)
+    return done
 
 
 def encode_example(fields: dict) -> bytes:

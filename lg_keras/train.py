@@ -27,6 +27,7 @@ momentum (m = 0.9 m - lr g), PyTorch when applying it (w -= lr b); they agree at
 differ for a few steps after a cut. Under a mirrored strategy BatchNorm uses per-replica statistics.
 """
 
+import contextlib
 import datetime
 import glob
 import importlib.metadata
@@ -37,6 +38,7 @@ import os
 import platform
 import tempfile
 import time
+import zipfile
 
 import keras
 import numpy as np
@@ -110,10 +112,22 @@ def _run_record(cfg, info, strategy, policy, steps, epochs) -> dict:
 
 
 def _save_model(model: keras.Model, path: str) -> None:
-    """Saves a .keras file through a temporary name and a rename (readers never see half)."""
+    """Saves a .keras file through a temporary name and a rename (readers never see half).
+
+    Raises:
+        RunDirError: the disk is full or read-only (the temporary file is removed).
+    """
     tmp = os.path.join(os.path.dirname(path), f"tmp-{os.getpid()}.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        error = outputs.storage_error(e, path)
+        if error is not None:
+            raise error from e
+        raise
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -229,16 +243,27 @@ def _checkpoint_state(run_dir: str, chash: str) -> tuple[int, dict | None, list[
     if state.get("config_hash") != chash:
         raise RunDirError(f"The checkpoint in {run_dir!r} belongs to config_hash "
                           f"{state.get('config_hash')!r}, not {chash!r}; remove it to retrain.")
-    done = int(state["epoch"])
-    history = [h for h in _read_json(os.path.join(run_dir, HISTORY_FILE)) or []
-               if h["epoch"] <= done]
-    return done, state, history
+    history = _read_json(os.path.join(run_dir, HISTORY_FILE)) or []
+    name = state.get("checkpoint")
+    if (not isinstance(state.get("epoch"), int) or not isinstance(name, str)
+            or not os.path.isfile(os.path.join(run_dir, CHECKPOINT_DIR, name))
+            or not all(isinstance(h, dict) and isinstance(h.get("epoch"), int) for h in history)):
+        raise RunDirError(f"The checkpoint state in {run_dir!r} is damaged ({state!r:.200}); remove "
+                          f"{os.path.join(run_dir, CHECKPOINT_DIR)!r} to train from scratch.")
+    done = state["epoch"]
+    return done, state, [h for h in history if h["epoch"] <= done]
 
 
 def _restore(model: keras.Model, run_dir: str, state: dict) -> None:
     """Loads a checkpoint's weights and optimizer state (momentum, step counter) into `model`."""
     model.optimizer.build(model.trainable_variables)
-    model.load_weights(os.path.join(run_dir, CHECKPOINT_DIR, state["checkpoint"]))
+    path = os.path.join(run_dir, CHECKPOINT_DIR, state["checkpoint"])
+    try:
+        model.load_weights(path)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+        raise RunDirError(f"Cannot restore the checkpoint {path!r} ({type(e).__name__}: "
+                          f"{str(e)[:200]}); it is damaged or from another model. Remove "
+                          f"{os.path.dirname(path)!r} to train from scratch.") from e
     logging.info("Resuming %s after epoch %d (optimizer step %d).", run_dir, state["epoch"],
                  int(model.optimizer.iterations.numpy()))
 
@@ -266,8 +291,10 @@ def train(cfg: ExperimentConfig, info: DatasetInfo, run_dir: str, *,
 
     Raises:
         ConfigError: for a label view the dataset lacks or an invalid model setting.
-        DataError: for a corrupt training shard.
-        RunDirError: if `run_dir` holds a run of another config or dataset.
+        DataError: for a corrupt, truncated or missing shard (training split, and the test split
+            when evaluating during training).
+        RunDirError: if `run_dir` holds a run of another config or dataset, its checkpoint is
+            damaged, or the disk is full or read-only.
     """
     # ----------------------------------------------------------------------- setup
     run_dir, chash = os.path.abspath(run_dir), config_hash(cfg)
@@ -290,7 +317,12 @@ def train(cfg: ExperimentConfig, info: DatasetInfo, run_dir: str, *,
                           f"{saved['dataset']['config_hash']!r}; {info.path!r} now holds "
                           f"{info.meta.get('config_hash')!r}. Remove the run to retrain.")
     done, state, history = _checkpoint_state(run_dir, chash)
-    data.verify_shards(info, "train")
+    # Read every shard first: a damaged one fails here, naming it, not mid-run or silently short.
+    for split in ("train", "test") if cfg.train.eval_every else ("train",):
+        data.verify_shards(info, split)
+    for directory in (run_dir, os.path.join(run_dir, CHECKPOINT_DIR)):
+        for name in outputs.remove_stale_temp_files(directory):
+            logging.info("Removed %s, left by an interrupted run.", name)
     chief = distribute.is_chief(strategy)
     write_dir = run_dir if chief else tempfile.mkdtemp(prefix="lg-worker-")
     os.makedirs(write_dir, exist_ok=True)

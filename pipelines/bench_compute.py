@@ -103,7 +103,7 @@ class KerasBench:
             {'images_per_second', 'step_seconds': per timed step}.
         """
         clock = _StepClock()
-        self.model.fit(self.dataset, steps_per_epoch=warmup + steps, epochs=1, verbose=0,
+        self.model.fit(self.dataset, steps_per_epoch=warmup + steps, epochs=1, verbose=0, shuffle=False,
                        callbacks=[clock])
         assert warmup >= 1, warmup
         seconds = np.diff(clock.stamps[warmup - 1:])

@@ -14,6 +14,7 @@
   its own `ru_maxrss`.
 """
 
+import dataclasses
 import json
 import os
 import resource
@@ -21,7 +22,13 @@ import subprocess
 import sys
 import time
 
+import keras
 import numpy as np
+
+from lg_keras import data, train
+from lg_keras.config import DataConfig, ModelConfig, TrainConfig
+from lg_keras.dataset_info import load_dataset_info
+from lg_keras.models import build_model
 
 _MEMORY_SCRIPT = "from pipelines import bench_input; bench_input.memory_child()"
 
@@ -33,10 +40,6 @@ def reader_throughput(dataset_dir: str, batch: int, epochs: int = 2) -> dict:
         {'records_per_second': [per epoch], 'first_batch_seconds': [per epoch],
         'records_per_epoch'}.
     """
-    from lg_keras import data  # pylint: disable=g-import-not-at-top
-    from lg_keras.config import DataConfig  # pylint: disable=g-import-not-at-top
-    from lg_keras.dataset_info import load_dataset_info  # pylint: disable=g-import-not-at-top
-
     info = load_dataset_info(dataset_dir)
     cfg = DataConfig(dataset_dir=dataset_dir, labels="fine", batch_size=batch, cache=True)
     steps = data.steps_per_epoch(info, cfg)
@@ -63,24 +66,19 @@ def input_wait(dataset_dir: str, batch: int, steps: int, warmup: int) -> dict:
         warmup: untimed steps (tracing) after the epoch's first batch.
 
     Returns:
-        {'wait_fraction' (steady state: sum of waits / sum of step times), 'first_batch_seconds'
-        (the epoch's start-up stall), 'epoch_wait_fraction' (a whole epoch projected: stall plus
-        steps_per_epoch steady steps), 'images_per_second' (steady, real data), 'steps_per_epoch',
-        'step_seconds', 'wait_seconds'}.
+        {'wait_fraction' (sum of waits / sum of step times, after the epoch's first batch),
+        'images_per_second' (training on real data), 'steps_per_epoch', 'step_seconds',
+        'wait_seconds'}.
     """
-    import keras  # pylint: disable=g-import-not-at-top
-    from lg_keras import data, train  # pylint: disable=g-import-not-at-top
-    from lg_keras.config import DataConfig, ModelConfig, TrainConfig  # pylint: disable=g-import-not-at-top
-    from lg_keras.dataset_info import load_dataset_info  # pylint: disable=g-import-not-at-top
-    from lg_keras.models import build_model  # pylint: disable=g-import-not-at-top
-
     info = load_dataset_info(dataset_dir)
     cfg = DataConfig(dataset_dir=dataset_dir, labels="fine", batch_size=batch, cache=True)
     keras.utils.set_random_seed(0)
     model = build_model(ModelConfig(name="preact_resnet18", width=16), info.num_fine_classes,
                         data.input_shape(info, cfg))
     train.compile_model(model, TrainConfig(), 10 ** 6, info.fine_to_coarse, "fine")
-    iterator = iter(data.train_dataset(info, cfg, seed=0, start_epoch=0, end_epoch=1))
+    steps_per_epoch = data.steps_per_epoch(info, cfg)
+    epochs = 1 + (warmup + steps + 1) // steps_per_epoch  # > 1 only for tiny (--quick) datasets
+    iterator = iter(data.train_dataset(info, cfg, seed=0, start_epoch=0, end_epoch=epochs))
     waits = []
 
     def batches():
@@ -98,27 +96,11 @@ def input_wait(dataset_dir: str, batch: int, steps: int, warmup: int) -> dict:
         ends.append(time.perf_counter())
     step_seconds = np.diff(ends[warmup - 1:])
     wait_seconds = np.asarray(waits[warmup:])
-    steps_per_epoch = data.steps_per_epoch(info, cfg)
-    first_batch = _first_batch_seconds(info, cfg)
-    fraction = float(wait_seconds.sum() / step_seconds.sum())
-    n = steps_per_epoch - 1
-    epoch_fraction = ((first_batch + n * wait_seconds.mean())
-                      / (first_batch + n * step_seconds.mean()))
-    return {"wait_fraction": fraction, "epoch_wait_fraction": float(epoch_fraction),
-            "first_batch_seconds": round(first_batch, 3),
+    return {"wait_fraction": float(wait_seconds.sum() / step_seconds.sum()),
             "images_per_second": batch * len(step_seconds) / float(step_seconds.sum()),
             "steps_per_epoch": steps_per_epoch,
             "step_seconds": [round(float(s), 4) for s in step_seconds],
             "wait_seconds": [round(float(s), 4) for s in wait_seconds]}
-
-
-def _first_batch_seconds(info, cfg) -> float:
-    """Time to the first batch of a fresh reader (cold: parse, decode, fill the shuffle buffer)."""
-    from lg_keras import data  # pylint: disable=g-import-not-at-top
-
-    start = time.perf_counter()
-    next(iter(data.train_dataset(info, cfg, seed=0, start_epoch=0, end_epoch=1)))
-    return time.perf_counter() - start
 
 
 def peak_memory(dataset_dir: str, run_dir: str, steps: int, intra: int, inter: int) -> dict:
@@ -138,11 +120,10 @@ def memory_child() -> None:
     """Trains a bounded `cpu`-profile run through the trainer component; prints peak RSS as JSON.
 
     Reads its request (dataset_dir, run_dir, steps, intra, inter) as JSON from argv[1]. The run is
-    the cpu profile's CIFAR-100 fine-label recipe with 2 epochs of `steps` steps, each evaluated on
+    the cpu profile's CIFAR-100 fine-label recipe cut to one epoch of `steps` steps, evaluated on
     the whole test split.
     """
     request = json.loads(sys.argv[1])
-    import dataclasses  # pylint: disable=g-import-not-at-top
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
     tf.config.threading.set_intra_op_parallelism_threads(request["intra"])
@@ -152,10 +133,9 @@ def memory_child() -> None:
 
     cfg = get_profile("cpu").recipe_for("cifar100").experiment("fine")
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(
-        cfg.train, epochs=2, warmup_epochs=0.5, max_steps_per_epoch=request["steps"]))
+        cfg.train, epochs=1, warmup_epochs=0.0, max_steps_per_epoch=request["steps"]))
     executor.run(cfg, {"examples": request["dataset_dir"]}, {"model": request["run_dir"]})
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
     print(json.dumps({"peak_rss_bytes": peak, "peak_rss_gib": peak / 2 ** 30,
-                      "steps": 2 * request["steps"], "epochs": 2,
-                      "model": dataclasses.asdict(cfg.model)["name"],
+                      "steps": request["steps"], "model": cfg.model.name,
                       "width": cfg.model.width, "batch": cfg.data.batch_size}))

@@ -15,10 +15,12 @@ CIFAR-10's build always carries Table VII's noisy label views, so every experime
 Requests come in groups (`RunRequest.group`): runs that are only meaningful together, such as the
 fine and coarse run of one table row. The planner keeps or drops a group whole under a budget.
 
-Hook for cluster-derived fine labels (paper Sec. VI-B, `components/cluster`): register an
-experiment `cluster_labels` whose requests train `labels='fine_cluster_<k>'` on a dataset key of a
-derived (clustered) dataset, once `DatasetSpec` can name a parent build and the local runner runs
-the cluster component after example_gen. Nothing here needs to change for that.
+Extensions beyond the paper's tables live in their own modules, listed in `EXTENSIONS` and
+imported on first use of the registry: `pipelines.cluster_experiment` registers `cluster_labels`
+(k-means fine labels, paper Sec. VI-B). A request's dataset may be derived from another build: a
+`DatasetSpec` subclass with `parent` (the source build) and `features_run` (the RunSpec whose
+penultimate features are clustered); both runners then run the cluster component after the
+parent's example_gen and the features run's trainer.
 
     from pipelines import experiments, profiles
     exp = experiments.get_experiment("table1", profiles.get_profile("smoke"))
@@ -26,6 +28,7 @@ the cluster component after example_gen. Nothing here needs to change for that.
 """
 
 import dataclasses
+import importlib
 import re
 from typing import Callable
 
@@ -110,6 +113,17 @@ class _Entry:
 
 
 _REGISTRY: dict[str, _Entry] = {}
+# Modules that register more experiments when imported (extensions beyond the paper's tables).
+EXTENSIONS = ("pipelines.cluster_experiment",)
+
+
+def _load_extensions() -> None:
+    for module in EXTENSIONS:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name != module:
+                raise
 
 
 def experiment(name: str, *, title: str, priority: int):
@@ -130,7 +144,8 @@ def experiment(name: str, *, title: str, priority: int):
 
 
 def experiment_names() -> list[str]:
-    """Registered names, in registration (paper) order."""
+    """Registered names, in registration (paper) order, extensions last."""
+    _load_extensions()
     return list(_REGISTRY)
 
 
@@ -140,6 +155,7 @@ def get_experiment(name: str, profile: Profile) -> Experiment:
     Raises:
         ConfigError: for an unknown name, listing the choices.
     """
+    _load_extensions()
     if name not in _REGISTRY:
         raise ConfigError(f"Unknown experiment {name!r}. Available: "
                           f"{', '.join(experiment_names())}.")

@@ -45,7 +45,7 @@ def run_dir(runs_dir: str, run: RunSpec) -> str:
     return os.path.join(runs_dir, "trainer", "model", run.key)
 
 
-def report_hook(runs_dir: str) -> Callable[[RunSpec, dict], None] | None:
+def report_hook(runs_dir: str) -> Callable[[RunSpec | None, dict], None] | None:
     """`pipelines.report.write_report(runs_dir)` as an on_run_finished hook, if that module exists."""
     try:
         report = importlib.import_module("pipelines.report")
@@ -55,7 +55,7 @@ def report_hook(runs_dir: str) -> Callable[[RunSpec, dict], None] | None:
         logging.info("pipelines.report is not available; no report is written.")
         return None
 
-    def write(run: RunSpec, result: dict) -> None:
+    def write(run: RunSpec | None, result: dict) -> None:
         del run, result
         # The report is derived output that `lg report RUNS_DIR` can always rewrite: a failure
         # here is logged with its traceback and must not stop hours of training.
@@ -137,18 +137,59 @@ def _previous_hierarchies(path: str) -> list[str]:
         return []
 
 
-def _build(spec: DatasetSpec, out: str, inputs: dict, beam_args, allow_download) -> None:
-    from components.example_gen import executor  # pylint: disable=import-outside-toplevel
+class _Datasets:
+    """Obtains each dataset once: example_gen, or for a derived dataset (a spec with `parent`
+    and `features_run`, see pipelines.experiments) the parent's build then the cluster component.
+    """
 
-    start = time.time()
-    meta = executor.run(spec.build, inputs, {"examples": out}, beam_args=list(beam_args),
-                        allow_download=allow_download)
-    logging.info("Dataset %s ready in %.1f s (%s train, %s test images): %s", spec.key,
-                 time.time() - start, meta["counts"]["train"]["total"],
-                 meta["counts"]["test"]["total"], out)
+    def __init__(self, runs_dir: str, inputs: dict, beam_args, allow_download: bool):
+        self._runs_dir, self._inputs = runs_dir, inputs
+        self._beam_args, self._allow_download = list(beam_args), allow_download
+        self.ready, self.missing = set(), {}
+
+    def obtain(self, spec: DatasetSpec) -> str | None:
+        """The dataset directory, or None when the dataset cannot be obtained (see `missing`)."""
+        out = dataset_dir(self._runs_dir, spec)
+        if spec.key in self.missing:
+            return None
+        if spec.key in self.ready:
+            return out
+        start = time.time()
+        parent = getattr(spec, "parent", None)
+        try:
+            if parent is None:
+                self._example_gen(spec, out)
+            elif self.obtain(parent) is None:
+                self.missing[spec.key] = self.missing[parent.key]
+                return None
+            else:
+                self._derive(spec, parent, out)
+        except DataError as e:
+            logging.warning("Skipping dataset %s and its runs: %s", spec.key, e)
+            self.missing[spec.key] = f"cannot obtain the dataset: {e}"
+            return None
+        logging.info("Dataset %s ready in %.1f s: %s", spec.key, time.time() - start, out)
+        self.ready.add(spec.key)
+        return out
+
+    def _example_gen(self, spec: DatasetSpec, out: str) -> None:
+        from components.example_gen import executor  # pylint: disable=import-outside-toplevel
+
+        meta = executor.run(spec.build, self._inputs, {"examples": out}, beam_args=self._beam_args,
+                            allow_download=self._allow_download)
+        logging.info("%s: %s train, %s test images.", spec.key, meta["counts"]["train"]["total"],
+                     meta["counts"]["test"]["total"])
+
+    def _derive(self, spec, parent: DatasetSpec, out: str) -> None:
+        # pylint: disable-next=import-outside-toplevel
+        from pipelines.cluster_experiment import build_clustered_dataset
+
+        build_clustered_dataset(spec, dataset_dir(self._runs_dir, parent),
+                                run_dir(self._runs_dir, spec.features_run), out, self._beam_args)
 
 
-def _train_and_evaluate(run: RunSpec, data: str, out: str) -> tuple[dict, bool]:
+def _train_and_evaluate(run: RunSpec, evaluator_cfg: dict, data: str,
+                        out: str) -> tuple[dict, bool]:
     """Trains (or finds finished) and evaluates (or finds evaluated) one run.
 
     Returns:
@@ -163,10 +204,11 @@ def _train_and_evaluate(run: RunSpec, data: str, out: str) -> tuple[dict, bool]:
                               data=dataclasses.replace(run.experiment.data, dataset_dir=data))
     trained = trainer.run(cfg, {"examples": data}, {"model": out})
     previous = _previous_hierarchies(out)
-    hierarchies = previous + [h for h in run.hierarchies if h not in previous]
+    hierarchies = previous + [h for h in evaluator_cfg["hierarchies"] if h not in previous]
     metrics_path = os.path.join(out, "metrics.json")
     before = os.stat(metrics_path).st_mtime_ns if os.path.exists(metrics_path) else None
-    metrics = evaluator.run({"hierarchies": hierarchies}, {"model": out, "examples": data},
+    metrics = evaluator.run({**evaluator_cfg, "hierarchies": hierarchies},
+                            {"model": out, "examples": data},
                             {"metrics": out})
     evaluated = os.stat(metrics_path).st_mtime_ns != before
     if not trained["skipped"]:
@@ -188,7 +230,8 @@ def run_plan(plan: Plan, runs_dir: str, *, data_dirs: Sequence[str] = (),
         tfds_data_dir: TFDS data dir (and manual_dir root) for sources read through TFDS.
         beam_args: extra Beam options for example_gen (e.g. a Dataflow runner).
         allow_download: let TFDS download a dataset no local copy of which is found.
-        on_run_finished: called as hook(run, metrics) after every run that computed something;
+        on_run_finished: called as hook(run, metrics) after every run that computed something
+            (and once as hook(None, {}) at the end when none did, so a report always exists);
             "report" (default) calls `pipelines.report.write_report(runs_dir)` when that module
             exists; None for nothing.
 
@@ -203,32 +246,31 @@ def run_plan(plan: Plan, runs_dir: str, *, data_dirs: Sequence[str] = (),
     runs_dir = os.path.abspath(runs_dir)
     os.makedirs(runs_dir, exist_ok=True)
     hook = report_hook(runs_dir) if on_run_finished == "report" else on_run_finished
-    inputs = {"data_dirs": list(data_dirs), "tfds_data_dir": tfds_data_dir}
     specs = {d.key: d for d in plan.datasets}
+    datasets = _Datasets(runs_dir, {"data_dirs": list(data_dirs), "tfds_data_dir": tfds_data_dir},
+                         beam_args, allow_download)
     start, computed = time.time(), 0
     with outputs.exclusive_lock(runs_dir):
         book = _Book(plan, runs_dir)
         book.write()
-        progress, missing = _Progress(plan), {}
+        progress = _Progress(plan)
         for index, run in enumerate(plan.runs):
             spec = specs[run.dataset]
-            data, out = dataset_dir(runs_dir, spec), run_dir(runs_dir, run)
-            if spec.key not in missing and book.data["datasets"][spec.key]["status"] != DONE:
-                try:
-                    _build(spec, data, inputs, beam_args, allow_download)
-                except DataError as e:
-                    logging.warning("Skipping dataset %s and its runs: %s", spec.key, e)
-                    missing[spec.key] = f"cannot obtain the dataset: {e}"
-                    book.skip(spec.key, missing[spec.key])
-                book.set_dataset(spec.key, "skipped" if spec.key in missing else DONE)
-            if spec.key in missing:
+            data = datasets.obtain(spec)
+            for key in datasets.ready:
+                book.set_dataset(key, DONE)
+            for key, reason in datasets.missing.items():
+                book.set_dataset(key, "skipped")
+                book.skip(key, reason)
+            if data is None:
                 book.set_run(index, "skipped")
                 book.write()
                 progress.finished(run, 0.0, worked=False)
                 continue
             logging.info("%s", progress.line(index + 1, len(plan.runs), run))
             run_start = time.time()
-            metrics, worked = _train_and_evaluate(run, data, out)
+            metrics, worked = _train_and_evaluate(run, plan.evaluator_config(run), data,
+                                                  run_dir(runs_dir, run))
             progress.finished(run, time.time() - run_start, worked)
             book.set_run(index, DONE)
             book.write()

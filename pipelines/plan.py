@@ -76,6 +76,7 @@ class Plan:
         experiments: registry name -> metadata (title, priority, command, claim) of the
             experiments asked for.
         budget_seconds: the run budget the planner enforced (None: none).
+        evaluator: evaluator config fields shared by every run (the runs add 'hierarchies').
         notes: what the profile trims relative to the paper, one line each.
     """
 
@@ -85,6 +86,7 @@ class Plan:
     skipped: tuple[tuple[str, str], ...] = ()
     experiments: dict = dataclasses.field(default_factory=dict)
     budget_seconds: float | None = None
+    evaluator: dict = dataclasses.field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
     @property
@@ -92,6 +94,10 @@ class Plan:
         """Estimated time of every build and run of the plan."""
         return (sum(d.estimated_seconds for d in self.datasets)
                 + sum(r.estimated_seconds for r in self.runs))
+
+    def evaluator_config(self, run: RunSpec) -> dict:
+        """The evaluator config of one run: the plan's shared fields and the run's hierarchies."""
+        return {**self.evaluator, "hierarchies": list(run.hierarchies)}
 
     def to_dict(self) -> dict:
         return {
@@ -107,6 +113,7 @@ class Plan:
             "skipped": [list(s) for s in self.skipped],
             "experiments": self.experiments,
             "budget_seconds": self.budget_seconds,
+            "evaluator": self.evaluator,
             "estimated_seconds": self.estimated_seconds,
             "notes": list(self.notes),
         }

@@ -282,7 +282,8 @@ def plan(profile_name: str, only: Sequence[str] | None = None,
                         f"(first needed by {exp_name}; estimated {_duration(run.estimated_seconds)})"))
     return Plan(profile=profile.name, datasets=tuple(dataset_specs.values()), runs=accepted_runs,
                 skipped=tuple(reasons), experiments={e.name: e.metadata() for e in chosen},
-                budget_seconds=budget, notes=tuple(profile.trims()))
+                budget_seconds=budget, notes=tuple(profile.trims()),
+                evaluator={"max_embedding_examples": profile.embedding_examples})
 
 
 def _run_spec(entry: _Merged) -> RunSpec:

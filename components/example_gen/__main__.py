@@ -69,13 +69,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "--project=P --region=R --temp_location=gs://B/tmp'")
 
 
+def build_config(args) -> BuildConfig:
+    """The build config from parsed arguments (ConfigError naming the option on a bad value)."""
+    return BuildConfig(dataset=args.dataset, hierarchy=args.hierarchy,
+                       noise=parse_rates(args.noise), seed=args.seed,
+                       max_train_per_class=args.max_train_per_class,
+                       max_test_per_class=args.max_test_per_class, train_shards=args.train_shards,
+                       test_shards=args.test_shards, compression=args.compression,
+                       image_encoding=args.image_encoding)
+
+
 def run_from_args(args) -> dict:
     """Builds the config from parsed args and runs the executor."""
-    cfg = BuildConfig(dataset=args.dataset, hierarchy=args.hierarchy, noise=parse_rates(args.noise),
-                      seed=args.seed, max_train_per_class=args.max_train_per_class,
-                      max_test_per_class=args.max_test_per_class, train_shards=args.train_shards,
-                      test_shards=args.test_shards, compression=args.compression,
-                      image_encoding=args.image_encoding)
+    cfg = build_config(args)
     logging.info("Build config: %s", cfg)
     return executor.run(cfg, {"data_dirs": data_dirs(args.data_dir),
                               "tfds_data_dir": args.tfds_data_dir},

@@ -84,6 +84,9 @@ def run(cfg: BuildConfig, inputs: dict, outputs_: dict, *, beam_args=(), overwri
     """
     out_dir = os.path.abspath(outputs_["examples"])
     with outputs.exclusive_lock(out_dir):
+        # A killed build leaves its partial (or, killed while publishing, the old) directory.
+        for name in outputs.remove_stale_partials(out_dir):
+            logging.info("Removed %s, left by an interrupted build.", name)
         previous = existing_build(out_dir)
         if previous is not None and previous.get("config_hash") == config_hash(cfg):
             logging.info("Dataset %s is already built from this config; nothing to do.", out_dir)
@@ -107,14 +110,33 @@ def _build(cfg, inputs, out_dir, beam_args, allow_download):
     try:
         stats = _run_pipeline(cfg, source, label_map, partial, beam_args)
         meta = _dataset_meta(cfg, source, aligned, stats, time.time() - start)
+        meta["shards"] = count_shards(partial, cfg.compression)
         outputs.write_json_atomic(os.path.join(partial, "dataset.json"), meta)
         outputs.publish(partial, out_dir)
-    except BaseException:
+    except BaseException as e:
         outputs.discard(partial)
+        # A full or read-only disk surfaces from Beam as a RuntimeError quoting the OSError.
+        error = outputs.storage_error(e, out_dir)
+        if error is not None:
+            raise error from e
         raise
     logging.info("Built %s in %.1f s: %s", out_dir, time.time() - start,
                  {s: meta["counts"][s]["total"] for s in SPLITS})
     return meta
+
+
+def count_shards(directory: str, compression: str) -> dict[str, dict[str, int]]:
+    """{split: {shard file name: records}} of a written dataset, for dataset.json.
+
+    Readers compare each file with it (`lg_keras.data.verify_shards`, `lg data inspect`), so a
+    shard cut at a record boundary, or a missing one, is named rather than read as less data.
+    """
+    shards = {}
+    for split in SPLITS:
+        folder = os.path.join(directory, split)
+        shards[split] = {name: records.count_records(os.path.join(folder, name), compression)
+                         for name in sorted(os.listdir(folder)) if ".tfrecord" in name}
+    return shards
 
 
 def _run_pipeline(cfg, source, label_map, partial, beam_args):

@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 
 from lg_keras import embeddings
-from lg_keras.errors import RunDirError
+from lg_keras.errors import LgError, RunDirError
 from pipelines import cli, tensorboard
 from tests.evaluator_fixtures import evaluated_run, tiny_dataset, tiny_runs  # noqa: F401
 
@@ -138,9 +138,11 @@ def test_projector_serves_the_penultimate_features(served):
     assert sprite[:4] == b"\x89PNG"
 
 
-def test_serve_refuses_a_missing_logdir(tmp_path):
+def test_serve_refuses_a_missing_logdir_and_quotes_a_failed_start(tmp_path):
     with pytest.raises(RunDirError, match="does not exist"):
         tensorboard.serve(str(tmp_path / "missing"))
+    with pytest.raises(LgError, match="(?s)exited with status 2.*unrecognized arguments: --no_such_flag"):
+        tensorboard.serve(str(tmp_path), extra_args=("--no_such_flag",))
 
 
 def test_lg_tensorboard_defaults_to_loopback():

@@ -1,0 +1,209 @@
+"""The same components as a Kubeflow Pipelines v2 pipeline: compile it, or run it with kfp's local runner.
+
+The planner's runs are expanded at compile time into parallel branches, one per run (no
+ParallelFor, so the pipeline also runs under `kfp.local`): an example_gen task per dataset build, a
+trainer task per run (requesting one NVIDIA GPU) and an evaluator task after each trainer. A derived
+dataset (cluster labels, `pipelines.cluster_experiment`) becomes a cluster task fed by its parent's
+build and its features run's trainer. The config of every task is one JSON string.
+
+    lg pipeline compile --profile paper --out pipeline.yaml --image REGISTRY/lg-keras:0.1.0
+    lg pipeline run-local --profile smoke --only table1 --datasets cifar10 --pipeline-root /tmp/kfp
+
+kfp is imported inside the functions, so the `lg` command starts without it.
+"""
+
+import dataclasses
+import json
+import logging
+import os
+
+from lg_keras.config import to_dict
+from pipelines import planner, reproduce
+from pipelines.plan import Plan
+
+DEFAULT_BASE_IMAGE = "lg-keras:latest"
+GPU_RESOURCE = "nvidia.com/gpu"
+
+
+def pipeline_from_plan(plan: Plan, *, base_image: str = DEFAULT_BASE_IMAGE,
+                       data_dirs=(), tfds_data_dir: str = "", beam_args: str = "",
+                       allow_download: bool = True, gpu: bool = True):
+    """A kfp pipeline function with one branch per run of `plan`.
+
+    Args:
+        plan: the plan (`pipelines.planner.plan`).
+        base_image: the component image (this repository installed, see the Dockerfile).
+        data_dirs: dataset directories as the example_gen containers see them.
+        tfds_data_dir: TFDS data dir inside the containers ('' for TFDS's default).
+        beam_args: Beam options of the example_gen tasks (e.g. a Dataflow runner).
+        allow_download: let example_gen download through TFDS when no local copy is found.
+        gpu: request one NVIDIA GPU for every trainer task.
+
+    Returns:
+        The `@dsl.pipeline` function (call it under `kfp.local.init`, or compile it).
+    """
+    # pylint: disable=import-outside-toplevel
+    from kfp import dsl
+
+    from components.evaluator.kfp_component import make_evaluator_component
+    from components.example_gen.kfp_component import make_example_gen_component
+    from components.trainer.kfp_component import make_trainer_component
+
+    example_gen_op = make_example_gen_component(base_image)
+    trainer_op = make_trainer_component(base_image)
+    evaluator_op = make_evaluator_component(base_image)
+    specs = {d.key: d for d in plan.datasets}
+
+    @dsl.pipeline(name=f"lg-keras-{plan.profile}",
+                  description=f"Label granularity (Chen et al. 2018), profile {plan.profile}: "
+                              f"{', '.join(plan.experiments)}.")
+    def lg_pipeline():
+        datasets, trainers = {}, {}
+
+        def dataset_output(key: str):
+            if key not in datasets:
+                datasets[key] = _dataset_task(specs[key], example_gen_op, dataset_output, trainers,
+                                              base_image, data_dirs, tfds_data_dir, beam_args,
+                                              allow_download)
+            return datasets[key]
+
+        for run in plan.runs:
+            examples = dataset_output(run.dataset)
+            cfg = dataclasses.replace(run.experiment, data=dataclasses.replace(
+                run.experiment.data, dataset_dir=""))
+            train = trainer_op(examples=examples, config_json=json.dumps(to_dict(cfg)))
+            train.set_display_name(f"train {run.key}")
+            if gpu:
+                train.set_accelerator_type(GPU_RESOURCE).set_accelerator_limit(1)
+            trainers[run.key] = train
+            evaluate = evaluator_op(model=train.outputs["model"], examples=examples,
+                                    config_json=json.dumps(plan.evaluator_config(run)))
+            evaluate.set_display_name(f"evaluate {run.key}")
+
+    return lg_pipeline
+
+
+def _dataset_task(spec, example_gen_op, dataset_output, trainers, base_image, data_dirs,
+                  tfds_data_dir, beam_args, allow_download):
+    """The output artifact of the task that produces dataset `spec`."""
+    parent = getattr(spec, "parent", None)
+    if parent is None:
+        task = example_gen_op(build_json=json.dumps(to_dict(spec.build)),
+                              data_dirs_json=json.dumps(list(data_dirs)),
+                              tfds_data_dir=tfds_data_dir, beam_args=beam_args,
+                              allow_download=allow_download)
+        task.set_display_name(f"example_gen {spec.key}")
+        return task.outputs["examples"]
+    from components.cluster.kfp_component import make_cluster_component  # pylint: disable=import-outside-toplevel
+
+    features = trainers.get(spec.features_run.key)
+    if features is None:
+        raise ValueError(f"Dataset {spec.key!r} needs run {spec.features_run.key!r} earlier in "
+                         f"the plan.")
+    task = make_cluster_component(base_image)(
+        examples=dataset_output(parent.key), features_run=features.outputs["model"],
+        config_json=json.dumps(spec.cluster_config()))
+    task.set_display_name(f"cluster {spec.key}")
+    return task.outputs["clustered"]
+
+
+def compile_pipeline(profile: str, only, out_yaml: str, base_image: str = DEFAULT_BASE_IMAGE, *,
+                     datasets=None, data_dirs=(), imagenet_available: bool = False,
+                     tfds_data_dir: str = "", beam_args: str = "",
+                     budget_hours: float | None = -1.0) -> Plan:
+    """Plans `profile` and compiles its pipeline to `out_yaml`.
+
+    Args:
+        profile: 'smoke', 'cpu' or 'paper'.
+        only: experiment names (None or empty: all).
+        out_yaml: the pipeline package to write.
+        base_image: the component image.
+        datasets: restrict to these dataset keys (None: all).
+        data_dirs: dataset directories inside the containers.
+        imagenet_available: whether the containers can read ImageNet (from data_dirs or TFDS).
+        tfds_data_dir: TFDS data dir inside the containers ('' for TFDS's default).
+        beam_args: Beam options of the example_gen tasks.
+        budget_hours: as `planner.plan` (-1: the profile's budget).
+
+    Returns:
+        The compiled plan.
+    """
+    from kfp import compiler  # pylint: disable=import-outside-toplevel
+
+    plan = planner.plan(profile, only, data_dirs, imagenet_available, datasets=datasets,
+                        budget_hours=budget_hours)
+    pipeline = pipeline_from_plan(plan, base_image=base_image, data_dirs=data_dirs,
+                                  tfds_data_dir=tfds_data_dir, beam_args=beam_args)
+    compiler.Compiler().compile(pipeline, out_yaml)
+    logging.info("Compiled %d runs on %d datasets to %s.", len(plan.runs), len(plan.datasets),
+                 out_yaml)
+    return plan
+
+
+def run_local(plan: Plan, pipeline_root: str, *, data_dirs=(), tfds_data_dir: str = "",
+              allow_download: bool = True) -> None:
+    """Runs the plan's pipeline with kfp's local SubprocessRunner (no GPU requests, no cluster).
+
+    Every task runs in a fresh Python process of this interpreter (lg_keras must be installed in
+    it, as `pip install -e .` does); outputs go under `pipeline_root`.
+    """
+    from kfp import local  # pylint: disable=import-outside-toplevel
+
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=pipeline_root)
+    pipeline = pipeline_from_plan(plan, data_dirs=data_dirs, tfds_data_dir=tfds_data_dir,
+                                  allow_download=allow_download, gpu=False)
+    pipeline()
+
+
+def _compile(args) -> None:
+    # Paths as the containers see them: this machine's LG_DATA_DIR and defaults mean nothing there.
+    budget = -1.0 if args.budget_hours is None else args.budget_hours
+    plan = compile_pipeline(args.profile, args.only, args.out, args.image, datasets=args.datasets,
+                            data_dirs=args.data_dir, imagenet_available=args.with_imagenet,
+                            tfds_data_dir=args.tfds_data_dir or "", beam_args=args.beam_args,
+                            budget_hours=budget)
+    print(planner.format_plan(plan))
+    print(f"wrote {args.out}: {len(plan.datasets)} dataset, {len(plan.runs)} trainer (1 GPU "
+          f"each) and {len(plan.runs)} evaluator tasks; image {args.image}")
+
+
+def _run_local(args) -> None:
+    plan, dirs = reproduce.plan_from_args(args)
+    print(planner.format_plan(plan), flush=True)
+    root = os.path.abspath(args.pipeline_root)
+    run_local(plan, root, data_dirs=dirs, tfds_data_dir=args.tfds_data_dir or "",
+              allow_download=not args.no_download)
+    print(f"pipeline finished; artifacts under {root}")
+
+
+def register(commands, data_commands) -> None:
+    """Adds `lg pipeline compile` and `lg pipeline run-local` to the `lg` command."""
+    del data_commands
+    pipeline = commands.add_parser("pipeline", help="the components as a Kubeflow pipeline")
+    sub = pipeline.add_subparsers(dest="pipeline_command", required=True, metavar="SUBCOMMAND")
+    compile_ = sub.add_parser(
+        "compile", help="compile a profile's experiments to a kfp v2 pipeline package (YAML)",
+        description="Plans the experiments like `lg reproduce` and writes a pipeline package "
+                    "with one example_gen task per dataset and a trainer (1 GPU) and evaluator "
+                    "task per run. Submit it with kfp.Client().create_run_from_pipeline_package.")
+    reproduce.add_plan_arguments(compile_, default_profile="paper")
+    compile_.add_argument("--out", default="pipeline.yaml", help="the YAML file to write")
+    compile_.add_argument("--image", default=DEFAULT_BASE_IMAGE,
+                          help="component image with this repository installed (Dockerfile)")
+    compile_.add_argument("--with-imagenet", action="store_true",
+                          help="include the ImageNet subsets (the containers can read ImageNet "
+                               "from --data-dir or the TFDS data dir)")
+    compile_.add_argument("--beam-args", default="",
+                          help="Beam options for the dataset builds, e.g. '--runner=DataflowRunner "
+                               "--project=P --region=R --temp_location=gs://B/tmp'")
+    compile_.set_defaults(func=_compile)
+    local_ = sub.add_parser(
+        "run-local", help="run the pipeline with kfp's local SubprocessRunner (small profiles)",
+        description="Runs the compiled pipeline's tasks one by one in subprocesses of this "
+                    "Python (no cluster, no GPU requests). Use --only and --datasets to keep "
+                    "it small.")
+    reproduce.add_plan_arguments(local_, default_profile="smoke")
+    local_.add_argument("--pipeline-root", required=True, help="where kfp writes the artifacts")
+    local_.add_argument("--no-download", action="store_true",
+                        help="never download through TFDS")
+    local_.set_defaults(func=_run_local)

@@ -1,0 +1,168 @@
+"""pipelines.local_runner: a tiny plan end to end in-process, resumed, locked; the real smoke run.
+
+The tiny plan builds a generated 4-class image folder, trains a fine and a coarse width-4 network
+for one epoch and scores the fine one under a second hierarchy; a third run needs a dataset that
+does not exist and must be skipped with the reason.
+"""
+
+import dataclasses
+import json
+import os
+import time
+
+import pytest
+
+from lg_keras.config import BuildConfig
+from lg_keras.errors import RunDirError
+from pipelines import cli, local_runner
+from pipelines.plan import DatasetSpec, Plan, RunSpec
+from pipelines.profiles import get_profile
+from tests import datagen
+
+CLASSES = ["c0", "c1", "c2", "c3"]
+
+
+def tiny_plan(root: str, *, with_missing: bool = False) -> Plan:
+    """A plan over a generated 4-class folder: fine (+ another hierarchy) and coarse runs."""
+    images = os.path.join(root, "images")
+    if not os.path.isdir(images):
+        datagen.write_image_folder(images, CLASSES, 12, 4, size=(8, 8))
+    hierarchy = datagen.write_hierarchy(os.path.join(root, "pairs.yaml"),
+                                        {"low": ["c0", "c1"], "high": ["c2", "c3"]}, name="pairs")
+    other = datagen.write_hierarchy(os.path.join(root, "mixed.yaml"),
+                                    {"even": ["c0", "c2"], "odd": ["c1", "c3"]}, name="mixed")
+    toy = DatasetSpec(key="toy", build=BuildConfig(dataset=f"folder:{images}", hierarchy=hierarchy),
+                      paper_name="toy")
+    recipe = get_profile("smoke").cifar10
+    recipe = dataclasses.replace(recipe, batch_size=16,
+                                 train=dataclasses.replace(recipe.train, epochs=1,
+                                                           warmup_epochs=0.0))
+    runs = [RunSpec("toy", recipe.experiment("fine"), hierarchies=(other,),
+                    experiments=("table1", "table6"), estimated_seconds=5.0),
+            RunSpec("toy", recipe.experiment("coarse"), experiments=("table1",),
+                    estimated_seconds=5.0)]
+    datasets = [toy]
+    if with_missing:
+        gone = DatasetSpec(key="gone", paper_name="gone", build=BuildConfig(
+            dataset=f"folder:{os.path.join(root, 'missing')}", hierarchy=hierarchy))
+        datasets.append(gone)
+        runs.append(RunSpec("gone", recipe.experiment("fine"), experiments=("table1",)))
+    return Plan(profile="smoke", datasets=tuple(datasets), runs=tuple(runs),
+                experiments={"table1": {"title": "tiny"}},
+                evaluator={"max_embedding_examples": 8})
+
+
+@pytest.fixture(scope="module")
+def tiny_runs(tmp_path_factory):
+    """The tiny plan run once: (plan, runs_dir, summary, hook calls, seconds)."""
+    root = str(tmp_path_factory.mktemp("tiny"))
+    plan = tiny_plan(root, with_missing=True)
+    runs_dir = os.path.join(root, "runs")
+    calls = []
+    start = time.time()
+    summary = local_runner.run_plan(plan, runs_dir, on_run_finished=lambda r, m: calls.append(
+        (r.key, m["coarse_test_accuracy"])))
+    return plan, runs_dir, summary, calls, time.time() - start
+
+
+def test_the_plan_runs_into_the_tfx_style_layout(tiny_runs):
+    plan, runs_dir, summary, calls, _ = tiny_runs
+    with open(os.path.join(runs_dir, "plan.json")) as f:
+        book = json.load(f)
+    assert book["profile"] == "smoke" and len(book["runs"]) == 3
+    fine, coarse, gone = book["runs"]
+    for entry, run in zip((fine, coarse), plan.runs):
+        assert entry["status"] == "done" and entry["key"] == run.key
+        assert entry["run_dir"] == os.path.join("trainer", "model", run.key)
+        assert entry["dataset_dir"] == os.path.join("example_gen", "examples",
+                                                    plan.datasets[0].build_hash)
+        metrics_path = os.path.join(runs_dir, entry["run_dir"], "metrics.json")
+        assert os.path.isfile(metrics_path)
+        assert os.path.isfile(os.path.join(runs_dir, entry["dataset_dir"], "dataset.json"))
+    with open(os.path.join(runs_dir, fine["run_dir"], "metrics.json")) as f:
+        metrics = json.load(f)
+    assert list(metrics["by_hierarchy"]) and metrics["config"]["max_embedding_examples"] == 8
+    assert [key for key, _ in calls] == [plan.runs[0].key, plan.runs[1].key]
+    assert summary["done"] == 2 and summary["computed"] == 2
+
+
+def test_an_unobtainable_dataset_is_skipped_with_the_reason(tiny_runs):
+    _, runs_dir, summary, _, _ = tiny_runs
+    with open(os.path.join(runs_dir, "plan.json")) as f:
+        book = json.load(f)
+    assert book["runs"][2]["status"] == "skipped"
+    assert book["datasets"]["gone"]["status"] == "skipped"
+    (reason,) = [r for what, r in book["skipped"] if what == "gone"]
+    assert "cannot obtain the dataset" in reason and "missing" in reason
+    assert [w for w, _ in summary["skipped"]] == ["gone"]
+
+
+def test_a_rerun_redoes_nothing(tiny_runs):
+    plan, runs_dir, _, _, first_seconds = tiny_runs
+    model = os.path.join(runs_dir, "trainer", "model", plan.runs[0].key, "model.keras")
+    metrics = os.path.join(runs_dir, "trainer", "model", plan.runs[0].key, "metrics.json")
+    stamps = os.stat(model).st_mtime_ns, os.stat(metrics).st_mtime_ns
+    calls = []
+    start = time.time()
+    summary = local_runner.run_plan(plan, runs_dir, on_run_finished=lambda r, m: calls.append(r))
+    assert summary["computed"] == 0 and summary["done"] == 2
+    assert (os.stat(model).st_mtime_ns, os.stat(metrics).st_mtime_ns) == stamps
+    assert calls == [None]  # one final call, so a report exists even when nothing was computed
+    assert time.time() - start < max(first_seconds / 2, 20)
+
+
+def test_a_narrower_plan_keeps_the_hierarchies_already_scored(tiny_runs):
+    plan, runs_dir, _, _, _ = tiny_runs
+    narrower = dataclasses.replace(plan, runs=(dataclasses.replace(plan.runs[0], hierarchies=()),),
+                                   datasets=plan.datasets[:1])
+    metrics = os.path.join(runs_dir, "trainer", "model", plan.runs[0].key, "metrics.json")
+    stamp = os.stat(metrics).st_mtime_ns
+    summary = local_runner.run_plan(narrower, runs_dir, on_run_finished=None)
+    assert summary["computed"] == 0 and os.stat(metrics).st_mtime_ns == stamp
+
+
+def test_a_second_reproduce_on_the_same_directory_is_refused(tiny_runs):
+    plan, runs_dir, _, _, _ = tiny_runs
+    lock = runs_dir + ".lock"
+    with open(lock, "w") as f:
+        f.write("1")  # pid 1 is alive: another process holds RUNS_DIR
+    try:
+        with pytest.raises(RunDirError, match="in use by another process"):
+            local_runner.run_plan(plan, runs_dir, on_run_finished=None)
+    finally:
+        os.remove(lock)
+
+
+def test_report_hook_writes_the_report_when_the_reporter_exists(tmp_path):
+    hook = local_runner.report_hook(str(tmp_path))
+    try:
+        import pipelines.report  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+    except ModuleNotFoundError:
+        assert hook is None
+    else:
+        assert callable(hook)
+
+
+@pytest.mark.slow
+def test_smoke_reproduce_of_tables_1_6_7_on_the_real_data(shared_data_dir, tmp_path, capsys):
+    """`lg reproduce --profile smoke --only table1,table6,table7` (several minutes: 5 builds)."""
+    out = str(tmp_path / "runs")
+    argv = ["reproduce", "--profile", "smoke", "--only", "table1,table6,table7", "--out", out,
+            "--data-dir", shared_data_dir, "--no-download"]
+    assert cli.main(argv) == 0
+    with open(os.path.join(out, "plan.json")) as f:
+        book = json.load(f)
+    done = [r for r in book["runs"] if r["status"] == "done"]
+    assert len(done) == len(book["runs"]) >= 13
+    for entry in done:
+        assert os.path.isfile(os.path.join(out, entry["run_dir"], "metrics.json"))
+    (fine,) = [r for r in done if r["dataset"] == "cifar10" and r["experiment"]["data"]["labels"]
+               == "fine"]
+    with open(os.path.join(out, fine["run_dir"], "metrics.json")) as f:
+        assert len(json.load(f)["by_hierarchy"]) == 10
+    assert any(what == "imagenet_dogcat" for what, _ in book["skipped"])
+    capsys.readouterr()
+    start = time.time()
+    assert cli.main(argv) == 0
+    assert "(0 computed now)" in capsys.readouterr().out
+    assert time.time() - start < 120
