@@ -50,6 +50,7 @@ class ClusterModel:
 
     @property
     def num_coarse_classes(self) -> int:
+        """Number of coarse classes the model has centroids for."""
         return int(self.centroids.shape[0])
 
     def standardize(self, features) -> np.ndarray:
@@ -172,7 +173,9 @@ def assign(model: ClusterModel, features, coarse) -> np.ndarray:
     out = np.zeros(len(z), np.int64)
     for c in np.unique(coarse):
         rows = coarse == c
-        d = ((z[rows, None, :] - model.centroids[c][None]) ** 2).sum(axis=-1)
+        centroids = model.centroids[c]
+        # Squared distances up to the per-row constant |z|^2, as [n_c, k] (not [n_c, k, D]).
+        d = (centroids ** 2).sum(axis=1)[None, :] - 2.0 * z[rows] @ centroids.T
         out[rows] = c * model.k + np.argmin(d, axis=1)
     return out
 
@@ -193,6 +196,20 @@ def agreement(cluster_labels, fine_labels) -> dict[str, float]:
         "normalized_mutual_info": float(
             sk_metrics.normalized_mutual_info_score(fine_labels, cluster_labels)),
     }
+
+
+def agreement_within_coarse(cluster_labels, fine_labels, coarse_labels) -> dict[str, float]:
+    """`agreement` inside each coarse class, averaged over the coarse classes (unweighted).
+
+    Clusters never cross coarse classes, so the whole-split `agreement` also credits the coarse
+    split, which is given; this one measures only how each coarse class is divided.
+    """
+    coarse_labels = np.asarray(coarse_labels)
+    cluster_labels, fine_labels = np.asarray(cluster_labels), np.asarray(fine_labels)
+    scores = [agreement(cluster_labels[coarse_labels == c], fine_labels[coarse_labels == c])
+              for c in np.unique(coarse_labels)]
+    return {key: float(np.mean([s[key] for s in scores])) if scores else float("nan")
+            for key in ("adjusted_rand_index", "normalized_mutual_info")}
 
 
 def _box_edges(size: int, grid: int) -> tuple[np.ndarray, np.ndarray]:

@@ -318,7 +318,7 @@ def from_dict(kind: type, data: Any, field: str = ""):
     fields = {f.name: f for f in dataclasses.fields(kind)}
     unknown = sorted(set(data) - set(fields), key=str)  # JSON keys are strings; others may not be
     if unknown:
-        raise ConfigError(f"Unknown field {prefix}{unknown[0]!r}. Available: "
+        raise ConfigError(f"Unknown field {prefix + str(unknown[0])!r}. Available: "
                           f"{', '.join(sorted(fields))}.")
     hints = typing.get_type_hints(kind)
     kwargs = {}

@@ -237,6 +237,12 @@ def _correct_string(correct: np.ndarray) -> str:
     return "".join("1" if c else "0" for c in correct)
 
 
+def _has_labels(info: DatasetInfo, view: str) -> bool:
+    """Whether the dataset's records carry the view's labels (cluster labels may be train-only)."""
+    listed = info.meta.get("features", {}).get("int64")
+    return listed is None or records.label_feature(view) in listed
+
+
 def trained_class_names(info: DatasetInfo, label_view: str) -> list[str]:
     """Names of the classes a label view trains on (cluster views: cluster_<i>)."""
     if label_view == "coarse":
@@ -252,7 +258,8 @@ def compute_metrics(pred: RunPredictions, info: DatasetInfo,
     view = pred.label_view
     fine_view = view == "fine" or view.startswith("fine_noise_")
     view_to_coarse = info.view_to_coarse(view)
-    test_views = tuple(dict.fromkeys(("fine", "coarse", view)))
+    view_labels = view != "coarse" and _has_labels(info, view)
+    test_views = ("fine", "coarse") + ((view,) if view_labels and view != "fine" else ())
     test = data.read_labels(info, "test", test_views)
     train = data.read_labels(info, "train", ("fine", "coarse"), pred.data_cfg.fraction)
     assert len(test["fine"]) == len(pred.test_logits)
@@ -288,14 +295,17 @@ def compute_metrics(pred: RunPredictions, info: DatasetInfo,
         out["fine_confusion_matrix"] = confusion.tolist()
         out["acr"], out["acr_note"] = acr_or_none(confusion, info.fine_to_coarse)
         out["acr_labels"] = "fine"
-        if view != "fine":
+        if view != "fine" and view_labels:
             noisy = metrics.confusion_matrix(test[view], predicted, info.num_fine_classes)
             out["acr_noisy_test_labels"], out["acr_noisy_test_labels_note"] = acr_or_none(
                 noisy, info.fine_to_coarse)
-    elif view.startswith("fine_cluster_"):
+    elif view_labels:  # a cluster view: its classes are clusters, its test labels the assignments
         confusion = metrics.confusion_matrix(test[view], predicted, len(view_to_coarse))
         out["acr"], out["acr_note"] = acr_or_none(confusion, view_to_coarse)
         out["acr_labels"] = view
+    elif view != "coarse":
+        out["acr_note"] = (f"The test split has no {view!r} labels, so the confusion between its "
+                           f"classes (and the ACR) cannot be counted.")
     else:
         out["acr_note"] = ("Run trained on coarse labels: it predicts no fine classes, so there is "
                            "no fine confusion matrix to take the ACR of.")

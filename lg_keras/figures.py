@@ -17,12 +17,13 @@ from sklearn.manifold import TSNE  # pylint: disable=g-import-not-at-top,wrong-i
 MAX_TSNE_POINTS = 2000
 
 
-def tsne_embedding(features, seed: int = 0) -> np.ndarray:
+def tsne_embedding(features, seed: int = 0, max_iter: int = 1000) -> np.ndarray:
     """2-D t-SNE of features (van der Maaten & Hinton 2008, as paper Fig. 4).
 
     Args:
         features: float array (n, D) with 2 <= n <= MAX_TSNE_POINTS.
         seed: random_state of the t-SNE (PCA initialisation, so runs are repeatable).
+        max_iter: optimisation iterations (sklearn's default 1000; at least 250).
 
     Returns:
         float32 array (n, 2).
@@ -34,7 +35,7 @@ def tsne_embedding(features, seed: int = 0) -> np.ndarray:
                          f"{features.shape}. Select a subset (embeddings.balanced_subset).")
     # Perplexity must stay below n; 30 is sklearn's default for larger sets.
     tsne = TSNE(n_components=2, perplexity=min(30.0, max(1.0, (n - 1) / 3)), init="pca",
-                random_state=seed)
+                random_state=seed, max_iter=max_iter)
     return tsne.fit_transform(features).astype(np.float32)
 
 

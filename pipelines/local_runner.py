@@ -23,6 +23,7 @@ import gc
 import importlib
 import json
 import logging
+import math
 import os
 import time
 from typing import Callable, Sequence
@@ -33,6 +34,8 @@ from pipelines.plan import DatasetSpec, Plan, RunSpec
 
 PLAN_FILE = "plan.json"
 DONE, PENDING = "done", "pending"
+# The report is rewritten after a run at most this often (and always at the end).
+REPORT_INTERVAL_S = 600.0
 
 
 def dataset_dir(runs_dir: str, spec: DatasetSpec) -> str:
@@ -45,8 +48,16 @@ def run_dir(runs_dir: str, run: RunSpec) -> str:
     return os.path.join(runs_dir, "trainer", "model", run.key)
 
 
-def report_hook(runs_dir: str) -> Callable[[RunSpec | None, dict], None] | None:
-    """`pipelines.report.write_report(runs_dir)` as an on_run_finished hook, if that module exists."""
+def report_hook(runs_dir: str, min_interval_s: float = REPORT_INTERVAL_S
+                ) -> Callable[[RunSpec | None, dict], None] | None:
+    """`pipelines.report.write_report(runs_dir)` as an on_run_finished hook, if that module exists.
+
+    The report takes a while (tables, figures), so after a run it is rewritten only when
+    `min_interval_s` have passed since the last one; the final call (run None) always writes.
+
+    Returns:
+        The hook, or None when pipelines.report is not part of this checkout.
+    """
     try:
         report = importlib.import_module("pipelines.report")
     except ModuleNotFoundError as e:
@@ -54,9 +65,13 @@ def report_hook(runs_dir: str) -> Callable[[RunSpec | None, dict], None] | None:
             raise
         logging.info("pipelines.report is not available; no report is written.")
         return None
+    last = [-math.inf]
 
     def write(run: RunSpec | None, result: dict) -> None:
-        del run, result
+        del result
+        if run is not None and time.time() - last[0] < min_interval_s:
+            return
+        start = time.time()
         # The report is derived output that `lg report RUNS_DIR` can always rewrite: a failure
         # here is logged with its traceback and must not stop hours of training.
         try:
@@ -64,7 +79,8 @@ def report_hook(runs_dir: str) -> Callable[[RunSpec | None, dict], None] | None:
         except Exception:  # pylint: disable=broad-except
             logging.exception("Writing the report failed; rerun `lg report %s` later.", runs_dir)
         else:
-            logging.info("Report: %s", path)
+            logging.info("Report %s written in %.0f s.", path, time.time() - start)
+        last[0] = time.time()
 
     return write
 
@@ -231,9 +247,8 @@ def run_plan(plan: Plan, runs_dir: str, *, data_dirs: Sequence[str] = (),
         beam_args: extra Beam options for example_gen (e.g. a Dataflow runner).
         allow_download: let TFDS download a dataset no local copy of which is found.
         on_run_finished: called as hook(run, metrics) after every run that computed something
-            (and once as hook(None, {}) at the end when none did, so a report always exists);
-            "report" (default) calls `pipelines.report.write_report(runs_dir)` when that module
-            exists; None for nothing.
+            and once as hook(None, {}) at the end; "report" (default) is `report_hook(runs_dir)`:
+            pipelines.report.write_report(runs_dir) when that module exists; None for nothing.
 
     Returns:
         {'runs': N, 'done': finished runs, 'computed': runs that trained or evaluated now,
@@ -280,7 +295,7 @@ def run_plan(plan: Plan, runs_dir: str, *, data_dirs: Sequence[str] = (),
                              metrics["coarse_test_accuracy"], time.time() - run_start)
                 if hook:
                     hook(run, metrics)
-        if hook and not computed:
+        if hook:
             hook(None, {})
     summary = {"runs": len(plan.runs),
                "done": sum(r["status"] == DONE for r in book.data["runs"]),

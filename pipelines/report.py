@@ -175,8 +175,12 @@ def _mcnemar_section(ctx: Context) -> tuple[list, Table]:
              "p": t["p_value"], "Method": t["method"]} for t in ctx.mcnemar]
     table = make_table("mcnemar", "McNemar tests (A = fine-type training, B = the other setting)",
                        rows, rows)
+    caveat = ("Table VI's coarse runs train on their own builds of CIFAR-10 (one per mapping); "
+              "their test correctness is paired with the fine run's image by image, which "
+              "assumes each build lists the same test images in the same order (same source, "
+              "same split; only the labels differ).")
     return [("h", 2, "Secondary: McNemar tests on the same test images"),
-            ("p", METHOD_NOTES[4]), ("table", table)], table
+            ("p", METHOD_NOTES[4]), ("p", caveat), ("table", table)], table
 
 
 def _runs_section(runs: pd.DataFrame) -> tuple[list, Table]:

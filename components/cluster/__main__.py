@@ -84,6 +84,7 @@ def register(commands, data_commands) -> None:
 
 
 def main(argv=None) -> int:
+    """`python -m components.cluster`: the same options as `lg data cluster`."""
     parser = argparse.ArgumentParser(prog="python -m components.cluster", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)

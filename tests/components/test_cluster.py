@@ -102,8 +102,9 @@ def test_metadata_describes_the_cluster_views(source, clustered):
     assert entry["feature_dim"] == 8 * 8 * 3 and entry["features_run_config_hash"] is None
     for split, total in (("train", 6 * TRAIN_PER_CLASS), ("test", 6 * TEST_PER_CLASS)):
         # Flat colours: the two clusters of each coarse class are its two fine classes.
-        assert entry["agreement"][split] == {"adjusted_rand_index": pytest.approx(1.0),
-                                             "normalized_mutual_info": pytest.approx(1.0)}
+        for kind in ("agreement", "agreement_within_coarse"):
+            assert entry[kind][split] == {"adjusted_rand_index": pytest.approx(1.0),
+                                          "normalized_mutual_info": pytest.approx(1.0)}
         assert entry["counts"][split] == [total // 6] * 6
         assert sum(info.meta["clusters"]["3"]["counts"][split]) == total
     assert info.meta["features"]["int64"][-2:] == ["fine_label_cluster_2", "fine_label_cluster_3"]

@@ -181,3 +181,22 @@ def test_pixel_features_uneven_and_small_images():
             stop = max(((j + 1) * 5) // 8, start + 1)
             np.testing.assert_allclose(got[:, i, j, 0], x[:, rows, start:stop, 0].mean(axis=(1, 2)),
                                        rtol=1e-6)
+
+
+def test_agreement_within_coarse_ignores_the_given_coarse_split():
+    rng = np.random.default_rng(0)
+    coarse = np.repeat([0, 1], 2000)
+    fine = coarse * 5 + rng.integers(0, 5, 4000)
+    random_within = coarse * 5 + rng.integers(0, 5, 4000)  # right coarse class, random inside
+    whole = clustering.agreement(random_within, fine)
+    within = clustering.agreement_within_coarse(random_within, fine, coarse)
+    assert whole["normalized_mutual_info"] > 0.15  # credit for the coarse split alone
+    assert abs(within["adjusted_rand_index"]) < 0.01
+    assert within["normalized_mutual_info"] < 0.01
+    # Naive reference: the mean of per-coarse-class scores.
+    expected = np.mean([clustering.agreement(random_within[coarse == c], fine[coarse == c])[
+        "adjusted_rand_index"] for c in (0, 1)])
+    assert within["adjusted_rand_index"] == pytest.approx(expected)
+    perfect = clustering.agreement_within_coarse(fine + 100, fine, coarse)
+    assert perfect == {"adjusted_rand_index": pytest.approx(1.0),
+                       "normalized_mutual_info": pytest.approx(1.0)}

@@ -245,3 +245,34 @@ def test_unfinished_or_mismatched_runs_are_refused(tiny_runs, info, tmp_path):
     os.remove(os.path.join(run, "config.json"))
     with pytest.raises(RunDirError, match="config.json"):
         evaluate.evaluate_run(run, info)
+
+
+def test_cluster_run_takes_acr_against_the_test_cluster_assignments(tiny_runs, tiny_dataset,
+                                                                    tmp_path):
+    from components.cluster import executor as cluster  # pylint: disable=g-import-not-at-top
+
+    clustered = str(tmp_path / "clustered")
+    cluster.run({"k": [2], "features": "pixels"}, {"examples": tiny_dataset},
+                {"examples": clustered})
+    info = load_dataset_info(clustered)
+    run = str(tmp_path / "run")
+    shutil.copytree(tiny_runs("fine", FINE_FRACTION), run)  # 4 outputs = 2 coarse x 2 clusters
+    config = _run_config(run)
+    config["experiment"]["data"].update(labels="fine_cluster_2", dataset_dir=clustered)
+    config["dataset"]["config_hash"] = info.meta["config_hash"]
+    (tmp_path / "run" / "config.json").write_text(json.dumps(config))
+    m = evaluate.evaluate_run(run, info)
+    view_to_coarse = info.view_to_coarse("fine_cluster_2")
+    logits = keras.saving.load_model(os.path.join(run, "model.keras"), compile=False).predict(
+        np.concatenate([x.numpy() for x, _ in data.eval_dataset(
+            info, "test", DataConfig(**config["experiment"]["data"]), ())]), verbose=0)
+    test = data.read_labels(info, "test", ("coarse", "fine_cluster_2"))
+    predicted = logits.argmax(1)
+    assert m["trained_classes"] == ["cluster_0", "cluster_1", "cluster_2", "cluster_3"]
+    assert m["coarse_test_accuracy"] == pytest.approx(
+        _naive_accuracy(view_to_coarse[predicted], test["coarse"]))
+    assert m["fine_test_accuracy"] is None and m["acr_labels"] == "fine_cluster_2"
+    expected, note = evaluate.acr_or_none(
+        _naive_confusion(test["fine_cluster_2"], predicted, 4), view_to_coarse)
+    assert m["acr"] == (pytest.approx(expected) if expected is not None else None)
+    assert m["acr_note"] == note

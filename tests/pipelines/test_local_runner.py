@@ -8,7 +8,9 @@ does not exist and must be skipped with the reason.
 import dataclasses
 import json
 import os
+import sys
 import time
+import types
 
 import pytest
 
@@ -61,7 +63,7 @@ def tiny_runs(tmp_path_factory):
     calls = []
     start = time.time()
     summary = local_runner.run_plan(plan, runs_dir, on_run_finished=lambda r, m: calls.append(
-        (r.key, m["coarse_test_accuracy"])))
+        (r.key, m["coarse_test_accuracy"]) if r else None))
     return plan, runs_dir, summary, calls, time.time() - start
 
 
@@ -82,7 +84,7 @@ def test_the_plan_runs_into_the_tfx_style_layout(tiny_runs):
     with open(os.path.join(runs_dir, fine["run_dir"], "metrics.json")) as f:
         metrics = json.load(f)
     assert list(metrics["by_hierarchy"]) and metrics["config"]["max_embedding_examples"] == 8
-    assert [key for key, _ in calls] == [plan.runs[0].key, plan.runs[1].key]
+    assert [c and c[0] for c in calls] == [plan.runs[0].key, plan.runs[1].key, None]
     assert summary["done"] == 2 and summary["computed"] == 2
 
 
@@ -107,7 +109,7 @@ def test_a_rerun_redoes_nothing(tiny_runs):
     summary = local_runner.run_plan(plan, runs_dir, on_run_finished=lambda r, m: calls.append(r))
     assert summary["computed"] == 0 and summary["done"] == 2
     assert (os.stat(model).st_mtime_ns, os.stat(metrics).st_mtime_ns) == stamps
-    assert calls == [None]  # one final call, so a report exists even when nothing was computed
+    assert calls == [None]  # only the final call, so a report exists even when nothing was new
     assert time.time() - start < max(first_seconds / 2, 20)
 
 
@@ -133,14 +135,18 @@ def test_a_second_reproduce_on_the_same_directory_is_refused(tiny_runs):
         os.remove(lock)
 
 
-def test_report_hook_writes_the_report_when_the_reporter_exists(tmp_path):
-    hook = local_runner.report_hook(str(tmp_path))
-    try:
-        import pipelines.report  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
-    except ModuleNotFoundError:
-        assert hook is None
-    else:
-        assert callable(hook)
+def test_the_report_hook_is_throttled_and_always_writes_at_the_end(monkeypatch, tmp_path):
+    written = []
+    fake = types.ModuleType("pipelines.report")
+    fake.write_report = lambda runs_dir: written.append(runs_dir) or f"{runs_dir}/report.md"
+    monkeypatch.setitem(sys.modules, "pipelines.report", fake)
+    hook = local_runner.report_hook(str(tmp_path), min_interval_s=3600)
+    run = tiny_plan(str(tmp_path)).runs[0]
+    hook(run, {})
+    hook(run, {})
+    assert written == [str(tmp_path)]
+    hook(None, {})
+    assert len(written) == 2
 
 
 @pytest.mark.slow

@@ -141,7 +141,8 @@ def test_projector_serves_the_penultimate_features(served):
 def test_serve_refuses_a_missing_logdir_and_quotes_a_failed_start(tmp_path):
     with pytest.raises(RunDirError, match="does not exist"):
         tensorboard.serve(str(tmp_path / "missing"))
-    with pytest.raises(LgError, match="(?s)exited with status 2.*unrecognized arguments: --no_such_flag"):
+    with pytest.raises(LgError,
+                       match="(?s)exited with status 2.*unrecognized arguments: --no_such_flag"):
         tensorboard.serve(str(tmp_path), extra_args=("--no_such_flag",))
 
 

@@ -1,0 +1,92 @@
+"""pipelines.kubeflow: every profile compiles to a parseable package; a tiny plan runs under kfp.local."""
+
+import collections
+import dataclasses
+import json
+import os
+
+import pytest
+import yaml
+
+from pipelines import cli, kubeflow, planner
+from pipelines.plan import Plan
+from tests.pipelines.test_local_runner import tiny_plan
+
+
+def _tasks(path: str) -> tuple[collections.Counter, dict]:
+    """(task count per component kind, executors) of a compiled package."""
+    with open(path) as f:
+        package = yaml.safe_load(f)
+    tasks = package["root"]["dag"]["tasks"]
+    kinds = collections.Counter(t["componentRef"]["name"].removeprefix("comp-").rstrip(
+        "-0123456789") for t in tasks.values())
+    return kinds, package["deploymentSpec"]["executors"]
+
+
+@pytest.mark.parametrize("profile", ["smoke", "cpu", "paper"])
+def test_every_profile_compiles_with_one_branch_per_run(profile, tmp_path):
+    path = str(tmp_path / f"{profile}.yaml")
+    plan = kubeflow.compile_pipeline(profile, None, path, "registry.example/lg-keras:1",
+                                     imagenet_available=profile == "paper")
+    kinds, executors = _tasks(path)
+    derived = sum(hasattr(d, "features_run") for d in plan.datasets)
+    assert kinds["trainer"] == kinds["evaluator"] == len(plan.runs)
+    assert kinds["example-gen"] == len(plan.datasets) - derived and kinds["cluster"] == derived
+    trainers = [e["container"] for name, e in executors.items() if name.startswith("exec-trainer")]
+    assert len(trainers) == len(plan.runs) or len(trainers) >= 1
+    for container in trainers:
+        assert container["image"] == "registry.example/lg-keras:1"
+        assert container["resources"]["accelerator"]["resourceType"] == kubeflow.GPU_RESOURCE
+        assert container["resources"]["accelerator"]["resourceCount"] == "1"
+    text = open(path).read()
+    assert "pip install" not in text
+    if profile == "paper":
+        assert {r.dataset for r in plan.runs} >= {"imagenet_dogcat", "imagenet_fruitveg"}
+        assert len(plan.runs) > 150
+
+
+def test_the_evaluator_tasks_carry_the_table6_hierarchies(tmp_path):
+    path = str(tmp_path / "table6.yaml")
+    plan = kubeflow.compile_pipeline("smoke", ["table6"], path)
+    with open(path) as f:
+        text = f.read()
+    assert "cifar10_custom_10" in text and len(plan.runs) == 3
+
+
+def test_compile_command(tmp_path, capsys):
+    out = str(tmp_path / "p.yaml")
+    assert cli.main(["pipeline", "compile", "--profile", "smoke", "--only", "table1,table8",
+                     "--out", out, "--image", "r/lg:2"]) == 0
+    assert "trainer (1 GPU each)" in capsys.readouterr().out
+    kinds, _ = _tasks(out)
+    assert kinds["trainer"] == len(planner.plan("smoke", ["table1", "table8"]).runs)
+
+
+def test_a_tiny_plan_runs_under_kfp_local(tmp_path):
+    """example_gen, trainer and evaluator in kfp's SubprocessRunner (about a minute: 3 processes)."""
+    plan = tiny_plan(str(tmp_path / "data"))
+    plan = dataclasses.replace(plan, runs=plan.runs[:1])
+    root = str(tmp_path / "root")
+    kubeflow.run_local(plan, root)
+    found = {name: os.path.join(d, name) for d, _, files in os.walk(root) for name in files
+             if name in ("metrics.json", "dataset.json", "model.keras")}
+    assert set(found) == {"metrics.json", "dataset.json", "model.keras"}
+    with open(found["metrics.json"]) as f:
+        metrics = json.load(f)
+    assert list(metrics["by_hierarchy"]) and metrics["config"]["max_embedding_examples"] == 8
+    assert isinstance(plan, Plan)
+
+
+@pytest.mark.slow
+def test_run_local_command_on_fashion_mnist(tmp_path, capsys):
+    """`lg pipeline run-local --profile smoke --only table1 --datasets fashion_mnist` (minutes)."""
+    if not os.path.isdir("/usr/share/datasets/fashion-mnist"):
+        pytest.skip("dataset-fashion-mnist is not installed")
+    root = str(tmp_path / "root")
+    assert cli.main(["pipeline", "run-local", "--profile", "smoke", "--only", "table1",
+                     "--datasets", "fashion_mnist", "--pipeline-root", root,
+                     "--no-download"]) == 0
+    assert "pipeline finished" in capsys.readouterr().out
+    metrics = [os.path.join(d, "metrics.json") for d, _, files in os.walk(root)
+               if "metrics.json" in files]
+    assert len(metrics) == 2
