@@ -4,7 +4,25 @@ import logging
 import os
 import sys
 
+from lg_keras import outputs
 from lg_keras.errors import LgError
+
+
+class _NoTracebackForLgErrors(logging.Filter):
+    """Drops the traceback from log records of an LgError or a full disk, keeping their message.
+
+    Beam logs a failing element's exception with its traceback before re-raising it; for an
+    LgError (bad input, its message already says what and where) or a full or read-only disk
+    (reported as a RunDirError), that is 30 lines of noise ahead of the one-line `error:` the
+    entry point prints.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None and (isinstance(error, LgError)
+                                  or outputs.storage_error(error, "") is not None):
+            record.exc_info, record.exc_text = None, None
+        return True
 
 
 def configure_logging() -> None:
@@ -12,6 +30,8 @@ def configure_logging() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
                         datefmt="%H:%M:%S", force=True)  # Beam's import configures root first
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_NoTracebackForLgErrors())
 
 
 def run_guarded(fn) -> int:

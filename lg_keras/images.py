@@ -5,6 +5,7 @@ image fails the job with its id and file name rather than reaching training.
 """
 
 import io
+import warnings
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -45,8 +46,11 @@ def decode_pixels(raw: RawExample, payload: bytes) -> tuple[np.ndarray, bool]:
                             f"needs {h * w * c}.")
         return np.frombuffer(payload, np.uint8).reshape(h, w, c), False
     try:
-        with Image.open(io.BytesIO(payload)) as image:
-            # PIL only warns between MAX_IMAGE_PIXELS and twice that: refuse before decoding.
+        with warnings.catch_warnings():  # PIL only warns up to twice MAX_IMAGE_PIXELS ...
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(payload))
+        with image:
+            # ... so refuse from MAX_IMAGE_PIXELS on, before decoding.
             if image.width * image.height > Image.MAX_IMAGE_PIXELS:
                 raise DataError(f"Image of {where} is {image.width}x{image.height} pixels, over the "
                                 f"limit of {Image.MAX_IMAGE_PIXELS:,} (a decompression bomb?).")

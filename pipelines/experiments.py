@@ -218,7 +218,7 @@ def table1(profile: Profile) -> list[RunRequest]:
     100.0/83.44; ImageNet dog vs. cat 94.1/92.68 vs. 95.3/94.67; ImageNet fruit vs. vege.
     91.8/89.65 vs. 95.4/93.15. Fashion-MNIST (clothing vs. accessories) is an extra row. The
     CIFAR-10 pair gets `profile.pair_seeds` seeds: its 0.78-point gap needs an interval. The cpu
-    profile takes about 2.5 h for this table (no ImageNet copy: those rows are skipped).
+    profile takes about 3 h for this table (without an ImageNet copy those rows are skipped).
 
         lg reproduce --profile cpu --only table1
     """
@@ -233,8 +233,8 @@ def fig2(profile: Profile) -> list[RunRequest]:
 
     Paper Fig. 2: train and test coarse accuracy vs. fraction 0.2-1.0 of the training split (same
     share of every class), epochs scaled by 1/fraction so the update count stays (FACTS.md). No
-    numbers are printed. The cpu profile runs 0.2 and 0.6 on CIFAR-10 only (about 1 h); 1.0 is
-    Table I's pair.
+    numbers are printed. The cpu profile runs 0.2 and 0.6 on CIFAR-10 only (about 1.1 h beyond
+    Table I); 1.0 is Table I's pair.
 
         lg reproduce --profile cpu --only fig2
     """
@@ -268,7 +268,8 @@ def table4(profile: Profile) -> list[RunRequest]:
     layer: CIFAR-10 99.20 (+0.78) / 98.50 (+0.08); CIFAR-100 85.05 (+0.01) / 86.33 (+1.29);
     CIFAR-100 animals 83.44 (+2.02) / 80.73 (-0.69); dog vs. cat 94.87 (+2.19) / 92.2 (-0.48);
     fruit vs. vege. 93.15 (+3.5) / 89.67 (+0.02). The extra layer is Linear(fine classes) then
-    Linear(coarse classes) without an activation, as in the authors' code. cpu: about 35 min.
+    Linear(coarse classes) without an activation, as in the authors' code. cpu: about 40 min
+    beyond Table I.
 
         lg reproduce --profile cpu --only table4
     """
@@ -303,7 +304,7 @@ def table5(profile: Profile) -> list[RunRequest]:
 
     Paper Table V, test accuracy % (F then C): CIFAR-10 dropout 0.3: 99.10 / 98.48, no dropout
     99.20 / 98.42; dog vs. cat 95.00 / 92.80 and 94.87 / 92.68; fruit vs. vege. 93.86 / 89.93 and
-    93.15 / 89.65. cpu: about 30 min (CIFAR-10 only without an ImageNet copy).
+    93.15 / 89.65. cpu: about 35 min beyond Table I (CIFAR-10 only without an ImageNet copy).
 
         lg reproduce --profile cpu --only table5
     """
@@ -334,7 +335,7 @@ def fig6(profile: Profile) -> list[RunRequest]:
     Paper Fig. 6: Delta A_test = A_FC - A_CC against the fine-trained network's ACR (authors'
     orientation: mean confusion across coarse classes over mean confusion within them, FACTS.md)
     for Table I's datasets plus CIFAR-100-5 and CIFAR-100-15 (Table VIII). No numbers are
-    printed; Fashion-MNIST adds an extra point. cpu: about 15 min beyond Tables I and VIII.
+    printed; Fashion-MNIST adds an extra point. cpu: nothing beyond Tables I and VIII.
 
         lg reproduce --profile cpu --only fig6
     """
@@ -356,7 +357,7 @@ def table6(profile: Profile) -> list[RunRequest]:
     94.19/96.16/+1.97 (5:5). Rows (3) and (6) are the authors' scripts' groupings, not the printed
     ones (FACTS.md). One fine-trained CIFAR-10 network per seed (Table I's) is scored under all ten
     mappings; each row needs its own coarse-trained run on its own build; row (1) is CIFAR-10's
-    own grouping, so its coarse run is Table I's. cpu: about 2.5 h.
+    own grouping, so its coarse run is Table I's. cpu: about 2.5 h beyond Table I.
 
         lg reproduce --profile cpu --only table6
     """
@@ -381,7 +382,7 @@ def table7(profile: Profile) -> list[RunRequest]:
     0.1: 98.12/-0.30, 0.3: 97.72/-0.70. With probability r each training example swaps its fine
     label with a random example of its coarse class (the build's fine_noise_<r> views); A_CC and
     r = 0 are Table I's CIFAR-10 runs. ACR on clean test labels, and as a labelled variant on
-    noisy ones as the authors' code did. cpu: about 1 h.
+    noisy ones as the authors' code did. cpu: about 1.1 h beyond Table I.
 
         lg reproduce --profile cpu --only table7
     """
@@ -402,7 +403,7 @@ def table8(profile: Profile) -> list[RunRequest]:
 
     Paper Table VIII, A_CC / A_FC (Delta) %: 5 coarse classes 80.53 / 83.22 (+2.69); 10 (CIFAR-100
     animals) 81.42 / 83.44 (+2.02); 15: 85.14 / 85.30 (+0.16); 20 (CIFAR-100) 85.04 / 85.05
-    (+0.01). The subsets are the authors' code's (FACTS.md). cpu: about 30 min beyond Table I.
+    (+0.01). The subsets are the authors' code's (FACTS.md). cpu: about 35 min beyond Table I.
 
         lg reproduce --profile cpu --only table8
     """

@@ -1,4 +1,4 @@
-"""The same components as a Kubeflow Pipelines v2 pipeline: compile it, or run it with kfp's local runner.
+"""The same components as a Kubeflow Pipelines v2 pipeline: compiled, or run by kfp's local runner.
 
 The planner's runs are expanded at compile time into parallel branches, one per run (no
 ParallelFor, so the pipeline also runs under `kfp.local`): an example_gen task per dataset build, a
@@ -22,6 +22,9 @@ from pipelines import planner, reproduce
 from pipelines.plan import Plan
 
 DEFAULT_BASE_IMAGE = "lg-keras:latest"
+# kfp.local's SubprocessRunner ignores the image and runs this Python; naming a Python image
+# spares its warning about running a custom image in a plain Python environment.
+LOCAL_IMAGE = "python:3.11-slim"
 GPU_RESOURCE = "nvidia.com/gpu"
 
 
@@ -94,7 +97,8 @@ def _dataset_task(spec, example_gen_op, dataset_output, trainers, base_image, da
                               allow_download=allow_download)
         task.set_display_name(f"example_gen {spec.key}")
         return task.outputs["examples"]
-    from components.cluster.kfp_component import make_cluster_component  # pylint: disable=import-outside-toplevel
+    # pylint: disable-next=import-outside-toplevel
+    from components.cluster.kfp_component import make_cluster_component
 
     features = trainers.get(spec.features_run.key)
     if features is None:
@@ -150,8 +154,9 @@ def run_local(plan: Plan, pipeline_root: str, *, data_dirs=(), tfds_data_dir: st
     from kfp import local  # pylint: disable=import-outside-toplevel
 
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=pipeline_root)
-    pipeline = pipeline_from_plan(plan, data_dirs=data_dirs, tfds_data_dir=tfds_data_dir,
-                                  allow_download=allow_download, gpu=False)
+    pipeline = pipeline_from_plan(plan, base_image=LOCAL_IMAGE, data_dirs=data_dirs,
+                                  tfds_data_dir=tfds_data_dir, allow_download=allow_download,
+                                  gpu=False)
     pipeline()
 
 

@@ -29,7 +29,7 @@ import time
 from typing import Callable, Sequence
 
 from lg_keras import outputs
-from lg_keras.errors import DataError
+from lg_keras.errors import DataError, RunDirError
 from pipelines.plan import DatasetSpec, Plan, RunSpec
 
 PLAN_FILE = "plan.json"
@@ -211,10 +211,11 @@ def _train_and_evaluate(run: RunSpec, evaluator_cfg: dict, data: str,
     Returns:
         (metrics, whether anything was computed).
     """
-    import keras  # pylint: disable=import-outside-toplevel
+    # pylint: disable=import-outside-toplevel
+    import keras
 
-    from components.evaluator import executor as evaluator  # pylint: disable=import-outside-toplevel
-    from components.trainer import executor as trainer  # pylint: disable=import-outside-toplevel
+    from components.evaluator import executor as evaluator
+    from components.trainer import executor as trainer
 
     cfg = dataclasses.replace(run.experiment,
                               data=dataclasses.replace(run.experiment.data, dataset_dir=data))
@@ -259,7 +260,10 @@ def run_plan(plan: Plan, runs_dir: str, *, data_dirs: Sequence[str] = (),
         LgError: from the components, for anything but an unobtainable dataset.
     """
     runs_dir = os.path.abspath(runs_dir)
-    os.makedirs(runs_dir, exist_ok=True)
+    try:
+        os.makedirs(runs_dir, exist_ok=True)
+    except OSError as e:
+        raise RunDirError(f"Cannot create the runs directory {runs_dir!r} ({e.strerror}).") from e
     hook = report_hook(runs_dir) if on_run_finished == "report" else on_run_finished
     specs = {d.key: d for d in plan.datasets}
     datasets = _Datasets(runs_dir, {"data_dirs": list(data_dirs), "tfds_data_dir": tfds_data_dir},
@@ -302,6 +306,6 @@ def run_plan(plan: Plan, runs_dir: str, *, data_dirs: Sequence[str] = (),
                "computed": computed, "skipped": [tuple(s) for s in book.data["skipped"]],
                "seconds": round(time.time() - start, 1),
                "plan_path": os.path.join(runs_dir, PLAN_FILE)}
-    logging.info("Finished %d of %d runs (%d computed now) in %s.", summary["done"], summary["runs"],
-                 computed, _clock(summary["seconds"]))
+    logging.info("Finished %d of %d runs (%d computed now) in %s.", summary["done"],
+                 summary["runs"], computed, _clock(summary["seconds"]))
     return summary

@@ -240,8 +240,8 @@ def plan(profile_name: str, only: Sequence[str] | None = None,
             key = _merge_key(request)
             entry = merged.get(key)
             if entry is None:
-                spec = dataclasses.replace(request.dataset,
-                                           estimated_seconds=estimate_build_seconds(request.dataset))
+                build_seconds = estimate_build_seconds(request.dataset)
+                spec = dataclasses.replace(request.dataset, estimated_seconds=build_seconds)
                 entry = merged[key] = _Merged(spec, request.experiment, [], [], exp.priority)
             entry.hierarchies += [h for h in request.hierarchies if h not in entry.hierarchies]
             if exp.name not in entry.experiments:
@@ -279,7 +279,8 @@ def plan(profile_name: str, only: Sequence[str] | None = None,
         run = runs[k]
         reasons.append((f"{run.key} ({', '.join(run.experiments)})",
                         f"over the {profile.name} profile's run budget of {budget_hours:g} h "
-                        f"(first needed by {exp_name}; estimated {_duration(run.estimated_seconds)})"))
+                        f"(first needed by {exp_name}; estimated "
+                        f"{_duration(run.estimated_seconds)})"))
     return Plan(profile=profile.name, datasets=tuple(dataset_specs.values()), runs=accepted_runs,
                 skipped=tuple(reasons), experiments={e.name: e.metadata() for e in chosen},
                 budget_seconds=budget, notes=tuple(profile.trims()),
@@ -287,10 +288,10 @@ def plan(profile_name: str, only: Sequence[str] | None = None,
 
 
 def _run_spec(entry: _Merged) -> RunSpec:
+    seconds = estimate_run_seconds(entry.experiment, entry.dataset)
     return RunSpec(dataset=entry.dataset.key, experiment=entry.experiment,
                    hierarchies=tuple(entry.hierarchies), experiments=tuple(entry.experiments),
-                   estimated_seconds=round(estimate_run_seconds(entry.experiment, entry.dataset), 1),
-                   priority=entry.priority)
+                   estimated_seconds=round(seconds, 1), priority=entry.priority)
 
 
 def _check_datasets(datasets: Sequence[str], chosen) -> set[str]:

@@ -26,13 +26,15 @@ _DEFAULT_SHARDS = {"train": 8, "test": 2}
 
 
 def pipeline_options(beam_args: list[str]) -> PipelineOptions:
-    """Beam options: the in-memory DirectRunner unless `beam_args` names another runner.
+    """Beam options: the in-process FnApiRunner unless `beam_args` names another runner.
 
-    Naming the runner skips Beam 2.77's attempt to download the Prism runner (FACTS.md).
+    Beam 2.77's DirectRunner, even when named, first tries to download and start the Prism runner
+    binary for this pipeline (a network fetch, then a fallback); the FnApiRunner it falls back to,
+    named directly, skips that.
     """
     args = list(beam_args)
     if not any(a.startswith("--runner") for a in args):
-        args += ["--runner=DirectRunner", "--direct_running_mode=in_memory",
+        args += ["--runner=FnApiRunner", "--direct_running_mode=in_memory",
                  "--direct_num_workers=1"]
     return PipelineOptions(args)
 

@@ -25,16 +25,18 @@ def make_example_gen_component(base_image: str = DEFAULT_BASE_IMAGE):
                     tfds_data_dir: str = "", beam_args: str = "", allow_download: bool = True):
         """Builds the dataset `build_json` (a BuildConfig as JSON) into `examples`."""
         # Imported inside: kfp runs the function's body alone in the component's process.
-        import json  # pylint: disable=import-outside-toplevel
+        # pylint: disable=import-outside-toplevel
+        import json
 
-        from components.example_gen import executor  # pylint: disable=import-outside-toplevel
-        from lg_keras.config import BuildConfig, from_dict  # pylint: disable=import-outside-toplevel
-        from lg_keras.errors import ConfigError  # pylint: disable=import-outside-toplevel
+        from components.example_gen import executor
+        from lg_keras.config import BuildConfig, from_dict
+        from lg_keras.errors import ConfigError
 
         cfg = from_dict(BuildConfig, json.loads(build_json))
         data_dirs = json.loads(data_dirs_json)
         if not isinstance(data_dirs, list) or not all(isinstance(d, str) for d in data_dirs):
-            raise ConfigError(f"data_dirs_json must be a JSON list of paths; got {data_dirs_json!r}.")
+            raise ConfigError(f"data_dirs_json must be a JSON list of paths; got "
+                              f"{data_dirs_json!r}.")
         meta = executor.run(cfg, {"data_dirs": data_dirs, "tfds_data_dir": tfds_data_dir or None},
                             {"examples": examples.path}, beam_args=beam_args.split(),
                             allow_download=allow_download)

@@ -45,7 +45,9 @@ def prepare_example(raw: RawExample, split: str, label_map: LabelMap, encoding: 
         records.SOURCE_LABEL: raw.label,
         records.FINE: fine,
         records.COARSE: label_map.fine_to_coarse[fine],
-        "moments": moments,
+        # A tuple of floats, not an ndarray: Beam's coder encodes it natively where an ndarray
+        # falls back to pickling, a cost per example each time the examples are materialised.
+        "moments": tuple(moments.tolist()),
     }
 
 

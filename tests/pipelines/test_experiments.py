@@ -1,4 +1,4 @@
-"""pipelines.experiments and pipelines.profiles: the registry is complete, profiles differ in size only."""
+"""pipelines.experiments and pipelines.profiles: a complete registry; sizes-only profiles."""
 
 import dataclasses
 

@@ -1,4 +1,4 @@
-"""pipelines.kubeflow: every profile compiles to a parseable package; a tiny plan runs under kfp.local."""
+"""pipelines.kubeflow: every profile compiles to a parseable package; a tiny plan runs locally."""
 
 import collections
 import dataclasses
@@ -13,27 +13,43 @@ from pipelines.plan import Plan
 from tests.pipelines.test_local_runner import tiny_plan
 
 
+def _kind(task: dict) -> str:
+    return task["componentRef"]["name"].removeprefix("comp-").rstrip("-0123456789")
+
+
+def _package(path: str) -> dict:
+    with open(path) as f:
+        return yaml.safe_load(f)
+
+
 def _tasks(path: str) -> tuple[collections.Counter, dict]:
     """(task count per component kind, executors) of a compiled package."""
-    with open(path) as f:
-        package = yaml.safe_load(f)
-    tasks = package["root"]["dag"]["tasks"]
-    kinds = collections.Counter(t["componentRef"]["name"].removeprefix("comp-").rstrip(
-        "-0123456789") for t in tasks.values())
+    package = _package(path)
+    kinds = collections.Counter(_kind(t) for t in package["root"]["dag"]["tasks"].values())
     return kinds, package["deploymentSpec"]["executors"]
 
 
-@pytest.mark.parametrize("profile", ["smoke", "cpu", "paper"])
-def test_every_profile_compiles_with_one_branch_per_run(profile, tmp_path):
+def _configs(path: str, kind: str) -> list[dict]:
+    """The config_json constants of the tasks of one kind."""
+    tasks = _package(path)["root"]["dag"]["tasks"].values()
+    return [json.loads(t["inputs"]["parameters"]["config_json"]["runtimeValue"]["constant"])
+            for t in tasks if _kind(t) == kind]
+
+
+@pytest.mark.parametrize("profile,only", [
+    ("smoke", None), ("cpu", None), ("paper", ["table1", "table6"]),
+    pytest.param("paper", None, marks=pytest.mark.slow),  # 500+ tasks: about a minute
+])
+def test_every_profile_compiles_with_one_branch_per_run(profile, only, tmp_path):
     path = str(tmp_path / f"{profile}.yaml")
-    plan = kubeflow.compile_pipeline(profile, None, path, "registry.example/lg-keras:1",
+    plan = kubeflow.compile_pipeline(profile, only, path, "registry.example/lg-keras:1",
                                      imagenet_available=profile == "paper")
     kinds, executors = _tasks(path)
     derived = sum(hasattr(d, "features_run") for d in plan.datasets)
     assert kinds["trainer"] == kinds["evaluator"] == len(plan.runs)
     assert kinds["example-gen"] == len(plan.datasets) - derived and kinds["cluster"] == derived
     trainers = [e["container"] for name, e in executors.items() if name.startswith("exec-trainer")]
-    assert len(trainers) == len(plan.runs) or len(trainers) >= 1
+    assert trainers
     for container in trainers:
         assert container["image"] == "registry.example/lg-keras:1"
         assert container["resources"]["accelerator"]["resourceType"] == kubeflow.GPU_RESOURCE
@@ -42,15 +58,18 @@ def test_every_profile_compiles_with_one_branch_per_run(profile, tmp_path):
     assert "pip install" not in text
     if profile == "paper":
         assert {r.dataset for r in plan.runs} >= {"imagenet_dogcat", "imagenet_fruitveg"}
-        assert len(plan.runs) > 150
+        assert len(plan.runs) > (150 if only is None else 30)
+        configs = _configs(path, "trainer")
+        assert {c["model"]["width"] for c in configs if c["model"]["name"] == "preact_resnet18"} \
+            == {16, 64}
+        assert {c["data"]["image_size"] for c in configs} == {0, 224}
 
 
 def test_the_evaluator_tasks_carry_the_table6_hierarchies(tmp_path):
     path = str(tmp_path / "table6.yaml")
     plan = kubeflow.compile_pipeline("smoke", ["table6"], path)
-    with open(path) as f:
-        text = f.read()
-    assert "cifar10_custom_10" in text and len(plan.runs) == 3
+    hierarchies = [c["hierarchies"] for c in _configs(path, "evaluator")]
+    assert sorted(map(len, hierarchies)) == [0, 0, 10] and len(plan.runs) == 3
 
 
 def test_compile_command(tmp_path, capsys):
@@ -63,7 +82,7 @@ def test_compile_command(tmp_path, capsys):
 
 
 def test_a_tiny_plan_runs_under_kfp_local(tmp_path):
-    """example_gen, trainer and evaluator in kfp's SubprocessRunner (about a minute: 3 processes)."""
+    """example_gen, trainer and evaluator in kfp's SubprocessRunner (about a minute)."""
     plan = tiny_plan(str(tmp_path / "data"))
     plan = dataclasses.replace(plan, runs=plan.runs[:1])
     root = str(tmp_path / "root")

@@ -1,4 +1,4 @@
-"""pipelines.planner: shared runs, priority order, the run budget, estimates, errors, the printout."""
+"""pipelines.planner: shared runs, priority order, the budget, estimates, errors, the printout."""
 
 import json
 import os
