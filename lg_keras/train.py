@@ -10,15 +10,16 @@ Run directory (other components read it; keep it exactly):
 
     config.json          the config, its hash, the dataset, library versions, strategy, step counts
     checkpoint/          epoch-NNNNN.keras (model + optimizer state, written to a temporary name and
-                         renamed) and state.json {'epoch': completed epochs, ...}, written last
+                         renamed) and state.json {'epoch': completed epochs, 'rng_states' (the
+                         dropout RNGs, which .keras files lack), ...}, written last
     history.json         one dict per completed epoch (see `train`)
     model.keras          the final model, written when training finishes
     train_state.json     {'finished': true, 'epochs', 'seconds', 'config_hash'}, written last
 
 Resuming: a run directory whose checkpoint/state.json exists (same config) continues after the
-epoch it records, with the optimizer state (momentum, step counter, so the schedule) restored. Data
-order and augmentation are keyed by (seed, epoch) in `data.train_dataset`, so a resumed run sees
-the batches an uninterrupted run would. Keras 3 `fit` with `steps_per_epoch` keeps one iterator over
+epoch it records, with the optimizer state (momentum, step counter, so the schedule) and the
+dropout RNG states restored. Data order and augmentation are keyed by (seed, epoch) in
+`data.train_dataset`, so a resumed run sees the batches an uninterrupted run would. Keras 3 `fit` with `steps_per_epoch` keeps one iterator over
 the multi-epoch dataset across epochs (it resets only when a dataset of known length runs out), so
 fit's epoch e consumes exactly data epoch e (tests/lg_keras/test_train.py checks it).
 
@@ -229,7 +230,8 @@ class _EpochEnd(keras.callbacks.Callback):
         _save_model(self.model, os.path.join(self._ckpt, name))
         outputs.write_json_atomic(self._history_path, self.history)
         outputs.write_json_atomic(os.path.join(self._ckpt, STATE_FILE), {
-            "epoch": completed, "checkpoint": name, "step": step, "config_hash": self._hash})
+            "epoch": completed, "checkpoint": name, "step": step, "config_hash": self._hash,
+            "rng_states": [v.numpy().tolist() for v in _rng_states(self.model)]})
         for path in glob.glob(os.path.join(self._ckpt, "*.keras")):
             if os.path.basename(path) != name and not path.endswith(f"tmp-{os.getpid()}.keras"):
                 os.remove(path)
@@ -254,13 +256,28 @@ def _checkpoint_state(run_dir: str, chash: str) -> tuple[int, dict | None, list[
     return done, state, [h for h in history if h["epoch"] <= done]
 
 
+def _rng_states(model: keras.Model) -> list:
+    """The state variables of the model's SeedGenerators (dropout masks), in a fixed order.
+
+    They are not among `model.weights`, so a .keras checkpoint lacks them; checkpoint/state.json
+    keeps them, so a resumed run draws the dropout masks an uninterrupted one would.
+    """
+    return [v for v in model.variables if v.name == "seed_generator_state"]
+
+
 def _restore(model: keras.Model, run_dir: str, state: dict) -> None:
-    """Loads a checkpoint's weights and optimizer state (momentum, step counter) into `model`."""
+    """Loads a checkpoint's weights, optimizer state (momentum, step counter) and RNG states."""
     model.optimizer.build(model.trainable_variables)
     path = os.path.join(run_dir, CHECKPOINT_DIR, state["checkpoint"])
+    rng_states, saved = _rng_states(model), state.get("rng_states")
     try:
         model.load_weights(path)
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+        if saved is not None:
+            if len(saved) != len(rng_states):
+                raise ValueError(f"{len(saved)} RNG states saved, the model has {len(rng_states)}")
+            for variable, value in zip(rng_states, saved):
+                variable.assign(np.asarray(value, variable.dtype))
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as e:
         raise RunDirError(f"Cannot restore the checkpoint {path!r} ({type(e).__name__}: "
                           f"{str(e)[:200]}); it is damaged or from another model. Remove "
                           f"{os.path.dirname(path)!r} to train from scratch.") from e
