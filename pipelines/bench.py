@@ -65,8 +65,8 @@ class Sizes:
 
 
 FULL = Sizes()
-QUICK = Sizes(batch=16, rounds=1, matmul_size=512, matmul_reps=2, thin_steps=2, full_steps=1,
-              warmup=1, generated=(4, 24, 4), wait_steps=3, memory_steps=0)
+QUICK = Sizes(batch=8, rounds=1, matmul_size=512, matmul_reps=2, thin_steps=2, full_steps=1,
+              warmup=1, generated=(4, 12, 2), wait_steps=2, memory_steps=0)
 
 
 # --------------------------------------------------------------------------- stages 1 and 2
@@ -174,16 +174,19 @@ def measure_input(sizes: Sizes, thin, dataset_dir: str, out: dict) -> None:
     reader = bench_input.reader_throughput(dataset_dir, sizes.batch)
     training = thin.images_per_second(sizes.thin_steps, 1)
     wait = bench_input.input_wait(dataset_dir, sizes.batch, sizes.wait_steps, sizes.warmup)
-    steady = len(wait["step_seconds"]) and sum(wait["step_seconds"]) / len(wait["step_seconds"])
-    mean_wait = sum(wait["wait_seconds"]) / max(len(wait["wait_seconds"]), 1)
+    steady = sum(wait["step_seconds"]) / len(wait["step_seconds"])
+    mean_wait = sum(wait["wait_seconds"]) / len(wait["wait_seconds"])
     stall, n = reader["first_batch_seconds"][-1], wait["steps_per_epoch"] - 1
     out["input"] = {"reader": reader, "thin_synthetic": training, "wait": wait,
-                    "epoch_start_stall_seconds": stall,
-                    "cold_start_seconds": reader["first_batch_seconds"][0]}
+                    "epoch_start_stall_seconds": stall, "steady_wait_fraction": mean_wait / steady,
+                    "run_start_seconds": reader["setup_seconds"] + reader["first_batch_seconds"][0],
+                    "real_vs_synthetic_training": wait["images_per_second"]
+                    / training["images_per_second"]}
     out["reader_vs_thin_training"] = (reader["records_per_second"][-1]
                                       / training["images_per_second"])
-    # A cached epoch: its start-up stall (shuffle buffer fill, reader alone: an upper bound) plus
-    # steps_per_epoch - 1 steady steps.
+    # One later epoch: its start-up stall (timed on the reader alone, so an upper bound) plus
+    # steps_per_epoch - 1 steady steps. The run's one-off start (reading the split) is reported
+    # apart, as run_start_seconds.
     out["input_wait_fraction"] = (stall + n * mean_wait) / (stall + n * steady)
 
 

@@ -32,10 +32,10 @@ import os
 import time
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
 import numpy as np
 
 from components.cluster import transforms
+from components.example_gen import executor as example_gen_executor
 from components.example_gen.executor import existing_build
 from lg_keras import clustering, data, outputs, records
 from lg_keras.config import DataConfig
@@ -199,19 +199,6 @@ def dataset_hash(cfg: ClusterConfig, source_hash: str, run_hash: str | None) -> 
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def pipeline_options(beam_args) -> PipelineOptions:
-    """Beam options: the in-process FnApiRunner unless `beam_args` names another runner.
-
-    Beam 2.77's DirectRunner first tries to download the Prism runner for a pipeline like this one
-    (even when named explicitly); naming the FnApiRunner, which it falls back to, skips that.
-    """
-    args = list(beam_args)
-    if not any(a.startswith("--runner") for a in args):
-        args += ["--runner=FnApiRunner", "--direct_running_mode=in_memory",
-                 "--direct_num_workers=1"]
-    return PipelineOptions(args)
-
-
 def _write_json(value, path):
     with open(path, "w") as f:
         json.dump(value, f)
@@ -228,7 +215,7 @@ def _relabel(info: DatasetInfo, assigned: dict, ids: dict, partial: str, beam_ar
     for split in SPLITS:
         os.makedirs(os.path.join(partial, split))
     counts_path = os.path.join(partial, _COUNTS_FILE)
-    with beam.Pipeline(options=pipeline_options(list(beam_args))) as p:
+    with beam.Pipeline(options=example_gen_executor.pipeline_options(list(beam_args))) as p:
         labels = p | "Labels" >> beam.Create(sorted(per_example.items()))
         _ = (p
              | "Shards" >> beam.Create(jobs)
