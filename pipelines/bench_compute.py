@@ -59,16 +59,19 @@ def forward_flops(model: keras.Model) -> int:
 
 
 class _StepClock(keras.callbacks.Callback):
-    """Stamps the end of every training step."""
+    """Stamps the end of every training step; stops `max_seconds` after the warm-up steps."""
 
-    def __init__(self):
+    def __init__(self, warmup: int, max_seconds: float):
         super().__init__()
-        self.stamps = []
+        self.stamps, self._warmup, self._max_seconds = [], warmup, max_seconds
 
     def on_train_batch_end(self, batch, logs=None):
         if logs:  # Reading a logged value waits for the step to finish.
             float(next(iter(logs.values())))
         self.stamps.append(time.perf_counter())
+        if len(self.stamps) > self._warmup + 1:
+            self.model.stop_training = (
+                self.stamps[-1] - self.stamps[self._warmup - 1] > self._max_seconds)
 
 
 class KerasBench:
@@ -92,20 +95,22 @@ class KerasBench:
         self.dataset = tf.data.Dataset.from_tensors((images, labels)).repeat()
         self.flops_per_image = forward_flops(self.model)
 
-    def images_per_second(self, steps: int, warmup: int) -> dict:
-        """Trains `warmup + steps` steps; returns images/s over the last `steps`.
+    def images_per_second(self, steps: int, warmup: int, max_seconds: float = 1e9) -> dict:
+        """Trains `warmup + steps` steps; returns images/s over the steps after the warm-up.
 
         Args:
             steps: timed steps.
             warmup: untimed steps first, >= 1 (the first step traces the graph).
+            max_seconds: stop timing after the first timed step that ends past this (a loaded
+                machine then still finishes the bench in time).
 
         Returns:
             {'images_per_second', 'step_seconds': per timed step}.
         """
-        clock = _StepClock()
+        assert warmup >= 1, warmup
+        clock = _StepClock(warmup, max_seconds)
         self.model.fit(self.dataset, steps_per_epoch=warmup + steps, epochs=1, verbose=0, shuffle=False,
                        callbacks=[clock])
-        assert warmup >= 1, warmup
         seconds = np.diff(clock.stamps[warmup - 1:])
         return {"images_per_second": self.batch * len(seconds) / float(np.sum(seconds)),
                 "step_seconds": [round(float(s), 4) for s in seconds]}

@@ -71,8 +71,8 @@ class PreActResNet18(nn.Module):
         return self.linear(out)
 
 
-def train_throughput(width: int, batch: int, steps: int, warmup: int,
-                     num_classes: int = 10) -> dict:
+def train_throughput(width: int, batch: int, steps: int, warmup: int, num_classes: int = 10,
+                     max_seconds: float = 1e9) -> dict:
     """Times `steps` SGD steps (after `warmup` untimed ones) on a synthetic 32x32 batch.
 
     Args:
@@ -81,6 +81,7 @@ def train_throughput(width: int, batch: int, steps: int, warmup: int,
         steps: timed steps.
         warmup: untimed steps first (allocator and oneDNN primitive caches warm up).
         num_classes: logits.
+        max_seconds: stop after the first timed step that ends past this many timed seconds.
 
     Returns:
         {'images_per_second': batch * steps / timed seconds, 'step_seconds': [...]}.
@@ -100,6 +101,8 @@ def train_throughput(width: int, batch: int, steps: int, warmup: int,
         optimizer.step()
         if i >= warmup:
             times.append(time.perf_counter() - start)
+            if sum(times) > max_seconds:
+                break
     return {"images_per_second": batch * len(times) / sum(times),
             "step_seconds": [round(t, 4) for t in times]}
 

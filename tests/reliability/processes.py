@@ -14,9 +14,9 @@ _LOOPBACK = {"0100007F", "00000000000000000000000001000000"}  # 127.0.0.1 and ::
 
 def start(argv, log_path, **kwargs) -> subprocess.Popen:
     """Starts `lg ARGV` from the repository root with stdout and stderr to `log_path`."""
-    log = open(log_path, "ab")  # pylint: disable=consider-using-with
-    return subprocess.Popen([*LG, *argv], cwd=REPO, env=ENV, stdout=log, stderr=log,
-                            start_new_session=True, **kwargs)
+    with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen([*LG, *argv], cwd=REPO, env=ENV, stdout=log, stderr=log,
+                                start_new_session=True, **kwargs)
 
 
 def kill(process: subprocess.Popen) -> None:

@@ -105,7 +105,7 @@ def _fields_named_by(argv, flags):
     return named
 
 
-@fuzz(200)
+@fuzz(110)
 @given(argv=train_argv())
 @example(argv=["train", "--data", "d", "--labels", "fine", "--model", "wide_resnet", "--epochs",
                "2", "--out", "o", "--lr", "nan"])
@@ -126,7 +126,7 @@ def test_lg_train_argv(argv, counts):
     counts["generated_inputs_accepted"] += 1
 
 
-@fuzz(200)
+@fuzz(110)
 @given(argv=build_argv())
 @example(argv=["data", "build", "--dataset", "cifar10", "--hierarchy", "cifar10", "--out", "o",
                "--noise", "0.1,nan"])

@@ -103,7 +103,7 @@ def _check(text: str, counts) -> None:
     counts["generated_inputs_accepted"] += 1
 
 
-@fuzz(250)
+@fuzz(150)
 @given(text=hierarchy_yaml())
 @example(text="name: 2001-02-30\ncoarse: {a: [x], b: [y]}\n")
 @example(text="coarse: {a: [2001-02-30], b: [y]}\n")
@@ -114,7 +114,7 @@ def test_hierarchy_yaml_text(text, counts):
     _check(text, counts)
 
 
-@fuzz(100)
+@fuzz(60)
 @given(text=st.text(max_size=80))
 def test_hierarchy_arbitrary_text(text, counts):
     _check(text, counts)

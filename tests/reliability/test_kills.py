@@ -148,10 +148,11 @@ def _final(run_dir: str) -> tuple[list, dict]:
 
 def test_killed_training_resumes_to_the_same_result(tmp_path, grid_dataset, counts):
     """--deterministic: killed in several epochs and resumed, the run ends exactly where an
-    uninterrupted one does (same history metrics, same weights)."""
-    epochs = 8
-    argv = ["train", "--data", grid_dataset, *_TRAIN, "--epochs", str(epochs), "--deterministic",
-            "--set", "train.eval_every=2"]
+    uninterrupted one does: every metric of every epoch, evaluations included. The dropout head
+    makes the dropout RNG state part of what must be restored."""
+    epochs = 6
+    argv = ["train", "--data", grid_dataset, *_TRAIN, "--head", "dropout", "--epochs",
+            str(epochs), "--deterministic", "--set", "train.eval_every=2"]
     sockets = _Sockets(counts)
     reference = str(tmp_path / "straight")
     code, log = _run([*argv, "--out", reference], tmp_path / "straight.log", sockets=sockets)
@@ -160,7 +161,7 @@ def test_killed_training_resumes_to_the_same_result(tmp_path, grid_dataset, coun
     run_dir = str(tmp_path / "killed")
     rng = random.Random(2018)
     kills, attempt = 0, 0
-    while kills < 4 and _epochs_done(run_dir) < epochs - 1:
+    while kills < 3 and _epochs_done(run_dir) < epochs - 1:
         attempt += 1
         process = processes.start([*argv, "--out", run_dir], tmp_path / f"a{attempt}.log")
         # Kill during a seeded epoch at least one past the last checkpoint, a seeded fraction
@@ -180,7 +181,7 @@ def test_killed_training_resumes_to_the_same_result(tmp_path, grid_dataset, coun
         assert not os.path.exists(os.path.join(run_dir, "train_state.json")) or done == epochs
         counts["kills_survived"] += 1
         counts["kills_survived_train"] += 1
-    assert kills >= 3, kills
+    assert kills >= 2, kills
 
     code, log = _run([*argv, "--out", run_dir], tmp_path / "final.log", sockets=sockets)
     assert code == 0, log[-3000:]

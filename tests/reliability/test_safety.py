@@ -130,6 +130,7 @@ def test_server_options_default_to_loopback():
     assert tensorboard.serve.__defaults__[0] == "127.0.0.1"
 
 
+@pytest.mark.slow  # TensorBoard takes 10-30 s to start on 2 busy cores
 def test_tensorboard_listens_on_loopback_only(tmp_path, counts):
     """The sockets TensorBoard really holds, read from /proc: 127.0.0.1 only."""
     process, url = tensorboard.serve(str(tmp_path))
