@@ -298,6 +298,13 @@ def run(out_path: str, sizes: Sizes, quick: bool, threads: int, inter: int) -> d
         worker.close()
         shutil.rmtree(work, ignore_errors=True)
     out["machine"]["loadavg_at_end"] = os.getloadavg()
+    load = max(out["machine"]["loadavg_at_start"][0], out["machine"]["loadavg_at_end"][0])
+    if load > out["machine"]["cores"]:
+        out["notes"].append(
+            f"The machine was shared (load average {load:.1f} on {out['machine']['cores']} cores): "
+            "absolute speeds are low and noisy; only the ratios, each taken back to back, mean "
+            "much. PyTorch's OpenMP threads lose more than TensorFlow's to oversubscription, so "
+            "vs_pytorch_* are inflated on a loaded machine.")
     out["seconds"] = round(time.perf_counter() - start, 1)
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     with open(out_path, "w") as f:

@@ -57,6 +57,11 @@ def write_png_folder(root: str, num_classes: int, train_per_class: int, test_per
     return path
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process so far (all threads)."""
+    return sum(os.times()[:2])
+
+
 def beam_build(cfg: BuildConfig, data_dirs: list[str], out_dir: str) -> float:
     """Builds with the Beam builder (`example_gen.executor.run`); returns the wall seconds."""
     start = time.perf_counter()
@@ -125,17 +130,25 @@ def compare_builds(cfg: BuildConfig, data_dirs: list[str], work: str) -> dict:
     """Times the Beam build and the plain loop back to back and checks they wrote the same records.
 
     Returns:
-        {'beam_seconds', 'plain_seconds', 'beam_vs_plain', 'records', 'same_records',
-        'dataset_dir' (the Beam-built dataset, reused by the reader figures)}.
+        {'beam_seconds', 'plain_seconds', 'beam_vs_plain' (wall time), 'beam_cpu_seconds',
+        'plain_cpu_seconds', 'beam_vs_plain_cpu' (this process's CPU time), 'records',
+        'same_records', 'dataset_dir' (the Beam-built dataset, reused by the reader figures)}.
     """
     beam_dir, plain_dir = os.path.join(work, "beam"), os.path.join(work, "plain")
+    cpu = _cpu_seconds()
     beam_seconds = beam_build(cfg, data_dirs, beam_dir)
+    cpu, beam_cpu = _cpu_seconds(), _cpu_seconds() - cpu
     plain_seconds = plain_build(cfg, data_dirs, plain_dir)
+    plain_cpu = _cpu_seconds() - cpu
     beam, plain = record_digests(beam_dir), record_digests(plain_dir)
     return {
         "beam_seconds": round(beam_seconds, 2),
         "plain_seconds": round(plain_seconds, 2),
         "beam_vs_plain": beam_seconds / plain_seconds,
+        # CPU seconds of this process: less sensitive to other load than wall time.
+        "beam_cpu_seconds": round(beam_cpu, 2),
+        "plain_cpu_seconds": round(plain_cpu, 2),
+        "beam_vs_plain_cpu": beam_cpu / plain_cpu,
         "records": {split: len(beam[split]) for split in SPLITS},
         "same_records": beam == plain,
         "dataset_dir": beam_dir,
