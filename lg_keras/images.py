@@ -52,8 +52,8 @@ def decode_pixels(raw: RawExample, payload: bytes) -> tuple[np.ndarray, bool]:
         with image:
             # ... so refuse from MAX_IMAGE_PIXELS on, before decoding.
             if image.width * image.height > Image.MAX_IMAGE_PIXELS:
-                raise DataError(f"Image of {where} is {image.width}x{image.height} pixels, over the "
-                                f"limit of {Image.MAX_IMAGE_PIXELS:,} (a decompression bomb?).")
+                raise DataError(f"Image of {where} is {image.width}x{image.height} pixels, over "
+                                f"the limit of {Image.MAX_IMAGE_PIXELS:,} (a decompression bomb?).")
             image.load()
             converted = image.mode not in ("L", "RGB")
             if converted:

@@ -1,9 +1,9 @@
 """Dataset-builder figures of `make bench`: the Beam build against a plain Python loop.
 
-The plain loop does the same per-example work as the Beam job, with the same lg_keras functions
-(`transforms.prepare_example`: read, decode, validate, measure, encode; `labels.class_balanced_ranks`;
-`records.encode_example`), and writes the same records to the same number of shards with
-`tf.io.TFRecordWriter`, one after another without Beam. Both outputs are read back and compared
+The plain loop does the same per-example work as the Beam job, with the same functions
+(`transforms.prepare_example`: read, decode, validate, measure, encode;
+`labels.class_balanced_ranks`; `records.encode_example`), and writes the same records to the same
+number of shards with `tf.io.TFRecordWriter`, one after another without Beam. Both outputs are read back and compared
 record for record (as sets of serialised bytes), so the ratio compares equal work.
 
 Without a real CIFAR-100 archive (LG_DATA_DIR unset) the bench builds a generated image folder of

@@ -109,8 +109,8 @@ class KerasBench:
         """
         assert warmup >= 1, warmup
         clock = _StepClock(warmup, max_seconds)
-        self.model.fit(self.dataset, steps_per_epoch=warmup + steps, epochs=1, verbose=0, shuffle=False,
-                       callbacks=[clock])
+        self.model.fit(self.dataset, steps_per_epoch=warmup + steps, epochs=1, verbose=0,
+                       shuffle=False, callbacks=[clock])
         seconds = np.diff(clock.stamps[warmup - 1:])
         return {"images_per_second": self.batch * len(seconds) / float(np.sum(seconds)),
                 "step_seconds": [round(float(s), 4) for s in seconds]}

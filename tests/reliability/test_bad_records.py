@@ -54,7 +54,8 @@ def damage(path: str, kind: str, gzipped: bool, rng: random.Random) -> str:
         os.remove(path)
         return path
     if kind == "stray":
-        stray = os.path.join(os.path.dirname(path), "data-stray.tfrecord" + (".gz" if gzipped else ""))
+        suffix = ".tfrecord.gz" if gzipped else ".tfrecord"
+        stray = os.path.join(os.path.dirname(path), "data-stray" + suffix)
         shutil.copy(path, stray)
         return stray
     if kind == "flip":

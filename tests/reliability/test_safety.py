@@ -91,7 +91,8 @@ def test_no_unsafe_deserialisation_or_shell_in_the_source_tree(counts):
 
 def test_the_scanner_sees_what_it_must_refuse():
     bad = ("import pickle\nfrom marshal import loads\nyaml.load(t)\n"
-           "yaml.load(t, Loader=yaml.Loader)\nclass L(yaml.FullLoader): pass\neval('1')\ntar.extractall('/')\n"
+           "yaml.load(t, Loader=yaml.Loader)\nclass L(yaml.FullLoader): pass\neval('1')\n"
+           "tar.extractall('/')\n"
            "np.load(p, allow_pickle=True)\nkeras.models.load_model(p, safe_mode=False)\n"
            "torch.load(p)\nsubprocess.run(c, shell=True)\n")
     assert {line for line, _ in _findings(ast.parse(bad))} == set(range(1, 12))  # every line
