@@ -29,11 +29,18 @@ from pipelines.profiles import get_profile
 # Training images/s at 32 x 32 on this 2-core CPU, batch 128 (FACTS.md).
 THIN_TRAIN_IMAGES_PER_S = 700.0  # preact_resnet18 width 16, measured
 WRN_28_10_TRAIN_IMAGES_PER_S = 9.0  # estimated: ~9x the FLOPs of width 64 (85 images/s)
+# Smaller networks are bound by the input pipeline and per-step costs: none measured faster than
+# width 16 (width 4 at batch 32: about 570 images/s).
+MAX_TRAIN_IMAGES_PER_S = THIN_TRAIN_IMAGES_PER_S
 INFERENCE_SPEEDUP = 3.0  # inference (no backward pass) vs. training images/s
-# Model building, tracing, checkpoints, model.keras, t-SNE and figures (measured at smoke size).
-RUN_OVERHEAD_S = 12.0
-EPOCH_OVERHEAD_S = 0.5
-BUILD_OVERHEAD_S = 8.0
+# Fixed costs measured on an idle machine at smoke size: model building and tracing, the final
+# save; a checkpoint per epoch; the evaluator's model load, t-SNE and figures (whose confusion
+# matrix grows with the number of classes).
+RUN_OVERHEAD_S = 6.0
+EPOCH_OVERHEAD_S = 1.3
+EVAL_OVERHEAD_S = 2.0
+EVAL_SECONDS_PER_CLASS = 0.04
+BUILD_OVERHEAD_S = 5.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,12 +62,13 @@ class SourceSize:
     build_images_per_s: float
 
 
-# Per source: official split sizes; build speeds measured here (CIFAR-10 from the JPEG folder
-# archive ~2,000 images/s, CIFAR-100 and Fashion-MNIST raw ~4,000/s); ImageNet assumed 500/s.
+# Per source: official split sizes; build speeds measured here on an idle machine (CIFAR-10 from
+# the JPEG folder archive ~2,500 images/s, CIFAR-100 binary ~6,000/s, Fashion-MNIST IDX
+# ~20,000/s); ImageNet (JPEG tars) assumed 500/s.
 SOURCE_SIZES = types.MappingProxyType({
-    "cifar10": SourceSize(5000, 1000, 32, 60_000, 2000.0),
-    "cifar100": SourceSize(500, 100, 32, 60_000, 4000.0),
-    "fashion_mnist": SourceSize(6000, 1000, 28, 70_000, 4000.0),
+    "cifar10": SourceSize(5000, 1000, 32, 60_000, 2500.0),
+    "cifar100": SourceSize(500, 100, 32, 60_000, 6000.0),
+    "fashion_mnist": SourceSize(6000, 1000, 28, 70_000, 20_000.0),
     "imagenet2012": SourceSize(1300, 50, 0, 1_331_167, 500.0),
 })
 _UNKNOWN_SOURCE = SourceSize(100, 20, 32, 10_000, 2000.0)
@@ -103,13 +111,16 @@ def _size(spec: DatasetSpec) -> SourceSize:
     return SOURCE_SIZES.get(spec.build.dataset, _UNKNOWN_SOURCE)
 
 
+def _num_fine(spec: DatasetSpec) -> int:
+    try:
+        return labels.load_hierarchy(spec.build.hierarchy).num_fine_classes
+    except (LgError, OSError):
+        return 10  # a hierarchy the estimate cannot read: the build will say why
+
+
 def split_sizes(spec: DatasetSpec) -> tuple[int, int]:
     """Estimated (train, test) images of a build: fine classes x images per class, capped."""
-    size = _size(spec)
-    try:
-        num_fine = labels.load_hierarchy(spec.build.hierarchy).num_fine_classes
-    except (LgError, OSError):
-        num_fine = 10  # a hierarchy the estimate cannot read: the build will say why
+    size, num_fine = _size(spec), _num_fine(spec)
     train = min(size.train_per_class, spec.build.max_train_per_class or math.inf)
     test = min(size.test_per_class, spec.build.max_test_per_class or math.inf)
     return int(num_fine * train), int(num_fine * test)
@@ -122,7 +133,7 @@ def train_images_per_second(model: ModelConfig, side: int) -> float:
     else:
         rate = (WRN_28_10_TRAIN_IMAGES_PER_S * (model.widen_factor / 10) ** -2
                 * 24 / (model.depth - 4))
-    return rate * (32 * 32) / (side * side)
+    return min(rate * (32 * 32) / (side * side), MAX_TRAIN_IMAGES_PER_S)
 
 
 def estimate_build_seconds(spec: DatasetSpec) -> float:
@@ -144,7 +155,8 @@ def estimate_run_seconds(cfg: ExperimentConfig, spec: DatasetSpec) -> float:
     evals = epochs // cfg.train.eval_every if cfg.train.eval_every else 0
     infer = rate * INFERENCE_SPEEDUP
     return (RUN_OVERHEAD_S + epochs * (EPOCH_OVERHEAD_S + per_epoch / rate)
-            + evals * test / infer + (train * cfg.data.fraction + test) / infer)
+            + evals * test / infer + (train * cfg.data.fraction + test) / infer
+            + EVAL_OVERHEAD_S + EVAL_SECONDS_PER_CLASS * _num_fine(spec))
 
 
 # --------------------------------------------------------------------------- planning
