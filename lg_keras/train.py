@@ -37,6 +37,7 @@ import logging
 import math
 import os
 import platform
+import sys
 import tempfile
 import time
 import zipfile
@@ -110,6 +111,11 @@ def _run_record(cfg, info, strategy, policy, steps, epochs) -> dict:
         "total_steps": epochs * steps,
         "started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def _fit_verbosity() -> int:
+    """A progress bar on a terminal; one line per epoch in a log file (a bar per step bloats it)."""
+    return 1 if sys.stdout.isatty() else 2
 
 
 def _save_model(model: keras.Model, path: str) -> None:
@@ -379,7 +385,7 @@ def train(cfg: ExperimentConfig, info: DatasetInfo, run_dir: str, *,
     if done < epochs:
         model.fit(train_ds, epochs=epochs, initial_epoch=done, steps_per_epoch=steps,
                   validation_data=val_ds, validation_freq=cfg.train.eval_every or 1,
-                  callbacks=[*callbacks, epoch_end], shuffle=False, verbose="auto")
+                  callbacks=[*callbacks, epoch_end], shuffle=False, verbose=_fit_verbosity())
 
     # ----------------------------------------------------------------------- finish
     _save_model(model, os.path.join(write_dir, MODEL_FILE))
