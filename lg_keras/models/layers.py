@@ -13,6 +13,10 @@ The paper's networks were trained in PyTorch. Three PyTorch defaults differ from
   from U(-1/sqrt(fan_in), 1/sqrt(fan_in)). We reproduce the bias rule exactly: fan_in is known when
   the functional graph is built, so each bias gets a RandomUniform with that bound.
 
+`BatchNorm` below calls TensorFlow's fused kernel in training (one op for the batch statistics, the
+normalisation and their gradient, where Keras 3 composes several): the thin ResNet-18 trains about
+1.3x faster on this CPU (`make bench`).
+
 Strided 3x3 convolutions pad explicitly by one pixel on every side, as PyTorch's `padding=1` does;
 Keras 'same' would pad only the bottom/right for even inputs, shifting the sampling grid.
 """
@@ -20,6 +24,7 @@ Keras 'same' would pad only the bottom/right for even inputs, shifting the sampl
 import math
 
 import keras
+import tensorflow as tf
 
 from lg_keras.errors import ConfigError
 
@@ -132,9 +137,35 @@ def conv2d(x, filters, kernel_size, *, stride=1, use_bias, weight_decay, name,
         name=name)(x)
 
 
+@keras.saving.register_keras_serializable(package='lg_keras')
+class BatchNorm(keras.layers.BatchNormalization):
+    """BatchNormalization over the last axis with PyTorch's running statistics and a fused kernel.
+
+    Training on a 4-D NHWC input normalises with `tf.nn.fused_batch_norm` (batch mean and biased
+    variance, as Keras and PyTorch do). The running variance moves towards the batch variance the
+    kernel reports: the biased one from TensorFlow's oneDNN CPU kernel (Keras' convention), the
+    unbiased one from cuDNN (PyTorch's). The two differ by n / (n - 1) for n values per channel:
+    at most 1.0005 with batch 128 on 32 x 32 inputs. Inference, and any other input rank, is
+    Keras' own path, which reads the same running statistics.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        if not (training and self.trainable) or len(inputs.shape) != 4 or self.axis != [3]:
+            return super().call(inputs, training=training, mask=mask)
+        x = inputs if inputs.dtype in (tf.float16, tf.bfloat16, tf.float32) else tf.cast(
+            inputs, tf.float32)
+        y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+            x, tf.cast(self.gamma, tf.float32), tf.cast(self.beta, tf.float32),
+            epsilon=self.epsilon, data_format='NHWC', is_training=True)
+        keep = self.momentum
+        self.moving_mean.assign(self.moving_mean * keep + mean * (1.0 - keep))
+        self.moving_variance.assign(self.moving_variance * keep + variance * (1.0 - keep))
+        return tf.cast(y, self.compute_dtype)
+
+
 def batch_norm(x, *, momentum, epsilon, weight_decay, name):
     """Applies BatchNorm (gamma 1, beta 0, both decayed like PyTorch) over the channel axis of `x`."""
-    return keras.layers.BatchNormalization(
+    return BatchNorm(
         momentum=momentum, epsilon=epsilon,
         gamma_regularizer=l2(weight_decay), beta_regularizer=l2(weight_decay), name=name)(x)
 

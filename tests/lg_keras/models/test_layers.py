@@ -4,6 +4,7 @@ import math
 
 import keras
 import numpy as np
+import tensorflow as tf
 import pytest
 
 from lg_keras.errors import ConfigError
@@ -71,3 +72,47 @@ def test_check_layer_args_rejects(kwargs):
     args = dict(weight_decay=5e-4, bn_momentum=0.9, bn_epsilon=1e-5) | kwargs
     with pytest.raises(ConfigError, match=next(iter(kwargs))):
         layers.check_layer_args('Model', **args)
+
+
+def _bn_pair(momentum=0.9, epsilon=1e-5):
+    ours = layers.BatchNorm(momentum=momentum, epsilon=epsilon)
+    keras_bn = keras.layers.BatchNormalization(momentum=momentum, epsilon=epsilon)
+    for layer in (ours, keras_bn):
+        layer.build((None, 5, 4, 3))
+        layer.gamma.assign([1.5, 0.5, -1.0])
+        layer.beta.assign([0.1, -0.2, 0.3])
+    return ours, keras_bn
+
+
+def test_batch_norm_trains_like_pytorch():
+    x = np.random.default_rng(0).normal(2.0, 3.0, (6, 5, 4, 3)).astype('float32')
+    ours, _ = _bn_pair()
+    y = ours(x, training=True).numpy()
+    mean, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))  # normalise: biased variance
+    expected = (x - mean) / np.sqrt(var + 1e-5) * [1.5, 0.5, -1.0] + [0.1, -0.2, 0.3]
+    np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(ours.moving_mean.numpy(), 0.1 * mean, rtol=1e-5)
+    # The running variance follows the kernel's batch variance: biased (oneDNN on CPU, Keras'
+    # convention) or unbiased (cuDNN, PyTorch's), never anything else.
+    n = x.size // 3
+    running = ours.moving_variance.numpy()
+    assert any(np.allclose(running, 0.9 + 0.1 * var * factor, rtol=1e-5)
+               for factor in (1.0, n / (n - 1))), running
+
+
+def test_batch_norm_gradients_and_inference_match_keras():
+    x = tf.constant(np.random.default_rng(1).normal(0.0, 2.0, (4, 5, 4, 3)).astype('float32'))
+    ours, keras_bn = _bn_pair()
+    grads = []
+    for layer in (ours, keras_bn):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(layer(x, training=True) ** 3)
+        grads.append(tape.gradient(loss, [x, layer.gamma.value, layer.beta.value]))
+    for a, b in zip(*grads):
+        assert a is not None and b is not None
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-3, atol=1e-3)
+    keras_bn.moving_mean.assign(ours.moving_mean.numpy())
+    keras_bn.moving_variance.assign(ours.moving_variance.numpy())
+    np.testing.assert_allclose(ours(x, training=False).numpy(), keras_bn(x, training=False).numpy(),
+                               rtol=1e-6)
