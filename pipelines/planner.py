@@ -200,8 +200,11 @@ def _experiments(profile, names):
 
 def _available(request, imagenet_available, datasets) -> str | None:
     """Why a request cannot run (None when it can)."""
-    key = request.dataset.key
-    if datasets is not None and key not in datasets:
+    # A derived dataset (the clustered copy of a build) goes with its parent: `--datasets cifar10`
+    # keeps cifar10's cluster-label runs.
+    parent = getattr(request.dataset, "parent", None)
+    keys = {request.dataset.key} | ({parent.key} if parent is not None else set())
+    if datasets is not None and not keys & datasets:
         return "not selected by --datasets"
     if request.dataset.build.dataset == "imagenet2012" and not imagenet_available:
         return IMAGENET_HINT

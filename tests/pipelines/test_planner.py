@@ -103,6 +103,13 @@ def test_datasets_filter_and_only_select_runs():
     assert list(plan.experiments) == ["table1", "table7"]
 
 
+def test_datasets_filter_keeps_derived_cluster_datasets():
+    plan = planner.plan("cpu", ["cluster_labels"], datasets=["cifar10"], budget_hours=None)
+    assert {r.dataset for r in plan.runs} == {"cifar10", "cifar10_clusters_seed0"}
+    assert sorted(r.experiment.data.labels for r in plan.runs) == [
+        "coarse", "fine", "fine_cluster_10", "fine_cluster_2", "fine_cluster_5"]
+
+
 def test_estimates_match_the_measured_speeds():
     cpu_run = _find(planner.plan("cpu", ["table1"]), "cifar10", "fine")
     assert 10 * 60 < cpu_run.estimated_seconds < 20 * 60  # FACTS.md: about 14 min
