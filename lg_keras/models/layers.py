@@ -13,7 +13,7 @@ The paper's networks were trained in PyTorch. Three PyTorch defaults differ from
   from U(-1/sqrt(fan_in), 1/sqrt(fan_in)). We reproduce the bias rule exactly: fan_in is known when
   the functional graph is built, so each bias gets a RandomUniform with that bound.
 
-`BatchNorm` below calls TensorFlow's fused kernel in training (one op for the batch statistics, the
+`BatchNormalization` below calls TensorFlow's fused kernel in training (one op for the batch statistics, the
 normalisation and their gradient, where Keras 3 composes several): the thin ResNet-18 trains about
 1.3x faster on this CPU (`make bench`).
 
@@ -138,8 +138,12 @@ def conv2d(x, filters, kernel_size, *, stride=1, use_bias, weight_decay, name,
 
 
 @keras.saving.register_keras_serializable(package='lg_keras')
-class BatchNorm(keras.layers.BatchNormalization):
-    """BatchNormalization over the last axis with PyTorch's running statistics and a fused kernel.
+class BatchNormalization(keras.layers.BatchNormalization):
+    """Keras' BatchNormalization with TensorFlow's fused kernel in training.
+
+    It keeps Keras' class name on purpose: `.keras` files store a layer's weights under a path
+    made from its class name, so models and checkpoints saved with Keras' layer load into this
+    one and back.
 
     Training on a 4-D NHWC input normalises with `tf.nn.fused_batch_norm` (batch mean and biased
     variance, as Keras and PyTorch do). The running variance moves towards the batch variance the
@@ -165,7 +169,7 @@ class BatchNorm(keras.layers.BatchNormalization):
 
 def batch_norm(x, *, momentum, epsilon, weight_decay, name):
     """Applies BatchNorm (gamma 1, beta 0, both decayed like PyTorch) over the channel axis of `x`."""
-    return BatchNorm(
+    return BatchNormalization(
         momentum=momentum, epsilon=epsilon,
         gamma_regularizer=l2(weight_decay), beta_regularizer=l2(weight_decay), name=name)(x)
 

@@ -75,7 +75,7 @@ def test_check_layer_args_rejects(kwargs):
 
 
 def _bn_pair(momentum=0.9, epsilon=1e-5):
-    ours = layers.BatchNorm(momentum=momentum, epsilon=epsilon)
+    ours = layers.BatchNormalization(momentum=momentum, epsilon=epsilon)
     keras_bn = keras.layers.BatchNormalization(momentum=momentum, epsilon=epsilon)
     for layer in (ours, keras_bn):
         layer.build((None, 5, 4, 3))
@@ -116,3 +116,17 @@ def test_batch_norm_gradients_and_inference_match_keras():
     keras_bn.moving_variance.assign(ours.moving_variance.numpy())
     np.testing.assert_allclose(ours(x, training=False).numpy(), keras_bn(x, training=False).numpy(),
                                rtol=1e-6)
+
+
+def test_batch_norm_loads_weights_saved_with_keras_layer(tmp_path):
+    def model(make_bn):
+        inputs = keras.Input((4, 4, 3))
+        return keras.Model(inputs, make_bn(name='bn')(keras.layers.Conv2D(2, 1, name='c')(inputs)))
+
+    saved = model(lambda name: keras.layers.BatchNormalization(name=name))
+    saved.get_layer('bn').moving_mean.assign([0.25, -0.5])
+    path = str(tmp_path / 'keras_bn.keras')
+    saved.save(path)
+    ours = model(lambda name: layers.BatchNormalization(name=name))
+    ours.load_weights(path)
+    np.testing.assert_allclose(ours.get_layer('bn').moving_mean.numpy(), [0.25, -0.5])
