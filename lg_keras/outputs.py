@@ -138,7 +138,8 @@ def storage_error(exc: BaseException, path: str) -> RunDirError | None:
 
     Looks through the exception's chain (`__cause__`, `__context__`) for an OSError whose errno is
     ENOSPC, EDQUOT, EFBIG or EROFS, and through the messages for '[Errno N]' (Beam re-raises a
-    worker's OSError as a RuntimeError holding only its text). An LgError in the chain is already
+    worker's OSError as a RuntimeError holding only its text) or the error's text ('No space left
+    on device': how TensorFlow's file writers report it). An LgError in the chain is already
     a clear message: None.
 
     Args:
@@ -157,6 +158,8 @@ def storage_error(exc: BaseException, path: str) -> RunDirError | None:
         if code not in _STORAGE_ERRNOS:
             match = re.search(r"\[Errno (\d+)\]", str(exc))
             code = int(match.group(1)) if match else None
+        if code not in _STORAGE_ERRNOS:  # TensorFlow's file errors quote only strerror's text
+            code = next((c for c in _STORAGE_ERRNOS if os.strerror(c) in str(exc)), None)
         if code in _STORAGE_ERRNOS:
             return RunDirError(f"Cannot write {path!r}: {_STORAGE_ERRNOS[code]} "
                                f"({errno.errorcode[code]}). Nothing partial was kept; free space "

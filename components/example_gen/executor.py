@@ -47,15 +47,6 @@ def _label_map(hierarchy: labels.Hierarchy, class_names) -> transforms.LabelMap:
                                         tuple(int(x) for x in aligned.fine_to_coarse))
 
 
-def read_split(split: str, source):
-    """Yields a split's raw examples; runs inside the pipeline so payloads never enter its graph.
-
-    (Putting 50,000 payloads into a beam.Create pickles them into the pipeline proto several times:
-    about a minute for CIFAR-10, against seconds for streaming them here.)
-    """
-    yield from source.examples(split)
-
-
 def existing_build(out_dir: str) -> dict | None:
     """The dataset.json of a finished dataset at out_dir, or None."""
     path = os.path.join(out_dir, "dataset.json")
@@ -144,31 +135,29 @@ def count_shards(directory: str, compression: str) -> dict[str, dict[str, int]]:
 def _run_pipeline(cfg, source, label_map, partial, beam_args):
     rates = tuple(cfg.noise)
     max_per_class = {"train": cfg.max_train_per_class, "test": cfg.max_test_per_class}
+    num_shards = {"train": cfg.train_shards or _DEFAULT_SHARDS["train"],
+                  "test": cfg.test_shards or _DEFAULT_SHARDS["test"]}
+    prefixes = {split: os.path.join(partial, split, "data") for split in SPLITS}
+    for split in SPLITS:
+        os.makedirs(os.path.join(partial, split))
     stats_path = os.path.join(partial, "stats.json")
     with beam.Pipeline(options=pipeline_options(beam_args)) as p:
-        splits = []
-        for split in SPLITS:
-            splits.append(
-                p
-                | f"Name{split}" >> beam.Create([split])
-                | f"Read{split}" >> beam.FlatMap(read_split, source)
-                | f"Prepare{split}" >> beam.FlatMap(transforms.prepare_example, split, label_map,
-                                                    cfg.image_encoding))
-        examples = splits | "Splits" >> beam.Flatten()
-        extra = examples | "RanksAndNoise" >> transforms.AssignRanksAndNoise(
-            rates, cfg.seed, max_per_class)
-        # The labels side is small (ids and ints): join it as a side input rather than
-        # shuffling the images through a CoGroupByKey.
-        joined = examples | "ToRecord" >> beam.FlatMap(
-            transforms.to_record, rates, extra_by_key=beam.pvalue.AsDict(extra))
-        for split in SPLITS:
-            shards = cfg.train_shards if split == "train" else cfg.test_shards
-            os.makedirs(os.path.join(partial, split))
-            _ = joined | f"Write{split}" >> transforms.WriteSplit(
-                split, os.path.join(partial, split, "data"), shards or _DEFAULT_SHARDS[split],
-                cfg.compression)
-        _ = (joined
-             | "Stats" >> beam.CombineGlobally(transforms.DatasetStatsFn(rates))
+        # Sources are read inside the pipeline, in chunks (transforms.read_chunks).
+        chunks = (
+            p
+            | "Splits" >> beam.Create(list(SPLITS))
+            | "Read" >> beam.FlatMap(transforms.read_chunks, source)
+            | "Prepare" >> beam.Map(transforms.prepare_chunk, label_map, cfg.image_encoding))
+        # The labels side is small (ids and ints): it joins the images at the shard writers as a
+        # side input (a few arrays per split), so the images are shuffled once, into shards.
+        label_table = (chunks
+                       | "RanksAndNoise" >> transforms.AssignRanksAndNoise(rates, cfg.seed,
+                                                                          max_per_class)
+                       | "MergeLabels" >> beam.CombineGlobally(transforms.merge_label_tables))
+        _ = (chunks
+             | "Write" >> transforms.WriteShards(prefixes, num_shards, cfg.compression, rates,
+                                                 label_table)
+             | "Stats" >> beam.CombineGlobally(transforms.MergeStatsFn(rates))
              | "WriteStats" >> beam.Map(_write_stats, stats_path))
     with open(stats_path) as f:
         stats = json.load(f)

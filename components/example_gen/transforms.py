@@ -26,6 +26,12 @@ class LabelMap:
     fine_to_coarse: tuple[int, ...]
 
 
+# Examples travel through the pipeline in chunks of this many: Beam's cost is per element, and a
+# CIFAR build of 60,000 single examples spent more time in it than in decoding and encoding.
+# (An ImageNet chunk of 1,024 JPEGs is about 110 MB: still a comfortable element.)
+CHUNK_SIZE = 1024
+
+
 def prepare_example(raw: RawExample, split: str, label_map: LabelMap, encoding: str):
     """Decodes and validates one source example; yields nothing for classes the hierarchy drops."""
     from lg_keras import images  # pylint: disable=g-import-not-at-top
@@ -46,89 +52,192 @@ def prepare_example(raw: RawExample, split: str, label_map: LabelMap, encoding: 
         records.FINE: fine,
         records.COARSE: label_map.fine_to_coarse[fine],
         # A tuple of floats, not an ndarray: Beam's coder encodes it natively where an ndarray
-        # falls back to pickling, a cost per example each time the examples are materialised.
+        # falls back to pickling.
         "moments": tuple(moments.tolist()),
     }
 
 
-def _rank_group(element, seed: int, max_per_class: dict):
-    (split, fine), members = element
-    members = sorted(members)  # (id, coarse) pairs, sorted by id
-    ids = [m[0] for m in members]
-    ranks = labels.class_balanced_ranks(ids, np.full(len(ids), fine), seed)
+def read_chunks(split: str, source, chunk_size: int = CHUNK_SIZE):
+    """Yields (split, chunk index, [RawExample, ...]) in the source's order.
+
+    Runs inside the pipeline, so payloads never enter its graph (a beam.Create of 50,000 payloads
+    pickles them into the pipeline proto several times: about a minute for CIFAR-10).
+    """
+    chunk = []
+    index = 0
+    for raw in source.examples(split):
+        chunk.append(raw)
+        if len(chunk) == chunk_size:
+            yield split, index, chunk
+            chunk, index = [], index + 1
+    if chunk:
+        yield split, index, chunk
+
+
+# Record fields in the order `prepare_example` gives them (the order they are serialised in).
+_FIELDS = (records.ID, records.IMAGE, records.IMAGE_FORMAT, records.HEIGHT, records.WIDTH,
+           records.CHANNELS, records.SOURCE_LABEL, records.FINE, records.COARSE)
+_INT_FIELDS = frozenset((records.HEIGHT, records.WIDTH, records.CHANNELS, records.SOURCE_LABEL,
+                         records.FINE, records.COARSE))
+
+
+def prepare_chunk(element, label_map: LabelMap, encoding: str):
+    """(split, index, raw examples) -> (split, index, columns) of the examples kept.
+
+    Columns, not one dict per example: {field: list of bytes/str, or int64 array} plus 'moments'
+    (n x 7 float64). Beam encodes a chunk's columns as a few objects where a list of dicts costs a
+    key and a value per field and example.
+    """
+    split, index, chunk = element
+    examples = [e for raw in chunk for e in prepare_example(raw, split, label_map, encoding)]
+    columns = {name: (np.array([e[name] for e in examples], np.int64) if name in _INT_FIELDS
+                      else [e[name] for e in examples]) for name in _FIELDS}
+    columns["moments"] = np.array([e["moments"] for e in examples], np.float64).reshape(-1, 7)
+    return split, index, columns
+
+
+def _label_keys(element):
+    """Yields ((split, coarse), (ids, fine labels)) for each coarse class of a chunk."""
+    split, _, columns = element
+    ids = np.array(columns[records.ID], dtype=object)
+    fine, coarse = columns[records.FINE], columns[records.COARSE]
+    for c in np.unique(coarse):
+        members = coarse == c
+        yield (split, int(c)), (ids[members].tolist(), fine[members].tolist())
+
+
+def _ranks_and_noise(element, rates: tuple[float, ...], seed: int, max_per_class: dict):
+    """Ranks each fine class of a coarse group, keeps the subset, then swaps noisy labels.
+
+    The subset is drawn first and the noise runs over the kept examples; both sort by example id,
+    so neither Beam's element order nor the chunking matters.
+
+    Yields:
+        One label table (see `merge_label_tables`) of the group's kept examples.
+    """
+    (split, coarse), parts = element
+    members = sorted((i, f) for ids, fines in parts for i, f in zip(ids, fines))  # by id
     limit = max_per_class.get(split)
-    for (example_id, coarse), rank in zip(members, ranks):
-        if limit is None or rank < limit:
-            yield (split, example_id), {"rank": int(rank), "fine": fine, "coarse": coarse}
-
-
-def _noise_group(element, rates: tuple[float, ...], seed: int):
-    (split, coarse), members = element
-    members = sorted(members)  # (id, fine) pairs, sorted by id
-    fine = np.array([m[1] for m in members], np.int64)
+    kept = []
+    for fine in sorted({f for _, f in members}):
+        ids = [i for i, f in members if f == fine]
+        ranks = labels.class_balanced_ranks(ids, np.full(len(ids), fine), seed)
+        kept += [(i, fine, int(r)) for i, r in zip(ids, ranks) if limit is None or r < limit]
+    kept.sort()
+    fine = np.array([f for _, f, _ in kept], np.int64)
     split_seed = seed if split == "train" else seed + TEST_NOISE_SEED_OFFSET
-    noisy = {
-        format_rate(rate): labels.swap_within_group(
-            fine, rate, labels.noise_group_rng(split_seed, coarse, rate)) for rate in rates
-    }
-    for i, (example_id, _) in enumerate(members):
-        yield (split, example_id), {name: int(values[i]) for name, values in noisy.items()}
+    noisy = [labels.swap_within_group(fine, rate, labels.noise_group_rng(split_seed, coarse, rate))
+             for rate in rates]
+    yield {split: (np.array([i for i, _, _ in kept], dtype=object),
+                   np.array([r for _, _, r in kept], np.int64),
+                   np.stack(noisy, axis=1) if noisy else np.zeros((len(kept), 0), np.int64))}
+
+
+def merge_label_tables(tables):
+    """Merges label tables {split: (ids, ranks, noisy labels (n x rates))}, sorted by id.
+
+    A CombineGlobally function (partial merges merge again). The merged table is the side input
+    of `to_records`: a few arrays per split, which Beam's side-input cache sizes and ships far
+    faster than a dict of 60,000 entries.
+    """
+    parts = {}
+    for table in tables:
+        for split, arrays in table.items():
+            parts.setdefault(split, []).append(arrays)
+    merged = {}
+    for split, arrays in parts.items():
+        ids = np.concatenate([a[0] for a in arrays])
+        order = np.argsort(ids, kind="stable")
+        merged[split] = (ids[order], np.concatenate([a[1] for a in arrays])[order],
+                         np.concatenate([a[2] for a in arrays])[order])
+    return merged
+
+
+def lookup_labels(table: dict, split: str, ids) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(kept mask, ranks, noisy labels) of `ids` from a merged label table."""
+    ids = np.array(ids, dtype=object)
+    if split not in table or not len(ids):
+        return np.zeros(len(ids), bool), np.zeros(0, np.int64), np.zeros((0, 0), np.int64)
+    sorted_ids, ranks, noisy = table[split]
+    at = np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)
+    kept = sorted_ids[at] == ids
+    return kept, ranks[at[kept]], noisy[at[kept]]
 
 
 @beam.ptransform_fn
-def AssignRanksAndNoise(examples, rates, seed, max_per_class):  # pylint: disable=invalid-name
+def AssignRanksAndNoise(chunks, rates, seed, max_per_class):  # pylint: disable=invalid-name
     """Computes each example's class rank (dropping ranks past the subset size) and noisy labels.
 
     Args:
-        examples: PCollection of example dicts from `prepare_example`.
+        chunks: PCollection of (split, index, columns) from `prepare_chunk`.
         rates: noise rates.
         seed: build seed.
         max_per_class: {split: max examples per fine class or None}.
 
     Returns:
-        PCollection of ((split, id), {'rank', 'fine', 'coarse', '<rate>': noisy fine, ...}) for the
-        examples kept.
+        PCollection of label tables, one per (split, coarse class), of the examples kept: {split:
+        (ids, ranks, noisy fine labels n x len(rates))}. A fine class lies in one coarse class,
+        so one grouping serves both the ranks and the noise.
     """
-    ranked = (
-        examples
-        | "KeyByFine" >> beam.Map(lambda e: ((e["split"], e[records.FINE]),
-                                              (e[records.ID], e[records.COARSE])))
-        | "GroupByFine" >> beam.GroupByKey()
-        | "Rank" >> beam.FlatMap(_rank_group, seed, max_per_class))
-    if not rates:
-        return ranked
-    noisy = (
-        ranked
-        | "KeyByCoarse" >> beam.Map(lambda kv: ((kv[0][0], kv[1]["coarse"]),
-                                                 (kv[0][1], kv[1]["fine"])))
-        | "GroupByCoarse" >> beam.GroupByKey()
-        | "Noise" >> beam.FlatMap(_noise_group, tuple(rates), seed))
     return (
-        {"ranked": ranked, "noisy": noisy}
-        | "JoinNoise" >> beam.CoGroupByKey()
-        | "MergeNoise" >> beam.Map(lambda kv: (kv[0], {**kv[1]["ranked"][0], **kv[1]["noisy"][0]})))
+        chunks
+        | "KeyByCoarse" >> beam.FlatMap(_label_keys)
+        | "GroupByCoarse" >> beam.GroupByKey()
+        | "RanksAndNoise" >> beam.FlatMap(_ranks_and_noise, tuple(rates), seed, max_per_class))
 
 
-def to_record(example, rates: tuple[float, ...], extra_by_key: dict):
-    """Adds an example's rank and noisy labels; drops examples outside the subset.
-
-    Args:
-        example: an example dict from `prepare_example`.
-        rates: noise rates.
-        extra_by_key: side input {(split, id): {'rank', '<rate>': noisy fine label, ...}}.
+def deal_to_shards(element, num_shards: dict):
+    """Deals a chunk's rows round robin to its split's shards, from the chunk's place in the split.
 
     Yields:
-        (split, record fields, pixel moments).
+        ((split, shard), columns of the rows that shard receives).
     """
-    extra = extra_by_key.get((example["split"], example[records.ID]))
-    if extra is None:
-        return
-    fields = {k: v for k, v in example.items() if k not in ("split", "moments")}
-    fields[records.RANK] = extra["rank"]
-    for rate in rates:
-        name = format_rate(rate)
-        fields[records.noise_feature(name)] = extra[name]
-    yield example["split"], fields, example["moments"]
+    split, index, columns = element
+    num = num_shards[split]
+    rows = len(columns[records.ID])
+    shard_of = (index * CHUNK_SIZE + np.arange(rows)) % num
+    for shard in np.unique(shard_of):
+        take = np.flatnonzero(shard_of == shard)
+        yield (split, int(shard)), {
+            name: (values[take] if isinstance(values, np.ndarray) else [values[i] for i in take])
+            for name, values in columns.items()}
+
+
+def _concat_columns(parts: list[dict]) -> dict:
+    names = [*_FIELDS, "moments"]
+    return {name: (np.concatenate([p[name] for p in parts]) if isinstance(parts[0][name], np.ndarray)
+                   else [v for p in parts for v in p[name]]) for name in names}
+
+
+def encode_records(split: str, columns: dict, rates: tuple[float, ...], label_table: dict,
+                   stats_fn: "DatasetStatsFn"):
+    """Adds ranks and noisy labels to rows, serialises them and accumulates their statistics.
+
+    Args:
+        split: 'train' or 'test'.
+        columns: rows as `prepare_chunk` columns.
+        rates: noise rates.
+        label_table: from `merge_label_tables`; rows it lacks are outside the subset and dropped.
+        stats_fn: the DatasetStatsFn whose accumulator the statistics go to.
+
+    Returns:
+        ([serialised record, ...] in the order of the rows kept, statistics accumulator).
+    """
+    kept, ranks, noisy = lookup_labels(label_table, split, columns[records.ID])
+    ranks, noisy = ranks.tolist(), noisy.tolist()  # Python ints: the statistics go to JSON
+    columns = {name: columns[name].tolist() if name in _INT_FIELDS else columns[name]
+               for name in (*_FIELDS, "moments")}
+    names = [records.noise_feature(format_rate(rate)) for rate in rates]
+    out = []
+    acc = stats_fn.create_accumulator()
+    for n, j in enumerate(np.flatnonzero(kept)):
+        fields = {name: columns[name][j] for name in _FIELDS}
+        fields[records.RANK] = ranks[n]
+        for r, name in enumerate(names):
+            fields[name] = noisy[n][r]
+        out.append(records.encode_example(fields))
+        acc = stats_fn.add_input(acc, (split, fields, columns["moments"][j]))
+    return out, acc
 
 
 class DatasetStatsFn(beam.CombineFn):
@@ -174,15 +283,74 @@ class DatasetStatsFn(beam.CombineFn):
         return acc
 
 
+class MergeStatsFn(DatasetStatsFn):
+    """Combines the per-chunk accumulators of `to_records` into the dataset's statistics."""
+
+    def add_input(self, acc, element):
+        return self.merge_accumulators([acc, element])
+
+
+def shard_path(prefix: str, shard: int, num_shards: int, compression: str) -> str:
+    """PREFIX-SSSSS-of-NNNNN.tfrecord[.gz], the names Beam's WriteToTFRecord gives shards."""
+    return (f"{prefix}-{shard:05d}-of-{num_shards:05d}.tfrecord"
+            + (".gz" if compression == "gzip" else ""))
+
+
+def write_shard(element, prefixes: dict, num_shards: dict, compression: str,
+                rates: tuple[float, ...], label_table: dict, stats_fn: "DatasetStatsFn"):
+    """Labels, serialises and writes one shard's rows, sorted by example id.
+
+    Every shard is written, empty ones included, so a split always has its `num_shards` files.
+    The file is rewritten whole if Beam retries the bundle.
+
+    Yields:
+        (split, shard, records written), and a tagged output 'stats' with the shard's statistics
+        accumulator.
+    """
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+    (split, shard), parts = element
+    parts = [p for p in parts if p is not None]
+    serialized, acc = [], stats_fn.create_accumulator()
+    if parts:
+        columns = _concat_columns(parts)
+        order = np.argsort(np.array(columns[records.ID], dtype=object), kind="stable")
+        columns = {name: (values[order] if isinstance(values, np.ndarray)
+                          else [values[i] for i in order]) for name, values in columns.items()}
+        serialized, acc = encode_records(split, columns, rates, label_table, stats_fn)
+    options = tf.io.TFRecordOptions(compression_type="GZIP" if compression == "gzip" else "")
+    with tf.io.TFRecordWriter(shard_path(prefixes[split], shard, num_shards[split], compression),
+                              options) as writer:
+        for record in serialized:
+            writer.write(record)
+    yield split, shard, len(serialized)
+    yield beam.pvalue.TaggedOutput("stats", acc)
+
+
 @beam.ptransform_fn
-def WriteSplit(records_with_split, split, prefix, num_shards, compression):  # pylint: disable=invalid-name
-    """Writes the serialised examples of one split as sharded TFRecord files."""
-    compression_type = (beam.io.filesystem.CompressionTypes.GZIP if compression == "gzip"
-                        else beam.io.filesystem.CompressionTypes.UNCOMPRESSED)
-    return (
-        records_with_split
-        | f"Select{split}" >> beam.Filter(lambda e: e[0] == split)
-        | f"Serialize{split}" >> beam.Map(lambda e: records.encode_example(e[1]))
-        | f"Write{split}" >> beam.io.WriteToTFRecord(
-            prefix, file_name_suffix=".tfrecord" + (".gz" if compression == "gzip" else ""),
-            num_shards=num_shards, compression_type=compression_type))
+def WriteShards(chunks, prefixes, num_shards, compression, rates, label_table):  # pylint: disable=invalid-name
+    """Deals chunks to shards, then labels, serialises and writes each shard's TFRecord file.
+
+    Args:
+        chunks: PCollection of (split, index, columns) from `prepare_chunk`.
+        prefixes: {split: path prefix of its shard files}.
+        num_shards: {split: shard count}.
+        compression: 'none' or 'gzip'.
+        rates: noise rates.
+        label_table: side input (a singleton PCollection from `merge_label_tables`).
+
+    Returns:
+        PCollection of per-shard statistics accumulators (`DatasetStatsFn`).
+    """
+    every_shard = [((split, shard), None) for split, num in num_shards.items()
+                   for shard in range(num)]
+    empty = chunks.pipeline | "EveryShard" >> beam.Create(every_shard)
+    written = (
+        (chunks | "DealToShards" >> beam.FlatMap(deal_to_shards, num_shards), empty)
+        | "WithEmptyShards" >> beam.Flatten()
+        | "GroupByShard" >> beam.GroupByKey()
+        | "WriteShard" >> beam.FlatMap(
+            write_shard, prefixes, num_shards, compression, tuple(rates),
+            beam.pvalue.AsSingleton(label_table), DatasetStatsFn(rates)).with_outputs(
+                "stats", main="written"))
+    return written.stats

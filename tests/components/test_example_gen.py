@@ -175,12 +175,32 @@ def test_ranks_and_noise_transform_with_test_pipeline():
     kept = ranks < 8  # the subset is drawn first; the noise then runs over the kept examples
     kept_ids = [i for i, k in zip(ids, kept) if k]
     noisy = labels.inject_fine_label_noise(kept_ids, fine[kept], coarse[kept], 0.5, 11)
-    expected = [(("train", i), {"rank": int(r), "fine": int(f), "coarse": int(c), "0.5": int(n)})
-                for i, r, f, c, n in zip(kept_ids, ranks[kept], fine[kept], coarse[kept], noisy)]
+    expected = [(("train", i), int(r), int(n)) for i, r, n in zip(kept_ids, ranks[kept], noisy)]
+
+    def chunk(index, part):  # the columns of `prepare_chunk` that the labels side reads
+        return ("train", index, {records.ID: [e[records.ID] for e in part],
+                                 records.FINE: np.array([e[records.FINE] for e in part]),
+                                 records.COARSE: np.array([e[records.COARSE] for e in part])})
+
+    # Chunks in reverse and uneven: the result may not depend on how examples are chunked.
+    chunks = [chunk(0, examples[:7][::-1]), chunk(1, examples[7:][::-1])]
     with BeamTestPipeline() as p:
-        got = (p | beam.Create(examples[::-1])
-               | transforms.AssignRanksAndNoise((0.5,), 11, {"train": 8}))
+        got = (p | beam.Create(chunks[::-1])
+               | transforms.AssignRanksAndNoise((0.5,), 11, {"train": 8})
+               | beam.CombineGlobally(transforms.merge_label_tables)
+               | beam.FlatMap(lambda table: [(("train", i), int(r), int(n[0]))
+                                             for i, r, n in zip(*table["train"])]))
         assert_that(got, equal_to(expected))
+
+
+def test_lookup_labels_finds_kept_ids_only():
+    table = transforms.merge_label_tables([
+        {"train": (np.array(["b", "d"], object), np.array([1, 3]), np.array([[10], [30]]))},
+        {"train": (np.array(["a"], object), np.array([0]), np.array([[0]]))}])
+    kept, ranks, noisy = transforms.lookup_labels(table, "train", ["d", "c", "a", "z"])
+    assert kept.tolist() == [True, False, True, False]
+    assert ranks.tolist() == [3, 0] and noisy.tolist() == [[30], [0]]
+    assert not transforms.lookup_labels(table, "test", ["a"])[0].any()
 
 
 def test_stats_combine_fn_counts():

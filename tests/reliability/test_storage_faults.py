@@ -132,6 +132,9 @@ def test_storage_error_finds_the_os_error_in_a_beam_chain():
     assert "no space left on the device (ENOSPC)" in str(error)
     assert outputs.storage_error(RuntimeError("OSError: [Errno 27] File too large"), "x")
     assert outputs.storage_error(ValueError("bad value"), "x") is None
+    # TensorFlow's writers quote strerror's text without an errno.
+    tf_error = RuntimeError("ResourceExhaustedError: /d/x.tfrecord; No space left on device")
+    assert "ENOSPC" in str(outputs.storage_error(tf_error, "/d"))
     assert outputs.storage_error(outputs.RunDirError("already clear [Errno 28]"), "x") is None
 
 
