@@ -38,6 +38,7 @@ from lg_keras.config import DataConfig, from_dict
 from lg_keras.dataset_info import DatasetInfo
 from lg_keras.errors import ConfigError, DataError, HierarchyError, RunDirError
 from lg_keras.labels import Hierarchy
+from lg_keras.train import VAL_CONFUSION_KEY
 
 BEST_EPOCH_NOTE = (
     "Best epoch selected on the per-epoch test-split (val_*) figures in history.json, as the "
@@ -362,7 +363,19 @@ def _by_hierarchy(pred, info, hierarchies, predicted, test, train) -> dict:
             "test_correct": _correct_string(f2c[predicted] == f2c[test["fine"]]),
             "acr": acr,
             "acr_note": note,
+            "val_acr_by_epoch": _acr_by_epoch(pred.history, f2c),
         }
+    return out
+
+
+def _acr_by_epoch(history: list[dict], fine_to_coarse: np.ndarray) -> list[dict]:
+    """[{'epoch', 'val_acr'}] under `fine_to_coarse` from the per-epoch validation confusions."""
+    out = []
+    for i, record in enumerate(history):
+        confusion = record.get(VAL_CONFUSION_KEY)
+        if confusion is not None:
+            out.append({"epoch": int(record.get("epoch", i + 1)),
+                        "val_acr": acr_or_none(np.asarray(confusion), fine_to_coarse)[0]})
     return out
 
 

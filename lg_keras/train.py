@@ -56,6 +56,8 @@ CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoint"
 STATE_FILE = "state.json"
 HISTORY_FILE = "history.json"
+# Per validated epoch of a fine-label run: the validation fine confusion matrix.
+VAL_CONFUSION_KEY = "val_fine_confusion"
 MODEL_FILE = "model.keras"
 TRAIN_STATE_FILE = "train_state.json"
 
@@ -206,6 +208,17 @@ def _finite(value) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _acr_confusion(model: keras.Model) -> list[list[int]] | None:
+    """The fine confusion matrix held by the model's ACR metric (None without one)."""
+    stack = list(model.metrics)
+    while stack:
+        metric = stack.pop()
+        if isinstance(metric, keras_metrics.AverageConfusionRatio):
+            return np.rint(keras.ops.convert_to_numpy(metric.confusion)).astype(np.int64).tolist()
+        stack += list(getattr(metric, "metrics", []) or [])
+    return None
+
+
 class _EpochEnd(keras.callbacks.Callback):
     """Records each epoch, logs one line, and checkpoints (model, optimizer, history, state)."""
 
@@ -227,10 +240,15 @@ class _EpochEnd(keras.callbacks.Callback):
                   "seconds": round(time.time() - self._start, 3)}
         record.update({key: _finite(value) for key, value in (logs or {}).items()
                        if np.ndim(value) == 0})
+        confusion = _acr_confusion(self.model) if any(k.startswith("val_") for k in logs or {}) else None
+        if confusion is not None:
+            # Right after validation the metric holds the validation split's fine confusion: the
+            # evaluator turns it into per-epoch ACR under any other hierarchy (Table VI).
+            record[VAL_CONFUSION_KEY] = confusion
         self.history.append(record)
         logging.info("epoch %d/%d %s", completed, self._epochs, " ".join(
             f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-            for k, v in record.items() if k != "epoch"))
+            for k, v in record.items() if k not in ("epoch", VAL_CONFUSION_KEY)))
         os.makedirs(self._ckpt, exist_ok=True)
         name = f"epoch-{completed:05d}.keras"
         _save_model(self.model, os.path.join(self._ckpt, name))

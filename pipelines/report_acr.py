@@ -248,13 +248,20 @@ def _history_value(history: list, keys, epoch: int):
     return None
 
 
-def _early(rows: pd.DataFrame, keys) -> dict:
-    """Mean over finished seeds of the per-epoch val ACR at epoch 1 and at 25% of training."""
+def _early(rows: pd.DataFrame, keys, hierarchy: str | None = None) -> dict:
+    """Mean over finished seeds of the per-epoch val ACR at epoch 1 and at 25% of training.
+
+    Under another hierarchy (a Table VI mapping of the shared fine run) the per-epoch values are
+    the evaluator's `by_hierarchy[h]['val_acr_by_epoch']`, from the recorded confusion matrices.
+    """
     out = {"epoch1": [], "quarter": [], "quarter_epoch": []}
     for _, row in rows[rows["status"] == DONE].iterrows():
         history = row["history"] or []
+        if hierarchy is not None:
+            history = (row["by_hierarchy"] or {}).get(hierarchy, {}).get("val_acr_by_epoch") or []
         first = _history_value(history, keys, 1)
-        quarter = _history_value(history, keys, max(1, round(EARLY_FRACTION * len(history))))
+        epochs = int(row["epochs"] or 0) or len(history)
+        quarter = _history_value(history, keys, max(1, round(EARLY_FRACTION * epochs)))
         if first:
             out["epoch1"].append(first[0])
         if quarter:
@@ -276,8 +283,7 @@ def early_acr(ctx) -> Section:
     for p in pn.TABLE_VI:
         fine, hierarchy = mapping_runs(ctx, p["id"], "fine")
         coarse, _ = mapping_runs(ctx, p["id"], "coarse")
-        keys = ("val_acr",) if hierarchy is None else tuple(
-            f"val_acr{sep}{hierarchy}" for sep in ("_", "/", ":"))
+        keys = ("val_acr",)
         groups.append(("Table VI mappings", f"({p['id']})", fine, coarse, hierarchy, keys))
     coarse10 = select(ctx.runs, "cifar10", "coarse", experiment="table7")
     for p in pn.TABLE_VII:
@@ -286,7 +292,7 @@ def early_acr(ctx) -> Section:
     rows, unrecorded = [], 0
     for group, label, fine, coarse, hierarchy, keys in groups:
         c = compare(ctx, "", fine, coarse, None, hierarchy_a=hierarchy)
-        early = _early(fine, keys)
+        early = _early(fine, keys, hierarchy)
         if c.estimate.n and (fine["status"] == DONE).any() and math.isnan(early["epoch1"]):
             unrecorded += 1
         rows.append({"group": group, "point": label, "val_acr_epoch1": early["epoch1"],

@@ -148,6 +148,19 @@ def test_by_hierarchy_own_mapping_repeats_top_level_and_crossed_mapping_is_recom
     confusion = _naive_confusion(test["fine"], test_logits.argmax(1), info.num_fine_classes)
     value = metrics.average_confusion_ratio(confusion, f2c)
     assert crossed["acr"] == (pytest.approx(value) if math.isfinite(value) else None)
+    # Per-epoch ACR under each mapping, from the trainer's validation confusion matrices.
+    with open(os.path.join(fine_result[0], "history.json")) as f:
+        history = [h for h in json.load(f) if "val_fine_confusion" in h]
+    assert history and [e["epoch"] for e in crossed["val_acr_by_epoch"]] == [
+        h["epoch"] for h in history]
+    for record, mine, other in zip(history, own["val_acr_by_epoch"], crossed["val_acr_by_epoch"]):
+        confusion = np.asarray(record["val_fine_confusion"])
+        assert confusion.sum() == info.num_examples("test")
+        for entry, mapping in ((mine, info.fine_to_coarse), (other, f2c)):
+            value = metrics.average_confusion_ratio(confusion, mapping)
+            assert entry["val_acr"] == (pytest.approx(value) if math.isfinite(value) else None)
+        if mine["val_acr"] is not None:  # the Keras metric saw the same confusion
+            assert record["val_acr"] == pytest.approx(mine["val_acr"], rel=1e-4)
 
 
 def test_hierarchy_with_other_fine_classes_is_rejected(tiny_runs, info, tmp_path):
