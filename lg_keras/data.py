@@ -13,7 +13,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from lg_keras import labels, records
+from lg_keras import label_variants, records
 from lg_keras.config import DataConfig
 from lg_keras.dataset_info import DatasetInfo
 from lg_keras.errors import ConfigError, DataError
@@ -42,7 +42,7 @@ def input_shape(info: DatasetInfo, cfg: DataConfig) -> tuple[int, int, int]:
 
 def fraction_thresholds(info: DatasetInfo, fraction: float) -> np.ndarray:
     """Per fine class, how many training examples (lowest ranks) a fraction keeps."""
-    return np.asarray([labels.fraction_threshold(int(n), fraction)
+    return np.asarray([label_variants.fraction_threshold(int(n), fraction)
                        for n in info.fine_counts("train")], np.int64)
 
 

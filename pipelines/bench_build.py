@@ -2,7 +2,7 @@
 
 The plain loop does the same per-example work as the Beam job, with the same functions
 (`transforms.prepare_example`: read, decode, validate, measure, encode;
-`labels.class_balanced_ranks`; `records.encode_example`), and writes the same records to the same
+`label_variants.class_balanced_ranks`; `records.encode_example`), and writes the same records to the same
 number of shards with `tf.io.TFRecordWriter`, one after another without Beam. Both outputs are read back and compared
 record for record (as sets of serialised bytes), so the ratio compares equal work.
 
@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from components.example_gen import executor, transforms
-from lg_keras import labels, records, sources
+from lg_keras import label_variants, labels, records, sources
 from lg_keras.config import BuildConfig
 from lg_keras.sources.base import SPLITS
 
@@ -97,7 +97,7 @@ def plain_build(cfg: BuildConfig, data_dirs: list[str], out_dir: str) -> float:
         ranks = np.zeros(len(examples), np.int64)
         for k in np.unique(fine):
             members = sorted((examples[i][records.ID], i) for i in np.flatnonzero(fine == k))
-            ranks[[i for _, i in members]] = labels.class_balanced_ranks(
+            ranks[[i for _, i in members]] = label_variants.class_balanced_ranks(
                 [m for m, _ in members], np.full(len(members), k), cfg.seed)
         os.makedirs(os.path.join(out_dir, split), exist_ok=True)
         num = SHARDS[split]

@@ -1,7 +1,7 @@
 """Beam transforms of the dataset builder.
 
-The per-element logic lives in lg_keras (images.prepare_image, labels.swap_within_group,
-labels.class_balanced_ranks); these transforms only key, group and join. Results never depend on
+The per-element logic lives in lg_keras (images.prepare_image, label_variants.swap_within_group,
+label_variants.class_balanced_ranks); these transforms only key, group and join. Results never depend on
 Beam's element order: every group is sorted by example id before a seeded computation.
 """
 
@@ -10,7 +10,7 @@ import dataclasses
 import apache_beam as beam
 import numpy as np
 
-from lg_keras import labels, records
+from lg_keras import label_variants, labels, records
 from lg_keras.config import format_rate
 from lg_keras.sources.base import RawExample
 
@@ -121,12 +121,12 @@ def _ranks_and_noise(element, rates: tuple[float, ...], seed: int, max_per_class
     kept = []
     for fine in sorted({f for _, f in members}):
         ids = [i for i, f in members if f == fine]
-        ranks = labels.class_balanced_ranks(ids, np.full(len(ids), fine), seed)
+        ranks = label_variants.class_balanced_ranks(ids, np.full(len(ids), fine), seed)
         kept += [(i, fine, int(r)) for i, r in zip(ids, ranks) if limit is None or r < limit]
     kept.sort()
     fine = np.array([f for _, f, _ in kept], np.int64)
     split_seed = seed if split == "train" else seed + TEST_NOISE_SEED_OFFSET
-    noisy = [labels.swap_within_group(fine, rate, labels.noise_group_rng(split_seed, coarse, rate))
+    noisy = [label_variants.swap_within_group(fine, rate, label_variants.noise_group_rng(split_seed, coarse, rate))
              for rate in rates]
     yield {split: (np.array([i for i, _, _ in kept], dtype=object),
                    np.array([r for _, _, r in kept], np.int64),

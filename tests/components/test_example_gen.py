@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from components.example_gen import executor, transforms
-from lg_keras import data, dataset_info, labels, records
+from lg_keras import data, dataset_info, label_variants, labels, records
 from lg_keras.config import BuildConfig
 from lg_keras.errors import DataError, HierarchyError, RunDirError
 from tests import datagen
@@ -75,7 +75,7 @@ def test_noise_equals_reference_loop_exactly(built, rate):
         ids = sorted(i for i in recs if i.startswith(split + "/"))
         fine = np.array([recs[i][records.FINE] for i in ids])
         coarse = np.array([recs[i][records.COARSE] for i in ids])
-        expected = labels.inject_fine_label_noise(ids, fine, coarse, rate, seed)
+        expected = label_variants.inject_fine_label_noise(ids, fine, coarse, rate, seed)
         got = np.array([recs[i][name] for i in ids])
         np.testing.assert_array_equal(got, expected)
         # Fine counts preserved, coarse never changed by the noise.
@@ -95,7 +95,7 @@ def test_fractions_are_balanced_and_nested(built):
     for fraction in (0.2, 0.4, 0.6, 0.8, 1.0):
         kept = data.read_labels(info, "train", ("fine",), fraction=fraction)["fine"]
         counts = np.bincount(kept, minlength=6)
-        assert (counts == labels.fraction_threshold(30, fraction)).all(), (fraction, counts)
+        assert (counts == label_variants.fraction_threshold(30, fraction)).all(), (fraction, counts)
         ids_by_fraction[fraction] = counts
     # Nesting: the examples of a smaller fraction are a subset of a larger one's (by rank).
     _, recs = read_records(out)
@@ -171,10 +171,10 @@ def test_ranks_and_noise_transform_with_test_pipeline():
     ids = [e[records.ID] for e in examples]
     fine = np.array([e[records.FINE] for e in examples])
     coarse = np.array([e[records.COARSE] for e in examples])
-    ranks = labels.class_balanced_ranks(ids, fine, 11)
+    ranks = label_variants.class_balanced_ranks(ids, fine, 11)
     kept = ranks < 8  # the subset is drawn first; the noise then runs over the kept examples
     kept_ids = [i for i, k in zip(ids, kept) if k]
-    noisy = labels.inject_fine_label_noise(kept_ids, fine[kept], coarse[kept], 0.5, 11)
+    noisy = label_variants.inject_fine_label_noise(kept_ids, fine[kept], coarse[kept], 0.5, 11)
     expected = [(("train", i), int(r), int(n)) for i, r, n in zip(kept_ids, ranks[kept], noisy)]
 
     def chunk(index, part):  # the columns of `prepare_chunk` that the labels side reads

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from components.example_gen import executor
-from lg_keras import data, dataset_info, labels
+from lg_keras import data, dataset_info, label_variants
 from lg_keras.config import BuildConfig, DataConfig
 from lg_keras.errors import ConfigError
 from tests import datagen
@@ -58,7 +58,7 @@ def test_label_views_and_fraction(info):
     cfg = DataConfig(batch_size=4, labels="fine_noise_0.5", fraction=0.2)
     noisy = np.concatenate([y for _, y in batches(data.train_dataset(
         info, cfg, seed=0, start_epoch=0, end_epoch=1))])
-    assert len(noisy) == 4 * labels.fraction_threshold(20, 0.2)
+    assert len(noisy) == 4 * label_variants.fraction_threshold(20, 0.2)
     with pytest.raises(ConfigError, match="fine_noise_0.3"):
         data.check_label_view(info, "fine_noise_0.3")
 

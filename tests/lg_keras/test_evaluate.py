@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lg_keras import data, evaluate, labels, metrics, records
+from lg_keras import data, evaluate, label_variants, labels, metrics, records
 from lg_keras.config import DataConfig
 from lg_keras.dataset_info import load_dataset_info
 from lg_keras.errors import ConfigError, DataError, HierarchyError, RunDirError
@@ -55,7 +55,7 @@ def _fraction_mask(info, fraction):
         for serialized in tf.data.TFRecordDataset(path):
             record = records.decode_example(serialized.numpy())
             keep.append(record[records.RANK]
-                        < labels.fraction_threshold(int(counts[record[records.FINE]]), fraction))
+                        < label_variants.fraction_threshold(int(counts[record[records.FINE]]), fraction))
     return np.asarray(keep)
 
 

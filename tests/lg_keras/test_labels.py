@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from lg_keras import labels
+from lg_keras import label_variants, labels
 from lg_keras.errors import HierarchyError
 
 CIFAR10_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -298,13 +298,13 @@ def noise_inputs(n, seed=0):
 @pytest.mark.parametrize("rate", [0.0, 0.01, 0.3, 1.0])
 def test_noise_matches_naive_loop(rate):
     ids, fine, coarse = noise_inputs(300)
-    noisy = labels.inject_fine_label_noise(ids, fine, coarse, rate, seed=7)
+    noisy = label_variants.inject_fine_label_noise(ids, fine, coarse, rate, seed=7)
     np.testing.assert_array_equal(noisy, naive_noise(ids, fine.tolist(), coarse.tolist(), rate, 7))
 
 
 def test_noise_preserves_counts_and_coarse_labels():
     ids, fine, coarse = noise_inputs(2000)
-    noisy = labels.inject_fine_label_noise(ids, fine, coarse, 0.3, seed=3)
+    noisy = label_variants.inject_fine_label_noise(ids, fine, coarse, 0.3, seed=3)
     np.testing.assert_array_equal(np.bincount(noisy, minlength=10), np.bincount(fine, minlength=10))
     np.testing.assert_array_equal(labels.coarsen_labels(noisy, np.arange(10) // 5), coarse)
     assert (noisy != fine).any()
@@ -312,26 +312,26 @@ def test_noise_preserves_counts_and_coarse_labels():
 
 def test_noise_is_independent_of_input_order():
     ids, fine, coarse = noise_inputs(1000)
-    noisy = labels.inject_fine_label_noise(ids, fine, coarse, 0.1, seed=5)
+    noisy = label_variants.inject_fine_label_noise(ids, fine, coarse, 0.1, seed=5)
     perm = np.random.default_rng(9).permutation(len(ids))
-    shuffled = labels.inject_fine_label_noise([ids[i] for i in perm], fine[perm], coarse[perm], 0.1, seed=5)
+    shuffled = label_variants.inject_fine_label_noise([ids[i] for i in perm], fine[perm], coarse[perm], 0.1, seed=5)
     np.testing.assert_array_equal(shuffled, noisy[perm])
 
 
 def test_noise_groups_match_swap_within_group():
     ids, fine, coarse = noise_inputs(400)
-    noisy = labels.inject_fine_label_noise(ids, fine, coarse, 0.3, seed=2)
+    noisy = label_variants.inject_fine_label_noise(ids, fine, coarse, 0.3, seed=2)
     for c in (0, 1):
         group = sorted((i, k) for i, k in enumerate(ids) if coarse[i] == c)
         members = [i for i, _ in sorted(group, key=lambda p: p[1])]
-        swapped = labels.swap_within_group(fine[members], 0.3, labels.noise_group_rng(2, c, 0.3))
+        swapped = label_variants.swap_within_group(fine[members], 0.3, label_variants.noise_group_rng(2, c, 0.3))
         np.testing.assert_array_equal(noisy[members], swapped)
 
 
 @pytest.mark.parametrize("rate", [0.1, 0.3])
 def test_noise_changes_about_the_expected_fraction(rate):
     ids, fine, coarse = noise_inputs(10_000)
-    changed = (labels.inject_fine_label_noise(ids, fine, coarse, rate, seed=11) != fine).mean()
+    changed = (label_variants.inject_fine_label_noise(ids, fine, coarse, rate, seed=11) != fine).mean()
     # A swap changes both partners with probability 4/5 (5 fine classes per coarse); later swaps can
     # move a label back, so the fraction lies between rate * 4/5 and 2 * rate * 4/5.
     assert rate * 0.8 < changed < 2 * rate * 0.8 + 0.02
@@ -339,7 +339,7 @@ def test_noise_changes_about_the_expected_fraction(rate):
 
 def test_full_noise_makes_labels_nearly_independent():
     ids, fine, coarse = noise_inputs(10_000)
-    noisy = labels.inject_fine_label_noise(ids, fine, coarse, 1.0, seed=13)
+    noisy = label_variants.inject_fine_label_noise(ids, fine, coarse, 1.0, seed=13)
     for f in range(10):
         same_coarse = noisy[fine == f]
         shares = np.bincount(same_coarse, minlength=10)[5 * (f // 5): 5 * (f // 5) + 5] / len(same_coarse)
@@ -348,19 +348,19 @@ def test_full_noise_makes_labels_nearly_independent():
 
 def test_noise_rate_zero_copies_and_bad_rates_fail():
     ids, fine, coarse = noise_inputs(50)
-    out = labels.inject_fine_label_noise(ids, fine, coarse, 0, seed=1)
+    out = label_variants.inject_fine_label_noise(ids, fine, coarse, 0, seed=1)
     np.testing.assert_array_equal(out, fine)
     assert out is not fine
     for rate in (-0.1, 1.5, float("nan")):
         with pytest.raises(HierarchyError, match="rate must be a probability in"):
-            labels.inject_fine_label_noise(ids, fine, coarse, rate, seed=1)
+            label_variants.inject_fine_label_noise(ids, fine, coarse, rate, seed=1)
     with pytest.raises(HierarchyError, match="ids must be unique"):
-        labels.inject_fine_label_noise(["a", "a"], np.array([0, 1]), np.array([0, 0]), 0.1, seed=1)
+        label_variants.inject_fine_label_noise(["a", "a"], np.array([0, 1]), np.array([0, 0]), 0.1, seed=1)
 
 
 def test_swap_within_group_does_not_modify_input():
     fine = np.arange(20)
-    out = labels.swap_within_group(fine, 1.0, np.random.default_rng(0))
+    out = label_variants.swap_within_group(fine, 1.0, np.random.default_rng(0))
     np.testing.assert_array_equal(fine, np.arange(20))
     assert sorted(out.tolist()) == list(range(20))
 
@@ -374,18 +374,18 @@ def test_swap_within_group_does_not_modify_input():
     (10, 0.5, 5), (10, 0.25, 3), (10, 0.24, 2), (3, 0.1, 1), (5000, 0.1, 500), (5000, 0.2, 1000),
     (10, 1.0, 10), (1, 0.01, 1), (0, 0.5, 0)])
 def test_fraction_threshold(count, fraction, expected):
-    assert labels.fraction_threshold(count, fraction) == expected
+    assert label_variants.fraction_threshold(count, fraction) == expected
 
 
 @pytest.mark.parametrize("fraction", [0, 0.0, -0.5, 1.01, float("nan")])
 def test_fraction_threshold_rejects_bad_fractions(fraction):
     with pytest.raises(HierarchyError, match=r"fraction must lie in \(0, 1\]"):
-        labels.fraction_threshold(10, fraction)
+        label_variants.fraction_threshold(10, fraction)
 
 
 def test_class_balanced_ranks_match_naive_sort():
     ids, fine, _ = noise_inputs(200)
-    ranks = labels.class_balanced_ranks(ids, fine, seed=4)
+    ranks = label_variants.class_balanced_ranks(ids, fine, seed=4)
     for f in range(10):
         members = sorted((hashlib.sha256(f"4:{ids[i]}".encode()).hexdigest(), i)
                          for i in range(len(ids)) if fine[i] == f)
@@ -394,17 +394,17 @@ def test_class_balanced_ranks_match_naive_sort():
 
 def test_fractions_are_balanced_nested_and_order_independent():
     ids, fine, _ = noise_inputs(3000)
-    ranks = labels.class_balanced_ranks(ids, fine, seed=0)
+    ranks = label_variants.class_balanced_ranks(ids, fine, seed=0)
     counts = np.bincount(fine)
     kept = {}
     for fraction in (0.2, 0.4, 1.0):
-        thresholds = np.array([labels.fraction_threshold(int(c), fraction) for c in counts])
+        thresholds = np.array([label_variants.fraction_threshold(int(c), fraction) for c in counts])
         kept[fraction] = ranks < thresholds[fine]
         np.testing.assert_array_equal(np.bincount(fine[kept[fraction]], minlength=10), thresholds)
     assert not (kept[0.2] & ~kept[0.4]).any()
     assert kept[1.0].all()
     perm = np.random.default_rng(3).permutation(len(ids))
     np.testing.assert_array_equal(
-        labels.class_balanced_ranks([ids[i] for i in perm], fine[perm], seed=0), ranks[perm])
-    assert (labels.class_balanced_ranks(ids, fine, seed=1) != ranks).any()
-    assert labels.class_balanced_ranks([], np.zeros(0, dtype=int), seed=0).shape == (0,)
+        label_variants.class_balanced_ranks([ids[i] for i in perm], fine[perm], seed=0), ranks[perm])
+    assert (label_variants.class_balanced_ranks(ids, fine, seed=1) != ranks).any()
+    assert label_variants.class_balanced_ranks([], np.zeros(0, dtype=int), seed=0).shape == (0,)

@@ -1,0 +1,168 @@
+"""The label variants of the paper's experiments: noisy fine labels and data fractions.
+
+Within-coarse fine-label noise (Table VII) swaps fine labels between examples of the same coarse
+class; class-balanced, nested data fractions (Fig. 2) keep the lowest seeded-hash ranks of each
+fine class. Both are pure numpy and depend only on seeds and example ids, never on input order,
+so a Beam job and a plain loop give the same labels.
+"""
+
+import hashlib
+import math
+from typing import Sequence
+
+import numpy as np
+
+from lg_keras.errors import HierarchyError
+from lg_keras.labels import int_labels, is_int
+
+
+def _check_rate(rate: float) -> None:
+    if isinstance(rate, bool) or not isinstance(rate, (int, float, np.floating)) or not 0 <= rate <= 1:
+        raise HierarchyError(f"rate must be a probability in [0, 1]; got {rate!r}.")
+
+
+def noise_group_rng(seed: int, coarse_label: int, rate: float) -> np.random.Generator:
+    """Returns the random generator for one coarse class's fine-label noise.
+
+    Shared by `inject_fine_label_noise` and per-group callers (a Beam job), so both draw the same
+    numbers. It depends only on the seed, the coarse class and the rate (to 1e-6).
+
+    Args:
+        seed: non-negative experiment seed.
+        coarse_label: non-negative coarse class index.
+        rate: noise rate in [0, 1].
+
+    Returns:
+        `np.random.default_rng([seed, coarse_label, round(rate * 1_000_000)])`.
+    """
+    return np.random.default_rng([int(seed), int(coarse_label), round(rate * 1_000_000)])
+
+
+def swap_within_group(fine_labels: np.ndarray, rate: float, rng: np.random.Generator) -> np.ndarray:
+    """Swaps fine labels within one coarse class (paper Table VII's randomness factor).
+
+    Each example in turn, with probability `rate`, swaps its fine label with that of a uniformly
+    random example of the group (possibly itself). Fine-class counts are preserved.
+
+    Args:
+        fine_labels: 1-D array of the group's fine labels, examples sorted by id.
+        rate: swap probability in [0, 1].
+        rng: from `noise_group_rng`.
+
+    Returns:
+        A new array with the swapped labels; `fine_labels` is not modified.
+
+    Raises:
+        HierarchyError: if `rate` is outside [0, 1].
+    """
+    _check_rate(rate)
+    labels = np.array(fine_labels, copy=True)
+    if rate == 0:
+        return labels
+    n = len(labels)
+    for i in range(n):
+        if rng.random() < rate:
+            j = rng.integers(n)
+            labels[i], labels[j] = labels[j], labels[i]
+    return labels
+
+
+def inject_fine_label_noise(ids: Sequence[str], fine_labels: np.ndarray, coarse_labels: np.ndarray,
+                            rate: float, seed: int) -> np.ndarray:
+    """Adds within-coarse fine-label noise (paper Table VII), independent of input order.
+
+    For each coarse class c, its examples sorted by id get `swap_within_group` with
+    `noise_group_rng(seed, c, rate)`. Coarse labels never change.
+
+    Args:
+        ids: unique example ids, one per example.
+        fine_labels: int array [n] of fine labels.
+        coarse_labels: non-negative int array [n] of coarse labels (the groups).
+        rate: swap probability in [0, 1]; 0 returns a copy.
+        seed: non-negative seed.
+
+    Returns:
+        Noisy fine labels, int array [n] in the input order.
+
+    Raises:
+        HierarchyError: if `rate` is outside [0, 1], ids repeat, or the lengths differ.
+    """
+    _check_rate(rate)
+    fine_labels = np.asarray(fine_labels)
+    coarse_labels = int_labels(coarse_labels, "coarse_labels", np.iinfo(np.int64).max)
+    ids = _check_ids(ids, len(fine_labels))
+    if len(coarse_labels) != len(fine_labels):
+        raise HierarchyError(
+            f"coarse_labels must match fine_labels in length; got {len(coarse_labels)} and "
+            f"{len(fine_labels)}.")
+    noisy = fine_labels.copy()
+    if rate == 0:
+        return noisy
+    order = np.argsort(ids, kind="stable")
+    for c in np.unique(coarse_labels):
+        members = order[coarse_labels[order] == c]
+        noisy[members] = swap_within_group(fine_labels[members], rate, noise_group_rng(seed, c, rate))
+    return noisy
+
+
+def _check_ids(ids: Sequence[str], n: int) -> np.ndarray:
+    ids = np.asarray(list(ids), dtype=str)
+    if len(ids) != n:
+        raise HierarchyError(f"ids must have one entry per label; got {len(ids)} ids for {n} labels.")
+    unique, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any():
+        raise HierarchyError(f"ids must be unique; {unique[counts > 1][:5].tolist()} repeat.")
+    return ids
+
+
+def class_balanced_ranks(ids: Sequence[str], fine_labels: np.ndarray, seed: int) -> np.ndarray:
+    """Ranks each example within its fine class under a seeded, order-independent permutation.
+
+    The permutation sorts by sha256(f"{seed}:{id}"), so it depends only on the seed and the ids.
+    With `fraction_threshold`, this gives class-balanced, nested data fractions (paper Fig. 2).
+
+    Args:
+        ids: unique example ids.
+        fine_labels: int array [n] of fine labels.
+        seed: the seed.
+
+    Returns:
+        int64 array [n]: each example's rank (0-based) within its fine class, in the input order.
+
+    Raises:
+        HierarchyError: if ids repeat or their count differs from the labels'.
+    """
+    fine_labels = np.asarray(fine_labels)
+    ids = _check_ids(ids, len(fine_labels))
+    n = len(ids)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    keys = np.asarray([hashlib.sha256(f"{seed}:{i}".encode()).hexdigest() for i in ids.tolist()])
+    order = np.lexsort((ids, keys, fine_labels))  # by fine label, then hash (ids break ties)
+    sorted_labels = fine_labels[order]
+    is_start = np.r_[True, sorted_labels[1:] != sorted_labels[:-1]]
+    group_start = np.maximum.accumulate(np.where(is_start, np.arange(n), 0))
+    ranks = np.empty(n, dtype=np.int64)
+    ranks[order] = np.arange(n) - group_start
+    return ranks
+
+
+def fraction_threshold(class_count: int, fraction: float) -> int:
+    """Returns how many examples of a class a data fraction keeps (paper Fig. 2).
+
+    Args:
+        class_count: number of examples of the class (>= 0).
+        fraction: fraction in (0, 1].
+
+    Returns:
+        floor(fraction * class_count + 0.5), clipped to [1, class_count] (0 for an empty class).
+
+    Raises:
+        HierarchyError: if `fraction` is outside (0, 1] or `class_count` is negative.
+    """
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.floating)) \
+            or not 0 < fraction <= 1:
+        raise HierarchyError(f"fraction must lie in (0, 1]; got {fraction!r}.")
+    if not is_int(class_count) or class_count < 0:
+        raise HierarchyError(f"class_count must be a non-negative integer; got {class_count!r}.")
+    return min(max(int(math.floor(fraction * class_count + 0.5)), 1), class_count)
