@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from lg_keras.errors import ConfigError, RunDirError
-from pipelines import report_stats
-from pipelines.report_runs import DONE, load_runs, select, values_by_seed
+from components.reporter import report_stats
+from components.reporter.report_runs import DONE, load_runs, select, values_by_seed
 
 _VIEW_ORDER = {"fine": 0, "cluster": 1, "noise": 2}
 

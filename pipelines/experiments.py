@@ -9,7 +9,7 @@ seed is scored under all ten Table VI mappings. Variants are `dataclasses.replac
 (`Profile.recipe_for(key).experiment(...)`), never copied blocks.
 
 Datasets are keyed by their label hierarchy's name (`lg data hierarchies`), which is also how the
-reporter (`pipelines.paper_numbers`) finds them. Every dataset key maps to one build per profile:
+reporter (`components.reporter.paper_numbers`) finds them. Every dataset key maps to one build per profile:
 CIFAR-10's build always carries Table VII's noisy label views, so every experiment shares it.
 
 Requests come in groups (`RunRequest.group`): runs that are only meaningful together, such as the

@@ -7,7 +7,7 @@ Layout under RUNS_DIR (TFX-style `<pipeline_root>/<component>/<output>/<executio
     example_gen/examples/<build_hash>/          one dataset build (dataset.json, train/, test/)
     trainer/model/<run key>/                    one run directory; the evaluator writes its
                                                 metrics.json, figures/ and logs/evaluation/ here
-    report.md ...                               written by pipelines.report after every run
+    report.md ...                               written by components/reporter after every run
 
 Every component skips work it has already done for the same config (a finished build, a finished
 run, an identical evaluation), so rerunning after an interruption only does what is missing and
@@ -48,22 +48,14 @@ def run_dir(runs_dir: str, run: RunSpec) -> str:
 
 
 def report_hook(runs_dir: str, min_interval_s: float = REPORT_INTERVAL_S
-                ) -> Callable[[RunSpec | None, dict], None] | None:
-    """`pipelines.report.write_report(runs_dir)` as an on_run_finished hook, if that module exists.
+                ) -> Callable[[RunSpec | None, dict], None]:
+    """`components.reporter.report.write_report(runs_dir)` as an on_run_finished hook.
 
     The report takes a while (tables, figures), so after a run it is rewritten only when
     `min_interval_s` have passed since the last one; the final call (run None) always writes.
-
-    Returns:
-        The hook, or None when pipelines.report is not part of this checkout.
     """
-    try:
-        report = importlib.import_module("pipelines.report")
-    except ModuleNotFoundError as e:
-        if e.name != "pipelines.report":
-            raise
-        logging.info("pipelines.report is not available; no report is written.")
-        return None
+    # Imported here: pandas and matplotlib load only when a report is written.
+    report = importlib.import_module("components.reporter.report")
     last = [-math.inf]
 
     def write(run: RunSpec | None, result: dict) -> None:
@@ -251,7 +243,7 @@ def run_plan(plan: Plan, runs_dir: str, *, data_dirs: Sequence[str] = (),
         allow_download: let TFDS download a dataset no local copy of which is found.
         on_run_finished: called as hook(run, metrics) after every run that computed something
             and once as hook(None, {}) at the end; "report" (default) is `report_hook(runs_dir)`:
-            pipelines.report.write_report(runs_dir) when that module exists; None for nothing.
+            components.reporter.report.write_report(runs_dir); None for nothing.
 
     Returns:
         {'runs': N, 'done': finished runs, 'computed': runs that trained or evaluated now,

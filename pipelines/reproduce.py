@@ -66,15 +66,8 @@ def _reproduce(args) -> None:
 
 
 def _report(args) -> None:
-    import importlib  # pylint: disable=import-outside-toplevel
+    from components.reporter import report  # pylint: disable=import-outside-toplevel
 
-    try:
-        report = importlib.import_module("pipelines.report")
-    except ModuleNotFoundError as e:
-        if e.name != "pipelines.report":
-            raise
-        print("pipelines.report is not part of this checkout; no report written.")
-        return
     print(report.write_report(os.path.abspath(args.runs_dir)))
 
 

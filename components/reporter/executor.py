@@ -2,8 +2,8 @@
 
 `run(cfg, inputs, outputs)` reads `inputs['runs']` (plan.json and the run directories written by
 the trainer and evaluator) and writes into `outputs['report']` (the runs directory itself when
-called after each run by the local runner). The work is `pipelines.report.write_report`; this
-component is its entry point for the CLI and for Kubeflow.
+called after each run by the local runner). The work is `report.write_report` in this package;
+this module is its entry point for the CLI and for Kubeflow.
 """
 
 import json
@@ -56,7 +56,7 @@ def run(cfg: str | dict | None, inputs: dict, outputs: dict) -> dict:
         RunDirError: when the runs directory does not exist.
         ConfigError: for a bad config.
     """
-    from pipelines import report  # pylint: disable=import-outside-toplevel
+    from components.reporter import report  # pylint: disable=import-outside-toplevel
 
     cfg = parse_config(cfg)
     runs_dir = inputs["runs"]

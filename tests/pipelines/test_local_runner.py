@@ -137,9 +137,9 @@ def test_a_second_reproduce_on_the_same_directory_is_refused(tiny_runs):
 
 def test_the_report_hook_is_throttled_and_always_writes_at_the_end(monkeypatch, tmp_path):
     written = []
-    fake = types.ModuleType("pipelines.report")
+    fake = types.ModuleType("components.reporter.report")
     fake.write_report = lambda runs_dir: written.append(runs_dir) or f"{runs_dir}/report.md"
-    monkeypatch.setitem(sys.modules, "pipelines.report", fake)
+    monkeypatch.setitem(sys.modules, "components.reporter.report", fake)
     hook = local_runner.report_hook(str(tmp_path), min_interval_s=3600)
     run = tiny_plan(str(tmp_path)).runs[0]
     hook(run, {})

@@ -1,7 +1,8 @@
-"""pipelines.report and its parts: transcription, statistics, verdicts, tables, partial results.
+"""The reporter (components/reporter/report*.py): transcription, statistics, verdicts, tables,
+partial results.
 
 The reporter aggregates files, so the RUNS_DIR here is written by the test with chosen numbers
-(tests/pipelines/report_fixtures.py) in the trainer's and evaluator's layouts.
+(tests/components/report_fixtures.py) in the trainer's and evaluator's layouts.
 """
 
 import itertools
@@ -16,10 +17,10 @@ import pytest
 from components.reporter import __main__ as reporter_main
 from components.reporter import executor as reporter
 from lg_keras.errors import ConfigError, RunDirError
-from pipelines import paper_numbers as pn
-from pipelines import report, report_stats
-from pipelines.report_runs import load_runs
-from tests.pipelines import report_fixtures as rf
+from components.reporter import paper_numbers as pn
+from components.reporter import report, report_stats
+from components.reporter.report_runs import load_runs
+from tests.components import report_fixtures as rf
 
 PAPER = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "paper.md")
 T_975_2 = 4.302652729911275  # Student t, 95% two-sided, 2 degrees of freedom

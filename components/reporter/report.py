@@ -6,7 +6,7 @@
 works on partial results: it is called after every run, so missing runs show '—' with 'pending'
 (planned, not finished) or 'not run' (not in the plan). Our final-epoch accuracy is the primary
 figure, with the mean and 95% Student t interval over seeds; ΔA intervals are over seed pairs.
-The paper's numbers (`pipelines.paper_numbers`) sit in adjacent columns. Each claim gets a verdict
+The paper's numbers (`components.reporter.paper_numbers`) sit in adjacent columns. Each claim gets a verdict
 (`report_stats`); a claim resting on one seed is 'inconclusive' by rule, whatever its sign.
 McNemar's test on the same test images is reported as secondary: it ignores run-to-run training
 variance.
@@ -25,9 +25,9 @@ import matplotlib
 import numpy as np
 import pandas as pd
 
-from pipelines import paper_numbers, report_acr, report_stats, report_tables
-from pipelines.report_runs import DONE, load_runs  # noqa: F401  (load_runs is part of this API)
-from pipelines.report_sections import Context, Section, Table, make_table
+from components.reporter import paper_numbers, report_acr, report_stats, report_tables
+from components.reporter.report_runs import DONE, load_runs  # noqa: F401  (load_runs is part of this API)
+from components.reporter.report_sections import Context, Section, Table, make_table
 
 BUILDERS = (report_tables.table_i, report_tables.figure_2, report_tables.figure_3,
             report_tables.table_iv, report_tables.figures_4_5, report_tables.table_v,

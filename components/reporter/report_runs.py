@@ -7,7 +7,7 @@ evaluator's numbers), history.json (per-epoch figures) and train_state.json (wal
 directories found under RUNS_DIR but missing from the plan (ad-hoc `lg train` runs) are listed too.
 
 Each setting is identified by its dataset's label hierarchy (`paper_dataset`, the key of
-`pipelines.paper_numbers`), its label view, data fraction and head; seeds of one setting are the
+`components.reporter.paper_numbers`), its label view, data fraction and head; seeds of one setting are the
 rows whose experiment config differs in `train.seed` only.
 """
 
@@ -20,8 +20,8 @@ import os
 import numpy as np
 import pandas as pd
 
-from pipelines import paper_numbers
-from pipelines.report_stats import NOT_RUN, PENDING
+from components.reporter import paper_numbers
+from components.reporter.report_stats import NOT_RUN, PENDING
 
 PLAN_FILE = "plan.json"
 DONE = "done"

@@ -14,7 +14,7 @@ from PIL import Image
 
 from lg_keras.config import (BuildConfig, DataConfig, ExperimentConfig, ModelConfig, TrainConfig,
                              config_hash, to_dict)
-from pipelines import paper_numbers
+from components.reporter import paper_numbers
 
 NUM_TEST = 1000
 VERSIONS = {"tensorflow": "2.21.0", "keras": "3.15.1", "lg_keras": "0.1.0", "python": "3.11.9"}

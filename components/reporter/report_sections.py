@@ -11,8 +11,8 @@ import math
 
 import pandas as pd
 
-from pipelines import report_stats as stats
-from pipelines.report_runs import state_of, values_by_seed
+from components.reporter import report_stats as stats
+from components.reporter.report_runs import state_of, values_by_seed
 
 TEST = "coarse_test_accuracy"
 

@@ -12,10 +12,10 @@ import shutil
 import numpy as np
 import pandas as pd
 
-from pipelines import paper_numbers as pn
-from pipelines import report_figures, report_stats
-from pipelines.report_runs import DONE, select, state_of
-from pipelines.report_sections import (TEST, Section, compare, make_table, measure, missing_text,
+from components.reporter import paper_numbers as pn
+from components.reporter import report_figures, report_stats
+from components.reporter.report_runs import DONE, select, state_of
+from components.reporter.report_sections import (TEST, Section, compare, make_table, measure, missing_text,
                                        paper, put)
 
 RUNNING = "running_coarse_train_accuracy"

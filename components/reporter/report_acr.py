@@ -14,10 +14,10 @@ import os
 import numpy as np
 import pandas as pd
 
-from pipelines import paper_numbers as pn
-from pipelines import report_figures, report_stats, report_tables
-from pipelines.report_runs import DONE, select, state_of
-from pipelines.report_sections import Section, compare, make_table, measure, paper, put
+from components.reporter import paper_numbers as pn
+from components.reporter import report_figures, report_stats, report_tables
+from components.reporter.report_runs import DONE, select, state_of
+from components.reporter.report_sections import Section, compare, make_table, measure, paper, put
 
 EARLY_FRACTION = 0.25
 
