@@ -15,7 +15,7 @@ The paper's networks were trained in PyTorch. Three PyTorch defaults differ from
 
 `BatchNormalization` below calls TensorFlow's fused kernel in training (one op for the batch statistics, the
 normalisation and their gradient, where Keras 3 composes several): the thin ResNet-18 trains about
-1.3x faster on this CPU (`make bench`).
+1.4-1.7x faster on this CPU (445 -> 654 and 375 -> 626 images/s in two paired runs).
 
 Strided 3x3 convolutions pad explicitly by one pixel on every side, as PyTorch's `padding=1` does;
 Keras 'same' would pad only the bottom/right for even inputs, shifting the sampling grid.
@@ -154,7 +154,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
     """
 
     def call(self, inputs, training=None, mask=None):
-        if not (training and self.trainable) or len(inputs.shape) != 4 or self.axis != [3]:
+        if not (training and self.trainable) or len(inputs.shape) != 4 or self.axis not in (-1, 3):
             return super().call(inputs, training=training, mask=mask)
         x = inputs if inputs.dtype in (tf.float16, tf.bfloat16, tf.float32) else tf.cast(
             inputs, tf.float32)

@@ -100,6 +100,16 @@ def test_batch_norm_trains_like_pytorch():
                for factor in (1.0, n / (n - 1))), running
 
 
+def test_batch_norm_trains_with_the_fused_kernel():
+    layer, _ = _bn_pair()
+    graph = tf.function(lambda x: layer(x, training=True)).get_concrete_function(
+        tf.TensorSpec((2, 5, 4, 3), tf.float32)).graph
+    assert any(op.type.startswith('FusedBatchNorm') for op in graph.get_operations())
+    graph = tf.function(lambda x: layer(x, training=False)).get_concrete_function(
+        tf.TensorSpec((2, 5, 4, 3), tf.float32)).graph
+    assert not any(op.type.startswith('FusedBatchNorm') for op in graph.get_operations())
+
+
 def test_batch_norm_gradients_and_inference_match_keras():
     x = tf.constant(np.random.default_rng(1).normal(0.0, 2.0, (4, 5, 4, 3)).astype('float32'))
     ours, keras_bn = _bn_pair()
