@@ -27,9 +27,9 @@ from pipelines.plan import DatasetSpec, Plan, RunSpec
 from pipelines.profiles import get_profile
 
 # Training images/s at 32 x 32 on this 2-core CPU, batch 128 (FACTS.md).
-# preact_resnet18 width 16 with the fused BatchNorm: a quiet CIFAR-10 epoch of the cpu profile took
-# 92.6 s with its validation pass (2026-11-29), i.e. about 580 training images/s.
-THIN_TRAIN_IMAGES_PER_S = 580.0
+# preact_resnet18 width 16 with the fused BatchNorm: quiet CIFAR-10 epochs of the cpu profile took
+# 84 s with their validation pass (2026-11-29), i.e. about 640 training images/s.
+THIN_TRAIN_IMAGES_PER_S = 640.0
 WRN_28_10_TRAIN_IMAGES_PER_S = 9.0  # estimated: ~9x the FLOPs of width 64 (85 images/s)
 # Smaller networks are bound by the input pipeline and per-step costs: none measured faster than
 # width 16 (width 4 at batch 32: about 570 images/s).

@@ -8,7 +8,7 @@ which Table VI rows, and the run budget the planner enforces.
 - smoke: every experiment at toy size (24 training and 10 test images per class, width-4 network,
   1 epoch). Checks that everything runs end to end, in minutes; its numbers mean nothing.
 - cpu: the default of `make reproduce`; sized for about 10 hours on 2 CPU cores (a width-16
-  CIFAR-10 run of 12 epochs took 19-20 minutes here, evaluation included). See `trims` for what
+  CIFAR-10 run of 12 epochs took about 18 minutes here, evaluation included). See `trims` for what
   it leaves out.
 - paper: the authors' networks and schedules, every dataset, fraction and row, 3 seeds; days on a
   GPU.
