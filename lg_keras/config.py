@@ -22,6 +22,7 @@ AUGMENTATIONS = ("auto", "none", "crop_flip", "resized_crop_flip")
 NORMALIZATIONS = ("dataset", "imagenet", "none")
 SCHEDULES = ("step", "warmup_cosine", "constant")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
+MIXED_PRECISION = ("auto", "on", "bfloat16", "off")
 IMAGE_ENCODINGS = ("auto", "raw", "png")
 COMPRESSIONS = ("none", "gzip")
 MODEL_NAMES = ("preact_resnet18", "wide_resnet")
@@ -217,7 +218,9 @@ class TrainConfig:
         strategy: 'auto' (mirrored on several GPUs, else one device), 'default', 'mirrored' or
             'multi_worker' (MultiWorkerMirroredStrategy from TF_CONFIG).
         num_cpu_replicas: logical CPU devices for 'mirrored' on a machine without GPUs.
-        mixed_precision: 'auto' (mixed_float16 on GPUs), 'on' or 'off'.
+        mixed_precision: 'auto' (mixed_float16 on GPUs, float32 elsewhere), 'on' (mixed_float16),
+            'bfloat16' (mixed_bfloat16: for CPUs with native bfloat16, AMX or AVX512-BF16, where
+            convolutions run about 1.5x faster; see `machine.native_bfloat16`) or 'off'.
         deterministic: enable TensorFlow op determinism.
         max_steps_per_epoch: cap on steps per epoch (0 = whole epoch); for benchmarks and smoke runs.
         eval_every: evaluate on the test split every N epochs for the curves of Fig. 3 (0 = never).
@@ -262,7 +265,7 @@ class TrainConfig:
         _choice("train.strategy", self.strategy, STRATEGIES)
         _require(_is_int(self.num_cpu_replicas) and 1 <= self.num_cpu_replicas <= 64,
                  "train.num_cpu_replicas", "must be an integer in [1, 64]", self.num_cpu_replicas)
-        _choice("train.mixed_precision", self.mixed_precision, ("auto", "on", "off"))
+        _choice("train.mixed_precision", self.mixed_precision, MIXED_PRECISION)
         _require(_is_int(self.max_steps_per_epoch) and self.max_steps_per_epoch >= 0,
                  "train.max_steps_per_epoch", "must be an integer >= 0", self.max_steps_per_epoch)
         _require(_is_int(self.eval_every) and self.eval_every >= 0, "train.eval_every",

@@ -10,7 +10,9 @@ machine is shared and absolute speeds drift by 2x and more (FACTS.md):
 2. The same networks in PyTorch, kuangliu's code (`bench_torch`, a worker process with the same
    thread counts): our images/s over PyTorch's. Stages 1 and 2 run in rounds, each round
    matmul, Keras thin, PyTorch thin, Keras full, PyTorch full, matmul; each figure keeps its best
-   round (the least disturbed by other load) and the per-round values are kept too.
+   round (the least disturbed by other load) and the per-round values are kept too. On a CPU
+   with native bfloat16 (AMX), each round also trains the thin network in mixed bfloat16, as the
+   cpu profile does there: `bfloat16_vs_float32_thin`.
 3. The reader (`bench_input`): records/s over thin-network training images/s, and the fraction of
    a training epoch spent waiting for input.
 4. The Beam builder over a plain loop doing the same work (`bench_build`).
@@ -39,8 +41,10 @@ import tempfile
 import threading
 import time
 
+from lg_keras import machine
+
 HEADLINE = ("utilisation_full", "utilisation_thin", "vs_pytorch_full", "vs_pytorch_thin",
-            "input_wait_fraction", "reader_vs_thin_training", "beam_vs_plain",
+            "bfloat16_vs_float32_thin", "input_wait_fraction", "reader_vs_thin_training", "beam_vs_plain",
             "planner_run_ratio", "peak_rss_gib")
 # (headline key, comparison, bound): the issue's targets.
 TARGETS = (("utilisation_full", ">=", 0.6), ("vs_pytorch_full", ">=", 1.0),
@@ -112,7 +116,10 @@ def measure_compute(sizes: Sizes, torch_worker: TorchWorker, out: dict) -> dict:
 
     benches = {"thin": bench_compute.KerasBench(16, sizes.batch),
                "full": bench_compute.KerasBench(64, sizes.batch)}
-    steps = {"thin": sizes.thin_steps, "full": sizes.full_steps}
+    steps = {"thin": sizes.thin_steps, "full": sizes.full_steps, "thin_bfloat16": sizes.thin_steps}
+    # The cpu profile trains in mixed bfloat16 where the CPU computes it natively (AMX).
+    bfloat16 = (bench_compute.KerasBench(16, sizes.batch, policy="mixed_bfloat16")
+                if machine.native_bfloat16() else None)
     rounds = []
     for i in range(sizes.rounds):
         warmup = sizes.warmup if i == 0 else 1
@@ -123,6 +130,9 @@ def measure_compute(sizes: Sizes, torch_worker: TorchWorker, out: dict) -> dict:
             row[f"torch_{name}"] = torch_worker.train(width=bench.width, batch=sizes.batch,
                                                       steps=steps[name], warmup=warmup,
                                                       max_seconds=sizes.max_seconds)
+        if bfloat16 is not None:
+            row["keras_thin_bfloat16"] = bfloat16.images_per_second(
+                steps["thin_bfloat16"], warmup, sizes.max_seconds)
         row["matmul_gflops"].append(
             bench_compute.matmul_gflops(sizes.matmul_size, sizes.matmul_reps))
         row["loadavg"] = os.getloadavg()[0]
@@ -143,6 +153,14 @@ def measure_compute(sizes: Sizes, torch_worker: TorchWorker, out: dict) -> dict:
             "keras_gflops": gflops, "torch_images_per_second": torch_best}
         out[f"utilisation_{name}"] = gflops / peak
         out[f"vs_pytorch_{name}"] = keras_best / torch_best if torch_best else None
+    thin_bfloat16 = _best(rounds, "keras_thin_bfloat16")
+    out["compute"]["thin_bfloat16_images_per_second"] = thin_bfloat16
+    out["bfloat16_vs_float32_thin"] = (thin_bfloat16 / _best(rounds, "keras_thin")
+                                       if thin_bfloat16 else None)
+    if bfloat16 is None:
+        out["notes"].append("This CPU has no native bfloat16 (AMX or AVX512-BF16): "
+                            "bfloat16_vs_float32_thin is null and the cpu profile trains in "
+                            "float32.")
     if torch_worker.info is None:
         out["notes"].append("PyTorch is not installed (pip install '.[bench]'): vs_pytorch_* "
                             "are null.")
@@ -226,7 +244,6 @@ def measure_gpu(sizes: Sizes, out: dict) -> None:
     Epoch time = 50,000 / training images/s (synthetic batches, so no input cost), and the mean of
     nvidia-smi's utilisation sampled every half second while it trains.
     """
-    import keras  # pylint: disable=g-import-not-at-top
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     from pipelines import bench_compute  # pylint: disable=g-import-not-at-top
 
@@ -236,12 +253,7 @@ def measure_gpu(sizes: Sizes, out: dict) -> None:
         out["notes"].append("No GPU on this machine: the mixed-precision CIFAR-10 epoch time and "
                             "GPU utilisation (stage 7) are skipped.")
         return
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_float16")
-    try:
-        bench = bench_compute.KerasBench(64, sizes.batch)
-    finally:
-        keras.config.set_dtype_policy(previous)
+    bench = bench_compute.KerasBench(64, sizes.batch, policy="mixed_float16")
     samples, stop = [], threading.Event()
 
     def sample():
@@ -278,12 +290,7 @@ def _versions() -> dict:
 
 
 def _machine() -> dict:
-    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                  if line.startswith("model name")), platform.processor())
-    memory = next(int(line.split()[1]) * 1024 for line in open("/proc/meminfo")
-                  if line.startswith("MemTotal"))
-    return {"cpu": model, "cores": os.cpu_count(), "memory_gib": round(memory / 2 ** 30, 1),
-            "platform": platform.platform(), "loadavg_at_start": os.getloadavg()}
+    return {**machine.describe(), "loadavg_at_start": os.getloadavg()}
 
 
 def format_table(out: dict) -> str:

@@ -81,13 +81,19 @@ class KerasBench:
         width: base width (64: the paper's CIFAR-10 network; 16: the thin ImageNet-subset one).
         batch: batch size.
         num_classes: logits (the CIFAR-10 10 classes, as the PyTorch reference).
+        policy: Keras dtype policy of the layers ('mixed_bfloat16', 'mixed_float16').
     """
 
-    def __init__(self, width: int, batch: int, num_classes: int = 10):
-        self.width, self.batch = width, batch
+    def __init__(self, width: int, batch: int, num_classes: int = 10, policy: str = "float32"):
+        self.width, self.batch, self.policy = width, batch, policy
         keras.utils.set_random_seed(0)
-        self.model = build_model(ModelConfig(name="preact_resnet18", width=width), num_classes,
-                                 IMAGE_SHAPE)
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(policy)
+        try:
+            self.model = build_model(ModelConfig(name="preact_resnet18", width=width), num_classes,
+                                     IMAGE_SHAPE)
+        finally:
+            keras.config.set_dtype_policy(previous)
         view_to_coarse = np.arange(num_classes) // 2
         train.compile_model(self.model, TrainConfig(), 10 ** 6, view_to_coarse, "fine")
         images = tf.random.normal((batch, *IMAGE_SHAPE), seed=3)

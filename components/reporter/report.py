@@ -28,14 +28,15 @@ import pandas as pd
 from components.reporter import paper_numbers, report_acr, report_stats, report_tables
 from components.reporter.report_runs import DONE, load_runs  # noqa: F401  (load_runs is part of this API)
 from components.reporter.report_sections import Context, Section, Table, make_table
+from lg_keras import machine
 
 BUILDERS = (report_tables.table_i, report_tables.figure_2, report_tables.figure_3,
             report_tables.table_iv, report_tables.figures_4_5, report_tables.table_v,
             report_acr.figure_6, report_acr.table_vi, report_acr.table_vii, report_acr.table_viii,
             report_acr.early_acr, report_tables.cluster_labels)
 RUN_COLUMNS = ("run_key", "paper_name", "labels", "fraction", "model", "width", "head", "dropout",
-               "epochs", "seed", "max_train_per_class", "status", "train_seconds", "eval_seconds",
-               "experiments")
+               "epochs", "precision", "seed", "max_train_per_class", "status", "train_seconds",
+               "eval_seconds", "experiments")
 
 METHOD_NOTES = (
     "Primary figure: coarse test accuracy of the network at the end of training (final epoch). "
@@ -63,20 +64,8 @@ METHOD_NOTES = (
 
 def hardware() -> dict:
     """CPU model, core count, memory and GPUs of this machine (GPU via nvidia-smi, if present)."""
-    cpu, memory = platform.processor() or "unknown", None
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemTotal"):
-                    memory = f"{int(line.split()[1]) / 2**20:.1f} GiB"
-                    break
-    except OSError:
-        pass
+    machine_ = machine.describe()
+    memory = f"{machine_['memory_gib']:.1f} GiB" if machine_["memory_gib"] else "unknown"
     gpus = "none detected"
     if shutil.which("nvidia-smi"):
         try:
@@ -86,8 +75,9 @@ def hardware() -> dict:
             gpus = ", ".join(names) if names else "none detected"
         except (OSError, subprocess.TimeoutExpired):
             gpus = "nvidia-smi failed"
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory": memory or "unknown", "gpus": gpus,
-            "platform": platform.platform()}
+    return {"cpu": machine_["cpu"], "cores": machine_["cores"], "memory": memory,
+            "native bfloat16": machine_["native_bfloat16"], "gpus": gpus,
+            "platform": machine_["platform"]}
 
 
 def software(runs: pd.DataFrame) -> dict:

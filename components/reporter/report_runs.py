@@ -158,6 +158,8 @@ def _row(runs_dir: str, entry: dict, plan: dict) -> dict:
         "eval_seconds": metrics.get("evaluation_seconds"),
         "versions": config.get("versions") or {},
         "strategy": config.get("strategy"),
+        "precision": config.get("dtype_policy") or (
+            ("mixed_float16" if config.get("mixed_precision") else "float32") if config else None),
         "num_trained_classes": (len(metrics["trained_classes"]) if metrics.get("trained_classes")
                                 else config.get("label_view_num_classes")),
         "acr_note": metrics.get("acr_note"),

@@ -90,6 +90,29 @@ def check_image_shape(owner, image_shape):
     return shape
 
 
+def current_policy():
+    """The name of the global Keras dtype policy, which layers built now compute in."""
+    return keras.config.dtype_policy().name
+
+
+def from_config_under_policy(cls, config):
+    """Rebuilds a model class from its config under the dtype policy it was built with.
+
+    The models here rebuild their layers from constructor arguments, so a saved mixed-precision
+    model would otherwise come back in whatever policy is global at load time. `config` may hold
+    'compute_policy' (absent in files saved before it was recorded: the global policy is used).
+    """
+    config = dict(config)
+    policy = config.pop('compute_policy', None)
+    previous = keras.config.dtype_policy()
+    if policy:
+        keras.config.set_dtype_policy(policy)
+    try:
+        return cls(**config)
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
 def l2(weight_decay):
     """Returns the Keras regulariser equal to PyTorch SGD weight decay `weight_decay`, or None for 0."""
     return keras.regularizers.L2(weight_decay / 2.0) if weight_decay > 0 else None

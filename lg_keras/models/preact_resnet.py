@@ -91,9 +91,10 @@ class PreActResNet18(keras.Model):
         self.bn_epsilon = bn_epsilon
         self.final_norm = final_norm
         self.image_shape = image_shape
+        self.compute_policy = layers.current_policy()
 
     def get_config(self):
-        """Returns the constructor arguments (plus name and trainable)."""
+        """Returns the constructor arguments (plus name, trainable and the dtype policy)."""
         return {
             'name': self.name,
             'trainable': self.trainable,
@@ -107,12 +108,13 @@ class PreActResNet18(keras.Model):
             'bn_epsilon': self.bn_epsilon,
             'final_norm': self.final_norm,
             'image_shape': self.image_shape,
+            'compute_policy': self.compute_policy,
         }
 
     @classmethod
     def from_config(cls, config):
-        """Rebuilds the model from `get_config()` output."""
-        return cls(**config)
+        """Rebuilds the model from `get_config()` output, in the dtype policy it was built with."""
+        return layers.from_config_under_policy(cls, config)
 
 
 def _preact_block(x, filters, stride, norm, name):

@@ -114,9 +114,10 @@ class WideResNet(keras.Model):
         self.bn_epsilon = bn_epsilon
         self.final_bn_momentum = final_bn_momentum
         self.image_shape = image_shape
+        self.compute_policy = layers.current_policy()
 
     def get_config(self):
-        """Returns the constructor arguments (plus name and trainable)."""
+        """Returns the constructor arguments (plus name, trainable and the dtype policy)."""
         return {
             'name': self.name,
             'trainable': self.trainable,
@@ -132,12 +133,13 @@ class WideResNet(keras.Model):
             'bn_epsilon': self.bn_epsilon,
             'final_bn_momentum': self.final_bn_momentum,
             'image_shape': self.image_shape,
+            'compute_policy': self.compute_policy,
         }
 
     @classmethod
     def from_config(cls, config):
-        """Rebuilds the model from `get_config()` output."""
-        return cls(**config)
+        """Rebuilds the model from `get_config()` output, in the dtype policy it was built with."""
+        return layers.from_config_under_policy(cls, config)
 
 
 def _conv(x, filters, kernel_size, stride, weight_decay, name):

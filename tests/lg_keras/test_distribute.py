@@ -36,6 +36,13 @@ def test_mixed_precision_policy_on_cpu():
     assert distribute.mixed_precision_policy(TrainConfig(mixed_precision="auto")) == "float32"
     assert distribute.mixed_precision_policy(TrainConfig(mixed_precision="off")) == "float32"
     assert distribute.mixed_precision_policy(TrainConfig(mixed_precision="on")) == "mixed_float16"
+    assert distribute.mixed_precision_policy(
+        TrainConfig(mixed_precision="bfloat16")) == "mixed_bfloat16"
+
+
+def test_unknown_mixed_precision_names_the_field_and_the_choices():
+    with pytest.raises(ConfigError, match=r"train.mixed_precision 'fp8'.*bfloat16"):
+        TrainConfig(mixed_precision="fp8")
 
 
 @_NO_GPU

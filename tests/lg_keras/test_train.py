@@ -1,5 +1,6 @@
 """Tests of lg_keras/train.py: the optimizer step, the data/epoch alignment of fit, resuming."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -210,3 +211,44 @@ def test_has_acr():
     assert train.has_acr(np.array([0, 0, 1]))
     assert not train.has_acr(np.array([0, 1, 2]))  # no coarse class with two classes
     assert not train.has_acr(np.array([0, 0, 0]))  # one coarse class
+
+
+def test_bfloat16_training_keeps_float32_state_and_agrees_with_float32_inference(
+        grid_dataset, tmp_path):
+    """Mixed bfloat16 (the cpu profile on AMX CPUs): layers compute in bfloat16, while weights,
+    BatchNorm statistics and logits stay float32, and the trained weights mean the same network in
+    float32."""
+    info = load_dataset_info(grid_dataset)
+    cfg = dataclasses.replace(_config(grid_dataset, epochs=2, mixed_precision="bfloat16"),
+                              model=ModelConfig(name="preact_resnet18", width=4))
+    run_dir = str(tmp_path / "bf16")
+    history = train.train(cfg, info, run_dir, strategy=tf.distribute.get_strategy())
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+    with open(os.path.join(run_dir, "config.json")) as f:
+        record = json.load(f)
+    assert (record["dtype_policy"], record["mixed_precision"]) == ("mixed_bfloat16", True)
+    assert all(np.isfinite(h["loss"]) for h in history)
+
+    model = keras.models.load_model(os.path.join(run_dir, "model.keras"))
+    convs = [l for l in model.layers if isinstance(l, keras.layers.Conv2D)]
+    norms = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
+    assert convs and norms
+    assert {l.compute_dtype for l in convs} == {"bfloat16"}
+    assert {w.dtype for w in model.weights} == {"float32"}
+    for layer in norms:
+        assert np.all(np.isfinite(layer.moving_variance.numpy()))
+        assert np.all(layer.moving_variance.numpy() > 0)
+
+    images, _ = next(iter(data.eval_dataset(info, "test", cfg.data)))
+    logits = model(images, training=False)
+    assert logits.dtype == tf.float32
+    exact = keras.models.clone_model(model, clone_function=_float32_clone)
+    exact.set_weights(model.get_weights())
+    agree = np.mean(np.argmax(logits, -1) == np.argmax(exact(images, training=False), -1))
+    assert agree >= 0.9, agree
+
+
+def _float32_clone(layer):
+    config = layer.get_config()
+    config["dtype"] = "float32"
+    return layer.__class__.from_config(config)

@@ -122,6 +122,25 @@ def test_mixed_precision_keeps_float32_logits():
         keras.mixed_precision.set_global_policy('float32')
 
 
+def test_a_saved_mixed_precision_model_loads_in_its_own_policy(tmp_path):
+    """The model rebuilds its layers from constructor arguments: the policy must travel too."""
+    keras.mixed_precision.set_global_policy('mixed_bfloat16')
+    try:
+        model = PreActResNet18(image_shape=(32, 32, 3), **TINY)
+    finally:
+        keras.mixed_precision.set_global_policy('float32')
+    model.save(tmp_path / 'm.keras')
+    loaded = keras.models.load_model(tmp_path / 'm.keras')
+    assert loaded.get_layer('stem_conv').compute_dtype == 'bfloat16'
+    assert keras.config.dtype_policy().name == 'float32'
+    x = images(2, 32, 32, 3)
+    np.testing.assert_array_equal(loaded(x), model(x))
+    plain = PreActResNet18(image_shape=(32, 32, 3), **TINY)
+    plain.save(tmp_path / 'p.keras')
+    assert keras.models.load_model(tmp_path / 'p.keras').get_layer(
+        'stem_conv').compute_dtype == 'float32'
+
+
 @pytest.mark.parametrize('kwargs, field', [
     (dict(width=0), 'width'),
     (dict(num_classes=0), 'num_classes'),
