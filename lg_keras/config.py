@@ -23,6 +23,8 @@ NORMALIZATIONS = ("dataset", "imagenet", "none")
 SCHEDULES = ("step", "warmup_cosine", "constant")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 MIXED_PRECISION = ("auto", "on", "bfloat16", "off")
+# Field metadata key: False for fields the config hash leaves out while at their default.
+HASHED_WHEN_DEFAULT = "hashed_when_default"
 IMAGE_ENCODINGS = ("auto", "raw", "png")
 COMPRESSIONS = ("none", "gzip")
 MODEL_NAMES = ("preact_resnet18", "wide_resnet")
@@ -163,6 +165,9 @@ class ModelConfig:
         depth: Wide ResNet depth.
         widen_factor: Wide ResNet widening factor.
         block_dropout: dropout inside Wide ResNet blocks.
+        final_norm: preact_resnet18 only: BatchNorm-ReLU after the last stage, before pooling
+            (He et al. 2016's pre-activation network). The authors' code (kuangliu's
+            PreActResNet18) pools the last block's raw output: the paper profile sets False.
     """
 
     name: str = "preact_resnet18"
@@ -175,9 +180,15 @@ class ModelConfig:
     depth: int = 28
     widen_factor: int = 10
     block_dropout: float = 0.3
+    final_norm: bool = dataclasses.field(default=True, metadata={HASHED_WHEN_DEFAULT: False})
 
     def __post_init__(self):
         _choice("model.name", self.name, MODEL_NAMES)
+        _require(isinstance(self.final_norm, bool), "model.final_norm", "must be true or false",
+                 self.final_norm)
+        _require(self.final_norm or self.name == "preact_resnet18", "model.final_norm",
+                 "can be false only for preact_resnet18 (the Wide ResNet always ends with "
+                 "BatchNorm-ReLU, as the authors' code does)", self.final_norm)
         _choice("model.head", self.head, HEAD_NAMES)
         _require(_is_int(self.width) and 1 <= self.width <= 1024, "model.width",
                  "must be an integer in [1, 1024]", self.width)
@@ -295,9 +306,24 @@ def to_dict(cfg) -> dict:
     return json.loads(json.dumps(dataclasses.asdict(cfg)))
 
 
+def _hashed_fields(cfg) -> dict:
+    """The fields of a config dataclass that its hash covers (nested configs recursively)."""
+    out = {}
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if not f.metadata.get(HASHED_WHEN_DEFAULT, True) and value == f.default:
+            continue
+        out[f.name] = _hashed_fields(value) if dataclasses.is_dataclass(value) else value
+    return out
+
+
 def config_hash(cfg) -> str:
-    """A short stable hash of a config, used to name and skip finished outputs."""
-    text = json.dumps(to_dict(cfg), sort_keys=True)
+    """A short stable hash of a config, used to name and skip finished outputs.
+
+    Fields added after runs were recorded carry `HASHED_WHEN_DEFAULT: False`: at their default
+    they are left out, so adding one keeps every existing hash (and finished run) valid.
+    """
+    text = json.dumps(json.loads(json.dumps(_hashed_fields(cfg))), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

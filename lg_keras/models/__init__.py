@@ -27,7 +27,7 @@ def build_model(model_cfg, num_classes: int, input_shape: tuple[int, int, int],
 
     Args:
         model_cfg: a `ModelConfig` (read by attribute: name, width, head, dropout, weight_decay,
-            bn_momentum, bn_epsilon, depth, widen_factor, block_dropout).
+            bn_momentum, bn_epsilon, depth, widen_factor, block_dropout, final_norm).
         num_classes: number of output logits (fine or coarse classes, whichever the run trains on).
         input_shape: (height, width, channels) of the images; height and width may be None.
         num_fine_classes: width of the extra layer; required by the extra-layer heads.
@@ -47,6 +47,6 @@ def build_model(model_cfg, num_classes: int, input_shape: tuple[int, int, int],
                   bn_momentum=model_cfg.bn_momentum, bn_epsilon=model_cfg.bn_epsilon,
                   image_shape=tuple(input_shape))
     if model_cfg.name == 'preact_resnet18':
-        return PreActResNet18(width=model_cfg.width, **common)
+        return PreActResNet18(width=model_cfg.width, final_norm=model_cfg.final_norm, **common)
     return WideResNet(depth=model_cfg.depth, widen_factor=model_cfg.widen_factor,
                       block_dropout=model_cfg.block_dropout, **common)

@@ -42,6 +42,9 @@ def test_torch_reference_network_matches_the_keras_one():
     torch_params = sum(p.numel() for p in net.parameters())
     torch_buffers = sum(b.numel() for n, b in net.named_buffers() if "running" in n)
     assert ours == torch_params + torch_buffers + 4 * 8 * width
+    # The paper profile's network (final_norm=False) is the authors' one, parameter for parameter.
+    authors = build_model(ModelConfig(width=width, final_norm=False), 10, (32, 32, 3))
+    assert authors.count_params() == torch_params + torch_buffers
 
 
 def test_plain_loop_writes_the_records_the_beam_builder_writes(tmp_path):

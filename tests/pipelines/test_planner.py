@@ -1,5 +1,6 @@
 """pipelines.planner: shared runs, priority order, the budget, estimates, errors, the printout."""
 
+import dataclasses
 import json
 import os
 
@@ -147,3 +148,19 @@ def test_dry_run_prints_the_plan(capsys):
     assert "Plan 'smoke': 8 runs on 4 dataset builds" in out and "cifar100_15" in out
     assert cli.main(["reproduce", "--only", "nope", "--dry-run"]) == 2
     assert "Available: table1" in capsys.readouterr().err
+
+
+def test_config_hashes_stay_stable_when_a_late_field_is_at_its_default():
+    """`model.final_norm` was added after runs were recorded: at its default the hash is what it
+    was before (so finished runs are kept); set, it changes."""
+    from lg_keras.config import ExperimentConfig, config_hash
+    cfg = ExperimentConfig()
+    assert config_hash(cfg) == "b99024e3375b71c0"  # recorded before final_norm existed
+    authors = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, final_norm=False))
+    assert config_hash(authors) != config_hash(cfg)
+    with pytest.raises(ConfigError, match="model.final_norm can be false only for preact"):
+        ModelConfig(name="wide_resnet", final_norm=False)
+    with pytest.raises(ConfigError, match="model.final_norm must be true or false; got 'no'"):
+        ModelConfig(final_norm="no")
+    assert "(paper: preact_resnet18 width 64 (no final BN)" in planner.format_plan(
+        planner.plan("cpu", ["table1"]))

@@ -6,6 +6,7 @@ import types
 import keras
 import pytest
 
+from lg_keras.config import ModelConfig
 from lg_keras.errors import ConfigError
 from lg_keras.models import HEAD_NAMES, MODEL_NAMES, PreActResNet18, WideResNet, build_model
 
@@ -13,7 +14,8 @@ from lg_keras.models import HEAD_NAMES, MODEL_NAMES, PreActResNet18, WideResNet,
 def _cfg(**overrides):
     """A stand-in for lg_keras.config.ModelConfig with its defaults."""
     defaults = dict(name='preact_resnet18', width=64, head='linear', dropout=0.3, weight_decay=5e-4,
-                    bn_momentum=0.9, bn_epsilon=1e-5, depth=28, widen_factor=10, block_dropout=0.3)
+                    bn_momentum=0.9, bn_epsilon=1e-5, depth=28, widen_factor=10, block_dropout=0.3,
+                    final_norm=True)
     return types.SimpleNamespace(**(defaults | overrides))
 
 
@@ -31,6 +33,13 @@ def test_builds_preact_resnet_from_config_fields():
                 4, 'extra_layer', 10, 0.1, 1e-3, 0.8, 1e-4, (28, 28, 1))
     assert tuple(model.output.shape) == (None, 2)
     assert model.get_layer('extra_layer').units == 10
+    assert model.final_norm and model.get_layer('final_bn')
+
+
+def test_final_norm_false_builds_the_authors_network_without_the_last_batchnorm():
+    model = build_model(_cfg(width=4, final_norm=False), num_classes=2, input_shape=(8, 8, 3))
+    assert not model.final_norm
+    assert 'final_bn' not in [layer.name for layer in model.layers]
 
 
 def test_builds_wide_resnet_from_config_fields():
@@ -58,24 +67,6 @@ def test_extra_layer_without_num_fine_classes_fails():
         build_model(_cfg(width=4, head='extra_layer'), 2, (32, 32, 3))
 
 
-def test_frozen_dataclass_config_works():
-    @dataclasses.dataclass(frozen=True)
-    class ModelConfig:
-        name: str = 'preact_resnet18'
-        width: int = 4
-        head: str = 'linear'
-        dropout: float = 0.3
-        weight_decay: float = 5e-4
-        bn_momentum: float = 0.9
-        bn_epsilon: float = 1e-5
-        depth: int = 28
-        widen_factor: int = 10
-        block_dropout: float = 0.3
-
-    assert isinstance(build_model(ModelConfig(), 10, (32, 32, 3)), keras.Model)
-
-
 def test_project_model_config_defaults_build():
-    config = pytest.importorskip('lg_keras.config')
-    model = build_model(dataclasses.replace(config.ModelConfig(), width=4), 10, (32, 32, 3))
+    model = build_model(dataclasses.replace(ModelConfig(), width=4), 10, (32, 32, 3))
     assert isinstance(model, PreActResNet18)
