@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from components.example_gen import executor, transforms
-from lg_keras import label_variants, labels, records, sources
+from lg_keras import hierarchy_files, label_variants, records, sources
 from lg_keras.config import BuildConfig
 from lg_keras.sources.base import SPLITS
 
@@ -82,7 +82,7 @@ def plain_build(cfg: BuildConfig, data_dirs: list[str], out_dir: str) -> float:
 
     assert not cfg.noise and cfg.max_train_per_class is None and cfg.compression == "none"
     start = time.perf_counter()
-    hierarchy = labels.load_hierarchy(cfg.hierarchy)
+    hierarchy = hierarchy_files.load_hierarchy(cfg.hierarchy)
     source = sources.open_source(cfg.dataset, data_dirs, allow_download=False)
     aligned = hierarchy.aligned_to(source.class_names)
     source_to_fine = np.full(len(source.class_names), -1, np.int64)

@@ -31,9 +31,9 @@ def _data_inspect(args):
 
 
 def _data_hierarchies(args):
-    from lg_keras import labels  # pylint: disable=g-import-not-at-top
-    for name in labels.builtin_hierarchy_names():
-        h = labels.load_hierarchy(name)
+    from lg_keras import hierarchy_files  # pylint: disable=g-import-not-at-top
+    for name in hierarchy_files.builtin_hierarchy_names():
+        h = hierarchy_files.load_hierarchy(name)
         print(f"{name:20s} {h.num_fine_classes:3d} fine -> {h.num_coarse_classes:2d} coarse  "
               f"{h.description.splitlines()[0] if h.description else ''}")
         if args.verbose:

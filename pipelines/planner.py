@@ -19,7 +19,7 @@ import os
 import types
 from typing import Sequence
 
-from lg_keras import labels
+from lg_keras import hierarchy_files
 from lg_keras.config import ExperimentConfig, ModelConfig, config_hash
 from lg_keras.errors import ConfigError, LgError
 from pipelines import experiments as registry
@@ -118,7 +118,7 @@ def _size(spec: DatasetSpec) -> SourceSize:
 
 def _num_fine(spec: DatasetSpec) -> int:
     try:
-        return labels.load_hierarchy(spec.build.hierarchy).num_fine_classes
+        return hierarchy_files.load_hierarchy(spec.build.hierarchy).num_fine_classes
     except (LgError, OSError):
         return 10  # a hierarchy the estimate cannot read: the build will say why
 

@@ -24,7 +24,7 @@ import time
 
 import tensorflow as tf
 
-from lg_keras import data, evaluate, figures, labels, outputs
+from lg_keras import data, evaluate, figures, hierarchy_files, outputs
 from lg_keras import embeddings as embedding_lib
 from lg_keras.dataset_info import DatasetInfo, load_dataset_info
 from lg_keras.errors import ConfigError
@@ -134,7 +134,7 @@ def run(cfg, inputs: dict, outputs_: dict, *, overwrite: bool = False) -> dict:
     run_dir, out_dir = os.path.abspath(inputs["model"]), os.path.abspath(outputs_["metrics"])
     info = load_dataset_info(inputs["examples"])
     hierarchies = evaluate.check_hierarchies(
-        info, [labels.load_hierarchy(spec) for spec in cfg.hierarchies])
+        info, [hierarchy_files.load_hierarchy(spec) for spec in cfg.hierarchies])
     os.makedirs(out_dir, exist_ok=True)
     metrics_path = os.path.join(out_dir, "metrics.json")
     with outputs.exclusive_lock(os.path.join(out_dir, "metrics")):

@@ -16,7 +16,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 import numpy as np
 
 from components.example_gen import transforms
-from lg_keras import labels, outputs, records, sources
+from lg_keras import hierarchy_files, labels, outputs, records, sources
 from lg_keras.config import BuildConfig, config_hash, format_rate, to_dict
 from lg_keras.errors import RunDirError
 from lg_keras.sources.base import SPLITS
@@ -94,7 +94,7 @@ def run(cfg: BuildConfig, inputs: dict, outputs_: dict, *, beam_args=(), overwri
 
 def _build(cfg, inputs, out_dir, beam_args, allow_download):
     start = time.time()
-    hierarchy = labels.load_hierarchy(cfg.hierarchy)
+    hierarchy = hierarchy_files.load_hierarchy(cfg.hierarchy)
     source = sources.open_source(cfg.dataset, inputs.get("data_dirs", []),
                                  allow_download=allow_download,
                                  tfds_data_dir=inputs.get("tfds_data_dir"))

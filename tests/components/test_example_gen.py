@@ -1,7 +1,6 @@
 """The Beam dataset builder: records, labels, noise, fractions, atomic output, real archives."""
 
 import collections
-import json
 import os
 
 import apache_beam as beam
@@ -12,9 +11,9 @@ import pytest
 import tensorflow as tf
 
 from components.example_gen import executor, transforms
-from lg_keras import data, dataset_info, label_variants, labels, records
+from lg_keras import data, dataset_info, hierarchy_files, label_variants, records
 from lg_keras.config import BuildConfig
-from lg_keras.errors import DataError, HierarchyError, RunDirError
+from lg_keras.errors import HierarchyError, RunDirError
 from tests import datagen
 
 CLASSES = ["ant", "bee", "cat", "dog", "eel", "fox"]
@@ -54,7 +53,7 @@ def test_round_trip_pixels_and_labels(built):
     cfg, out, pixels = built
     info, recs = read_records(out)
     assert len(recs) == len(pixels) == 6 * 40
-    h = labels.load_hierarchy(cfg.hierarchy).aligned_to(CLASSES)
+    h = hierarchy_files.load_hierarchy(cfg.hierarchy).aligned_to(CLASSES)
     for example_id, fields in recs.items():
         np.testing.assert_array_equal(records.decode_pixels(fields), pixels[example_id])
         fine_name = example_id.split("/")[1]

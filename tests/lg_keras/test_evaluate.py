@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lg_keras import data, evaluate, label_variants, labels, metrics, records
+from lg_keras import data, evaluate, hierarchy_files, label_variants, metrics, records
 from lg_keras.config import DataConfig
 from lg_keras.dataset_info import load_dataset_info
 from lg_keras.errors import ConfigError, DataError, HierarchyError, RunDirError
@@ -78,8 +78,8 @@ def info(tiny_dataset):
 @pytest.fixture(scope="module")
 def hierarchies(tmp_path_factory):
     folder = tmp_path_factory.mktemp("hierarchies")
-    return [labels.load_hierarchy(write_hierarchy(str(folder / "own.yaml"), HIERARCHY_YAML)),
-            labels.load_hierarchy(write_hierarchy(str(folder / "crossed.yaml"), CROSSED_YAML))]
+    return [hierarchy_files.load_hierarchy(write_hierarchy(str(folder / "own.yaml"), HIERARCHY_YAML)),
+            hierarchy_files.load_hierarchy(write_hierarchy(str(folder / "crossed.yaml"), CROSSED_YAML))]
 
 
 @pytest.fixture(scope="module")
@@ -164,11 +164,11 @@ def test_by_hierarchy_own_mapping_repeats_top_level_and_crossed_mapping_is_recom
 
 
 def test_hierarchy_with_other_fine_classes_is_rejected(tiny_runs, info, tmp_path):
-    missing = labels.load_hierarchy(write_hierarchy(
+    missing = hierarchy_files.load_hierarchy(write_hierarchy(
         str(tmp_path / "three.yaml"), "coarse:\n  a: [cat, dog]\n  b: [car]\n"))
     with pytest.raises(HierarchyError, match="missing \\['ship'\\]"):
         evaluate.check_hierarchies(info, [missing])
-    unknown = labels.load_hierarchy(write_hierarchy(
+    unknown = hierarchy_files.load_hierarchy(write_hierarchy(
         str(tmp_path / "other.yaml"), "coarse:\n  a: [cat, dog]\n  b: [car, truck]\n"))
     with pytest.raises(HierarchyError, match="truck"):
         evaluate.evaluate_run(tiny_runs("fine", FINE_FRACTION), info, [unknown])

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from lg_keras import label_variants, labels
+from lg_keras import hierarchy_files, label_variants, labels
 from lg_keras.errors import HierarchyError
 
 CIFAR10_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -54,9 +54,9 @@ def write_yaml(tmp_path, text, name="h.yaml"):
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", labels.builtin_hierarchy_names())
+@pytest.mark.parametrize("name", hierarchy_files.builtin_hierarchy_names())
 def test_every_builtin_loads_and_round_trips(name):
-    h = labels.load_hierarchy(name)
+    h = hierarchy_files.load_hierarchy(name)
     assert h.name == name
     assert h.dataset in ("cifar10", "cifar100", "imagenet", "fashion_mnist")
     assert h.description
@@ -67,7 +67,7 @@ def test_every_builtin_loads_and_round_trips(name):
 def test_builtin_names_cover_the_paper():
     expected = {"cifar10", "cifar100", "cifar100_animals", "cifar100_5", "cifar100_15", "imagenet_dogcat",
                 "imagenet_fruitveg", "fashion_mnist"} | {f"cifar10_custom_{i}" for i in range(1, 11)}
-    assert set(labels.builtin_hierarchy_names()) == expected
+    assert set(hierarchy_files.builtin_hierarchy_names()) == expected
 
 
 @pytest.mark.parametrize("name, num_fine, num_coarse", [
@@ -75,12 +75,12 @@ def test_builtin_names_cover_the_paper():
     ("cifar100_15", 75, 15), ("imagenet_dogcat", 10, 2), ("imagenet_fruitveg", 17, 2),
     ("fashion_mnist", 10, 2)])
 def test_builtin_counts(name, num_fine, num_coarse):
-    h = labels.load_hierarchy(name)
+    h = hierarchy_files.load_hierarchy(name)
     assert (h.num_fine_classes, h.num_coarse_classes) == (num_fine, num_coarse)
 
 
 def test_cifar10_aligned_to_label_order():
-    h = labels.load_hierarchy("cifar10").aligned_to(CIFAR10_NAMES)
+    h = hierarchy_files.load_hierarchy("cifar10").aligned_to(CIFAR10_NAMES)
     assert h.fine_names == CIFAR10_NAMES
     assert h.coarse_names == ("animal", "vehicle")
     np.testing.assert_array_equal(h.fine_to_coarse_array(), [1, 1, 0, 0, 0, 0, 0, 0, 1, 1])
@@ -89,7 +89,7 @@ def test_cifar10_aligned_to_label_order():
 
 @pytest.mark.parametrize("name", ["cifar100", "cifar100_animals", "cifar100_5", "cifar100_15"])
 def test_cifar100_builtins_match_the_official_mapping(name):
-    h = labels.load_hierarchy(name).aligned_to(CIFAR100_FINE)
+    h = hierarchy_files.load_hierarchy(name).aligned_to(CIFAR100_FINE)
     assert list(h.fine_names) == [f for f in CIFAR100_FINE if f in set(h.fine_names)]
     source = h.source_indices(CIFAR100_FINE)
     official_coarse = [CIFAR100_COARSE[CIFAR100_FINE_TO_COARSE[i]] for i in source]
@@ -99,20 +99,20 @@ def test_cifar100_builtins_match_the_official_mapping(name):
 
 
 def test_cifar100_full_uses_official_coarse_indices():
-    h = labels.load_hierarchy("cifar100").aligned_to(CIFAR100_FINE)
+    h = hierarchy_files.load_hierarchy("cifar100").aligned_to(CIFAR100_FINE)
     assert list(h.coarse_names) == CIFAR100_COARSE
     assert h.fine_to_coarse == CIFAR100_FINE_TO_COARSE
 
 
 def test_cifar100_subsets_are_nested():
-    coarse = {n: set(labels.load_hierarchy(n).coarse_names)
+    coarse = {n: set(hierarchy_files.load_hierarchy(n).coarse_names)
               for n in ("cifar100_5", "cifar100_animals", "cifar100_15", "cifar100")}
     assert coarse["cifar100_5"] < coarse["cifar100_animals"] < coarse["cifar100_15"] < coarse["cifar100"]
 
 
 @pytest.mark.parametrize("row", range(1, 11))
 def test_table_vi_rows(row):
-    h = labels.load_hierarchy(f"cifar10_custom_{row}").aligned_to(CIFAR10_NAMES)
+    h = hierarchy_files.load_hierarchy(f"cifar10_custom_{row}").aligned_to(CIFAR10_NAMES)
     assert h.coarse_names == ("group_0", "group_1")
     assert " ".join(map(str, h.fine_to_coarse)) == TABLE_VI[row]
     sizes = sorted(np.bincount(h.fine_to_coarse_array()).tolist())
@@ -122,17 +122,17 @@ def test_table_vi_rows(row):
 @pytest.mark.parametrize("row, printed", [(3, "0 0 0 1 1 1 1 1 0 0"), (6, "0 0 0 1 1 1 1 0 0 0")])
 def test_corrected_rows_say_what_the_paper_printed(row, printed):
     name = f"cifar10_custom_{row}"
-    assert printed in labels.load_hierarchy(name).description
+    assert printed in hierarchy_files.load_hierarchy(name).description
     text = (importlib.resources.files("lg_keras") / "hierarchies" / f"{name}.yaml").read_text()
     comments = "\n".join(line for line in text.splitlines() if line.startswith("#"))
     assert "CORRECTED" in comments and printed in comments
 
 
 def test_imagenet_builtins_carry_ilsvrc_indices_and_display_names():
-    dogcat = labels.load_hierarchy("imagenet_dogcat")
+    dogcat = hierarchy_files.load_hierarchy("imagenet_dogcat")
     assert dogcat.fine_indices == (151, 153, 154, 157, 161, 281, 282, 283, 284, 285)
     assert dict(dogcat.display_names)["n02085620"] == "Chihuahua"
-    fruitveg = labels.load_hierarchy("imagenet_fruitveg")
+    fruitveg = hierarchy_files.load_hierarchy("imagenet_fruitveg")
     by_coarse = {c: sorted(i for i, k in zip(fruitveg.fine_indices, fruitveg.fine_to_coarse) if k == n)
                  for n, c in enumerate(fruitveg.coarse_names)}
     assert by_coarse == {"fruit": list(range(949, 957)),
@@ -150,7 +150,7 @@ def test_imagenet_builtins_carry_ilsvrc_indices_and_display_names():
 
 def test_user_yaml_loads_in_yaml_order(tmp_path):
     path = write_yaml(tmp_path, "coarse:\n  loops: [zero, six]\n  no_loops: [one, two]\n", "digits.yaml")
-    h = labels.load_hierarchy(path)
+    h = hierarchy_files.load_hierarchy(path)
     assert h.name == "digits"
     assert h.fine_names == ("zero", "six", "one", "two")
     assert h.fine_to_coarse == (0, 0, 1, 1)
@@ -184,7 +184,7 @@ def test_user_yaml_loads_in_yaml_order(tmp_path):
 def test_invalid_yaml_is_rejected(tmp_path, text, pattern):
     path = write_yaml(tmp_path, text)
     with pytest.raises(HierarchyError, match=pattern) as info:
-        labels.load_hierarchy(path)
+        hierarchy_files.load_hierarchy(path)
     assert "h.yaml" in str(info.value)
     assert isinstance(info.value, ValueError)
 
@@ -192,14 +192,14 @@ def test_invalid_yaml_is_rejected(tmp_path, text, pattern):
 def test_missing_path_names_path_and_builtins(tmp_path):
     missing = str(tmp_path / "nope.yaml")
     with pytest.raises(HierarchyError, match="no file exists") as info:
-        labels.load_hierarchy(missing)
+        hierarchy_files.load_hierarchy(missing)
     assert missing in str(info.value) and "cifar100_animals" in str(info.value)
     with pytest.raises(HierarchyError, match="Built-in: cifar10, "):
-        labels.load_hierarchy("cifar1000")
+        hierarchy_files.load_hierarchy("cifar1000")
 
 
 def test_unknown_class_name_when_aligning():
-    h = labels.parse_hierarchy({"coarse": {"a": ["airplane", "automobil"], "b": ["cat"]}}, "typo.yaml")
+    h = hierarchy_files.parse_hierarchy({"coarse": {"a": ["airplane", "automobil"], "b": ["cat"]}}, "typo.yaml")
     with pytest.raises(HierarchyError, match=r"'automobil' \(did you mean 'automobile'\?\)") as info:
         h.aligned_to(CIFAR10_NAMES)
     assert "Valid names include: airplane" in str(info.value)
@@ -207,17 +207,17 @@ def test_unknown_class_name_when_aligning():
 
 def test_fine_classes_must_be_a_subset_of_the_dataset():
     with pytest.raises(HierarchyError, match="fine classes must be a subset") as info:
-        labels.load_hierarchy("cifar100_5").aligned_to(CIFAR10_NAMES)
+        hierarchy_files.load_hierarchy("cifar100_5").aligned_to(CIFAR10_NAMES)
     assert "and 15 more" in str(info.value)
 
 
 def test_aligning_rejects_repeated_class_names():
     with pytest.raises(HierarchyError, match="'cat' twice"):
-        labels.load_hierarchy("cifar10").aligned_to(CIFAR10_NAMES + ("cat",))
+        hierarchy_files.load_hierarchy("cifar10").aligned_to(CIFAR10_NAMES + ("cat",))
 
 
 def test_from_dict_validates(tmp_path):
-    good = labels.load_hierarchy("cifar10").to_dict()
+    good = hierarchy_files.load_hierarchy("cifar10").to_dict()
     with pytest.raises(HierarchyError, match=r"dataset.json.*unknown keys \['extra'\]"):
         labels.Hierarchy.from_dict({**good, "extra": 1}, "dataset.json")
     with pytest.raises(HierarchyError, match=r"dataset.json.*fine_to_coarse .* integers in \[0, 2\)"):
@@ -250,7 +250,7 @@ def test_coarsen_labels_matches_loop():
 
 
 def test_relabel_to_hierarchy_drops_unused_classes():
-    h = labels.load_hierarchy("cifar100_5").aligned_to(CIFAR100_FINE)
+    h = hierarchy_files.load_hierarchy("cifar100_5").aligned_to(CIFAR100_FINE)
     mapping = np.full(len(CIFAR100_FINE), -1)
     mapping[h.source_indices(CIFAR100_FINE)] = np.arange(h.num_fine_classes)
     source = np.random.default_rng(1).integers(0, 100, size=500)

@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from lg_keras import labels
+from lg_keras import hierarchy_files
 from lg_keras.errors import ConfigError
 from pipelines import experiments
 from pipelines.profiles import FAMILIES, PROFILES, Profile, family_of, get_profile
@@ -33,7 +33,7 @@ def test_an_unknown_experiment_lists_the_choices():
 
 @pytest.mark.parametrize("profile", list(PROFILES))
 def test_requests_are_valid_and_each_dataset_key_is_one_build(profile):
-    builds, known = {}, set(labels.builtin_hierarchy_names())
+    builds, known = {}, set(hierarchy_files.builtin_hierarchy_names())
     for name in experiments.experiment_names():
         for request in experiments.get_experiment(name, PROFILES[profile]).runs:
             builds.setdefault(request.dataset.key, set()).add(request.dataset.build_hash)

@@ -9,7 +9,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 import pytest
 
-from lg_keras import labels
+from lg_keras import hierarchy_files, labels
 from lg_keras.errors import HierarchyError
 from tests.reliability.fuzz import fuzz
 
@@ -89,7 +89,7 @@ def _check(text: str, counts) -> None:
         with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False, encoding="utf-8",
                                          errors="surrogatepass") as f:
             f.write(text)
-        hierarchy = labels.load_hierarchy(f.name)
+        hierarchy = hierarchy_files.load_hierarchy(f.name)
     except HierarchyError as e:
         assert f.name in str(e), str(e)
         counts["generated_inputs_rejected_cleanly"] += 1
@@ -125,4 +125,4 @@ def test_hierarchy_file_that_is_not_utf8(tmp_path, payload):
     path = tmp_path / "h.yaml"
     path.write_bytes(payload)
     with pytest.raises(HierarchyError, match="UTF-8"):
-        labels.load_hierarchy(str(path))
+        hierarchy_files.load_hierarchy(str(path))

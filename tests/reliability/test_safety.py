@@ -9,13 +9,12 @@ has the grep version of the first rules.
 """
 
 import ast
-import os
 import pathlib
 
 import pytest
 import yaml
 
-from lg_keras import labels
+from lg_keras import hierarchy_files
 from lg_keras.errors import HierarchyError
 from pipelines import cli, tensorboard
 from tests.reliability import processes
@@ -100,14 +99,14 @@ def test_the_scanner_sees_what_it_must_refuse():
 
 def test_hierarchy_yaml_cannot_construct_python_objects(tmp_path):
     """The hierarchy loader is a SafeLoader: python/object tags are a HierarchyError, not a call."""
-    assert issubclass(labels._StrictLoader, yaml.SafeLoader)  # pylint: disable=protected-access
+    assert issubclass(hierarchy_files._StrictLoader, yaml.SafeLoader)  # pylint: disable=protected-access
     marker = tmp_path / "ran"
     for tag in ("!!python/object/apply:os.system", "!!python/object/new:os.system",
                 "!!python/name:os.system"):
         path = tmp_path / "h.yaml"
         path.write_text(f"coarse:\n  a: {tag} ['touch {marker}']\n  b: [x]\n")
         with pytest.raises(HierarchyError, match="not valid YAML"):
-            labels.load_hierarchy(str(path))
+            hierarchy_files.load_hierarchy(str(path))
     assert not marker.exists()
 
 
