@@ -72,6 +72,9 @@ def write_run(runs_dir: str, dataset: str, labels: str, seed: int, test: float |
         "experiment": to_dict(cfg), "config_hash": config_hash(cfg),
         "dataset": {"path": entry["dataset_dir"], "config_hash": "abc", "hierarchy": dataset},
         "versions": VERSIONS, "strategy": "default", "num_replicas": 1,
+        # Records written before dtype_policy existed say only whether precision was mixed.
+        **({"dtype_policy": "mixed_bfloat16", "mixed_precision": True} if seed == 1
+           else {"mixed_precision": False}),
         "label_view_num_classes": 2 if labels == "coarse" else 10})
     final_test = test if test is not None else 0.9
     hist = history(cfg.epochs_to_run(), running, final_test, *val_acr)

@@ -208,6 +208,8 @@ def test_load_runs_has_one_row_per_run_with_status(written):
     by_key = runs.set_index("run_key")
     assert by_key.loc["cifar10-fine-linear-1-s2", "coarse_test_accuracy"] == 0.991
     assert by_key.loc["cifar10-fine-linear-1-s2", "seed"] == 2
+    assert by_key.loc["cifar10-fine-linear-1-s1", "precision"] == "mixed_bfloat16"
+    assert by_key.loc["cifar10-fine-linear-1-s2", "precision"] == "float32"
     assert by_key.loc["imagenet_fruitveg-fine-linear-1-s0", "status"] == "pending"
     assert by_key.loc["imagenet_fruitveg-coarse-linear-1-s0", "status"] == "running or interrupted"
     assert by_key.loc["cifar100_5-fine-linear-1-s0", "status"] == "trained, not evaluated"
