@@ -7,8 +7,9 @@ which Table VI rows, and the run budget the planner enforces.
 
 - smoke: every experiment at toy size (24 training and 10 test images per class, width-4 network,
   1 epoch). Checks that everything runs end to end, in minutes; its numbers mean nothing.
-- cpu: the default of `make reproduce`; sized for about 10 hours on 2 CPU cores (a width-16
-  CIFAR-10 run of 12 epochs took about 18 minutes here, evaluation included). See `trims` for what
+- cpu: the default of `make reproduce`; sized for under 10 hours on 2 CPU cores (a width-16
+  CIFAR-10 run of 12 epochs took about 13 minutes here in mixed bfloat16, 18 in float32,
+  evaluation included). See `trims` for what
   it leaves out.
 - paper: the authors' networks and schedules, every dataset, fraction and row, 3 seeds; days on a
   GPU.
@@ -212,7 +213,7 @@ _PAPER = Profile(
 # --------------------------------------------------------------------------- 2 CPU cores
 
 # FACTS.md: width 16, batch 128, 12 epochs (2 warm-up, cosine from 0.1), SGD nesterov 0.9: about
-# 14 minutes per CIFAR-10 run here, and the fine-vs-coarse gap already shows. Mixed bfloat16
+# 13 minutes per CIFAR-10 run here in bfloat16 (18 in float32), and the fine-vs-coarse gap shows. Mixed bfloat16
 # where the CPU computes it natively (about 1.5x faster here, lg_keras/machine.py); elsewhere
 # 'auto' (float32 on CPUs). The choice is part of each run's config, so its hash tells them apart.
 CPU_MIXED_PRECISION = "bfloat16" if native_bfloat16() else "auto"
