@@ -8,6 +8,7 @@
 """
 
 import argparse
+import importlib
 import sys
 
 from components.entrypoint import run_guarded
@@ -70,20 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Modules whose `register(commands, data_commands)` adds their subcommands.
+_COMMAND_MODULES = ("components.trainer.__main__", "components.evaluator.__main__",
+                    "pipelines.reproduce", "pipelines.kubeflow", "pipelines.tensorboard",
+                    "components.cluster.__main__", "pipelines.advice")
+
+
 def _extra_commands():
     """Subcommands contributed by the other components and pipelines."""
-    registrars = []
-    for module in ("components.trainer.__main__", "components.evaluator.__main__",
-                   "pipelines.reproduce", "pipelines.kubeflow", "pipelines.tensorboard",
-                   "components.cluster.__main__", "pipelines.advice"):
-        try:
-            imported = __import__(module, fromlist=["register"])
-        except ModuleNotFoundError as e:
-            if e.name and (e.name == module or module.startswith(e.name + ".")):
-                continue
-            raise
-        registrars.append(imported.register)
-    return registrars
+    return [importlib.import_module(module).register for module in _COMMAND_MODULES]
 
 
 def main(argv=None) -> int:
