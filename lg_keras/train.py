@@ -51,6 +51,7 @@ from lg_keras.config import ExperimentConfig, TrainConfig, config_hash, to_dict
 from lg_keras.dataset_info import DatasetInfo
 from lg_keras.errors import RunDirError
 from lg_keras.models import build_model
+from lg_keras.models.layers import policy_scope
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoint"
@@ -386,17 +387,12 @@ def train(cfg: ExperimentConfig, info: DatasetInfo, run_dir: str, *,
     keras.utils.set_random_seed(cfg.train.seed)
 
     # ----------------------------------------------------------------------- model
-    previous_policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(policy)
-    try:
-        with strategy.scope():
-            model = build_model(cfg.model, info.num_classes(view), shape,
-                                num_fine_classes=info.num_fine_classes)
-            compile_model(model, cfg.train, epochs * steps, info.view_to_coarse(view), view)
-            if state:
-                _restore(model, run_dir, state)
-    finally:
-        keras.config.set_dtype_policy(previous_policy)
+    with policy_scope(policy), strategy.scope():
+        model = build_model(cfg.model, info.num_classes(view), shape,
+                            num_fine_classes=info.num_fine_classes)
+        compile_model(model, cfg.train, epochs * steps, info.view_to_coarse(view), view)
+        if state:
+            _restore(model, run_dir, state)
 
     # ----------------------------------------------------------------------- loop
     schedule = schedules.build_schedule(cfg.train, epochs * steps)

@@ -21,6 +21,7 @@ import tensorflow as tf
 from lg_keras import train
 from lg_keras.config import ModelConfig, TrainConfig
 from lg_keras.models import build_model
+from lg_keras.models.layers import policy_scope
 
 IMAGE_SHAPE = (32, 32, 3)
 
@@ -87,13 +88,9 @@ class KerasBench:
     def __init__(self, width: int, batch: int, num_classes: int = 10, policy: str = "float32"):
         self.width, self.batch, self.policy = width, batch, policy
         keras.utils.set_random_seed(0)
-        previous = keras.config.dtype_policy()
-        keras.config.set_dtype_policy(policy)
-        try:
+        with policy_scope(policy):
             self.model = build_model(ModelConfig(name="preact_resnet18", width=width), num_classes,
                                      IMAGE_SHAPE)
-        finally:
-            keras.config.set_dtype_policy(previous)
         view_to_coarse = np.arange(num_classes) // 2
         train.compile_model(self.model, TrainConfig(), 10 ** 6, view_to_coarse, "fine")
         images = tf.random.normal((batch, *IMAGE_SHAPE), seed=3)

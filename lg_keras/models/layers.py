@@ -21,6 +21,7 @@ Strided 3x3 convolutions pad explicitly by one pixel on every side, as PyTorch's
 Keras 'same' would pad only the bottom/right for even inputs, shifting the sampling grid.
 """
 
+import contextlib
 import math
 
 import keras
@@ -95,6 +96,18 @@ def current_policy():
     return keras.config.dtype_policy().name
 
 
+@contextlib.contextmanager
+def policy_scope(policy):
+    """Layers built inside compute in the Keras dtype policy `policy` (None: leave it as it is)."""
+    previous = keras.config.dtype_policy()
+    if policy:
+        keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
 def from_config_under_policy(cls, config):
     """Rebuilds a model class from its config under the dtype policy it was built with.
 
@@ -103,14 +116,8 @@ def from_config_under_policy(cls, config):
     'compute_policy' (absent in files saved before it was recorded: the global policy is used).
     """
     config = dict(config)
-    policy = config.pop('compute_policy', None)
-    previous = keras.config.dtype_policy()
-    if policy:
-        keras.config.set_dtype_policy(policy)
-    try:
+    with policy_scope(config.pop('compute_policy', None)):
         return cls(**config)
-    finally:
-        keras.config.set_dtype_policy(previous)
 
 
 def l2(weight_decay):
