@@ -263,6 +263,17 @@ class _EpochEnd(keras.callbacks.Callback):
                 os.remove(path)
 
 
+def epochs_completed(run_dir: str) -> int:
+    """Epochs an interrupted run in `run_dir` has checkpointed so far (0 if it has no checkpoint).
+
+    Raises:
+        RunDirError: checkpoint/state.json is unreadable.
+    """
+    state = _read_json(os.path.join(run_dir, CHECKPOINT_DIR, STATE_FILE)) or {}
+    epoch = state.get("epoch") if isinstance(state, dict) else None
+    return epoch if isinstance(epoch, int) and epoch > 0 else 0
+
+
 def _checkpoint_state(run_dir: str, chash: str) -> tuple[int, dict | None, list[dict]]:
     """(epochs completed, checkpoint/state.json or None, their history) of an interrupted run."""
     state = _read_json(os.path.join(run_dir, CHECKPOINT_DIR, STATE_FILE))

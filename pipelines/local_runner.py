@@ -84,10 +84,13 @@ class _Progress:
         self._left = sum(r.estimated_seconds for r in plan.runs)
         self._estimated_done = self._actual_done = 0.0
 
-    def finished(self, run: RunSpec, seconds: float, worked: bool) -> None:
+    def finished(self, run: RunSpec, seconds: float, share: float) -> None:
+        """`run` took `seconds` for `share` (0-1) of its training: a run resumed after half its
+        epochs counts half its estimate; one only evaluated or found finished (share 0) counts
+        nothing, so neither skews the scale."""
         self._left -= run.estimated_seconds
-        if worked:
-            self._estimated_done += run.estimated_seconds
+        if share > 0:
+            self._estimated_done += run.estimated_seconds * share
             self._actual_done += seconds
 
     def line(self, i: int, n: int, run: RunSpec) -> str:
@@ -197,21 +200,28 @@ class _Datasets:
 
 
 def _train_and_evaluate(run: RunSpec, evaluator_cfg: dict, data: str,
-                        out: str) -> tuple[dict, bool]:
+                        out: str) -> tuple[dict, bool, float]:
     """Trains (or finds finished) and evaluates (or finds evaluated) one run.
 
     Returns:
-        (metrics, whether anything was computed).
+        (metrics, whether anything was computed, the share of the run's epochs trained now).
     """
     # pylint: disable=import-outside-toplevel
     import keras
 
     from components.evaluator import executor as evaluator
     from components.trainer import executor as trainer
+    from lg_keras import train as train_lib
 
     cfg = dataclasses.replace(run.experiment,
                               data=dataclasses.replace(run.experiment.data, dataset_dir=data))
+    epochs = max(cfg.epochs_to_run(), 1)
+    try:
+        resumed_at = min(train_lib.epochs_completed(out), epochs)
+    except RunDirError:  # the trainer names the damage, or finds the run finished anyway
+        resumed_at = 0
     trained = trainer.run(cfg, {"examples": data}, {"model": out})
+    share = 0.0 if trained["skipped"] else 1.0 - resumed_at / epochs
     previous = _previous_hierarchies(out)
     hierarchies = previous + [h for h in evaluator_cfg["hierarchies"] if h not in previous]
     metrics_path = os.path.join(out, "metrics.json")
@@ -224,7 +234,7 @@ def _train_and_evaluate(run: RunSpec, evaluator_cfg: dict, data: str,
         # The next run builds a fresh model: drop Keras' global state. Python's own collector
         # frees the old model; a forced collection costs seconds per run on 2 cores.
         keras.utils.clear_session(free_memory=False)
-    return metrics, evaluated or not trained["skipped"]
+    return metrics, evaluated or not trained["skipped"], share
 
 
 def run_plan(plan: Plan, runs_dir: str, *, data_dirs: Sequence[str] = (),
@@ -278,13 +288,13 @@ def run_plan(plan: Plan, runs_dir: str, *, data_dirs: Sequence[str] = (),
             if data is None:
                 book.set_run(index, "skipped")
                 book.write()
-                progress.finished(run, 0.0, worked=False)
+                progress.finished(run, 0.0, share=0.0)
                 continue
             logging.info("%s", progress.line(index + 1, len(plan.runs), run))
             run_start = time.time()
-            metrics, worked = _train_and_evaluate(run, plan.evaluator_config(run), data,
-                                                  run_dir(runs_dir, run))
-            progress.finished(run, time.time() - run_start, worked)
+            metrics, worked, share = _train_and_evaluate(run, plan.evaluator_config(run), data,
+                                                         run_dir(runs_dir, run))
+            progress.finished(run, time.time() - run_start, share)
             book.set_run(index, DONE)
             book.write()
             if worked:

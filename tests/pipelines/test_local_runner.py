@@ -150,6 +150,20 @@ def test_the_report_hook_is_throttled_and_always_writes_at_the_end(monkeypatch, 
     assert len(written) == 2
 
 
+def test_time_left_counts_a_resumed_run_by_the_share_it_trained(tmp_path, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(local_runner.time, "time", lambda: clock[0])
+    run = dataclasses.replace(tiny_plan(str(tmp_path)).runs[0], estimated_seconds=100.0)
+    plan = Plan(profile="smoke", datasets=(), runs=(run,) * 4, experiments={}, evaluator={})
+    progress = local_runner._Progress(plan)  # pylint: disable=protected-access
+    assert progress.line(1, 4, run).endswith("about 0:06:40 left")  # 4 x 100 s, unscaled
+    progress.finished(run, 2.0, share=0.0)  # found finished, only evaluated: no evidence
+    progress.finished(run, 100.0, share=0.5)  # resumed halfway: 100 s for half of 100 s
+    assert progress.line(3, 4, run).endswith("about 0:06:40 left")  # 2 runs x 100 s x 2.0
+    progress.finished(run, 100.0, share=1.0)
+    assert progress.line(4, 4, run).endswith("about 0:02:13 left")  # 100 s x 200/150
+
+
 def test_smoke_reproduce_of_tables_1_6_7_and_cluster_labels_on_the_real_data(
         shared_data_dir, tmp_path, capsys):
     """`lg reproduce --profile smoke` of Tables I, VI, VII and cluster_labels on CIFAR-10's builds.

@@ -50,6 +50,7 @@ def test_resumed_dropout_run_equals_the_uninterrupted_one(grid_dataset, tmp_path
     with open(os.path.join(run_dir, "checkpoint", "state.json")) as f:
         state = json.load(f)
     assert state["epoch"] == 1 and len(state["rng_states"]) == 1  # the dropout head's RNG
+    assert train.epochs_completed(run_dir) == 1
     resumed = train.train(cfg, info, run_dir, strategy=strategy)
     drop = lambda h: {k: v for k, v in h.items() if k != "seconds"}  # noqa: E731
     assert [drop(h) for h in resumed] == [drop(h) for h in straight]
@@ -62,5 +63,7 @@ def test_a_damaged_checkpoint_state_is_a_clear_error(grid_dataset, tmp_path):
     (run_dir / "checkpoint").mkdir(parents=True)
     (run_dir / "checkpoint" / "state.json").write_text(json.dumps(
         {"epoch": 1, "checkpoint": "epoch-00001.keras", "config_hash": train.config_hash(cfg)}))
+    assert train.epochs_completed(str(tmp_path)) == 0
+    assert train.epochs_completed(str(run_dir)) == 1  # what the runner's time-left estimate reads
     with pytest.raises(RunDirError, match="checkpoint state .* is damaged"):
         train.train(cfg, info, str(run_dir), strategy=tf.distribute.get_strategy())
