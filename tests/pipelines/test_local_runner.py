@@ -151,8 +151,7 @@ def test_the_report_hook_is_throttled_and_always_writes_at_the_end(monkeypatch, 
 
 
 def test_time_left_counts_a_resumed_run_by_the_share_it_trained(tmp_path, monkeypatch):
-    clock = [1000.0]
-    monkeypatch.setattr(local_runner.time, "time", lambda: clock[0])
+    monkeypatch.setattr(local_runner.time, "time", lambda: 1000.0)  # elapsed stays 0:00:00
     run = dataclasses.replace(tiny_plan(str(tmp_path)).runs[0], estimated_seconds=100.0)
     plan = Plan(profile="smoke", datasets=(), runs=(run,) * 4, experiments={}, evaluator={})
     progress = local_runner._Progress(plan)  # pylint: disable=protected-access
