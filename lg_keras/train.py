@@ -263,20 +263,24 @@ class _EpochEnd(keras.callbacks.Callback):
                 os.remove(path)
 
 
+def _read_checkpoint_state(run_dir: str):
+    return _read_json(os.path.join(run_dir, CHECKPOINT_DIR, STATE_FILE))
+
+
 def epochs_completed(run_dir: str) -> int:
     """Epochs an interrupted run in `run_dir` has checkpointed so far (0 if it has no checkpoint).
 
     Raises:
         RunDirError: checkpoint/state.json is unreadable.
     """
-    state = _read_json(os.path.join(run_dir, CHECKPOINT_DIR, STATE_FILE)) or {}
+    state = _read_checkpoint_state(run_dir) or {}
     epoch = state.get("epoch") if isinstance(state, dict) else None
     return epoch if isinstance(epoch, int) and epoch > 0 else 0
 
 
 def _checkpoint_state(run_dir: str, chash: str) -> tuple[int, dict | None, list[dict]]:
     """(epochs completed, checkpoint/state.json or None, their history) of an interrupted run."""
-    state = _read_json(os.path.join(run_dir, CHECKPOINT_DIR, STATE_FILE))
+    state = _read_checkpoint_state(run_dir)
     if not state:
         return 0, None, []
     if state.get("config_hash") != chash:
