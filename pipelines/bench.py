@@ -42,6 +42,7 @@ import threading
 import time
 
 from lg_keras import machine
+from pipelines.bench_readings import ratio
 
 HEADLINE = ("utilisation_full", "utilisation_thin", "vs_pytorch_full", "vs_pytorch_thin",
             "bfloat16_vs_float32_thin", "input_wait_fraction", "reader_vs_thin_training", "beam_vs_plain",
@@ -151,12 +152,11 @@ def measure_compute(sizes: Sizes, torch_worker: TorchWorker, out: dict) -> dict:
             "width": bench.width, "forward_flops_per_image": bench.flops_per_image,
             "train_flops_per_image": train_flops, "keras_images_per_second": keras_best,
             "keras_gflops": gflops, "torch_images_per_second": torch_best}
-        out[f"utilisation_{name}"] = gflops / peak
-        out[f"vs_pytorch_{name}"] = keras_best / torch_best if torch_best else None
+        out[f"utilisation_{name}"] = ratio(gflops, peak)
+        out[f"vs_pytorch_{name}"] = ratio(keras_best, torch_best)
     thin_bfloat16 = _best(rounds, "keras_thin_bfloat16")
     out["compute"]["thin_bfloat16_images_per_second"] = thin_bfloat16
-    out["bfloat16_vs_float32_thin"] = (thin_bfloat16 / _best(rounds, "keras_thin")
-                                       if thin_bfloat16 else None)
+    out["bfloat16_vs_float32_thin"] = ratio(thin_bfloat16, _best(rounds, "keras_thin"))
     if bfloat16 is None:
         out["notes"].append("This CPU has no native bfloat16 (AMX or AVX512-BF16): "
                             "bfloat16_vs_float32_thin is null and the cpu profile trains in "
@@ -197,20 +197,20 @@ def measure_input(sizes: Sizes, thin, dataset_dir: str, out: dict) -> None:
     reader = bench_input.reader_throughput(dataset_dir, sizes.batch)
     training = thin.images_per_second(sizes.thin_steps, 1, sizes.max_seconds)
     wait = bench_input.input_wait(dataset_dir, sizes.batch, sizes.wait_steps, sizes.warmup)
-    steady = sum(wait["step_seconds"]) / len(wait["step_seconds"])
+    steady = sum(wait["step_seconds"]) / len(wait["step_seconds"])  # wait_steps >= 1 steps
     mean_wait = sum(wait["wait_seconds"]) / len(wait["wait_seconds"])
     stall, n = reader["first_batch_seconds"][-1], wait["steps_per_epoch"] - 1
     out["input"] = {"reader": reader, "thin_synthetic": training, "wait": wait,
-                    "epoch_start_stall_seconds": stall, "steady_wait_fraction": mean_wait / steady,
+                    "epoch_start_stall_seconds": stall, "steady_wait_fraction": ratio(mean_wait, steady),
                     "run_start_seconds": reader["setup_seconds"] + reader["first_batch_seconds"][0],
-                    "real_vs_synthetic_training": wait["images_per_second"]
-                    / training["images_per_second"]}
-    out["reader_vs_thin_training"] = (reader["records_per_second"][-1]
-                                      / training["images_per_second"])
+                    "real_vs_synthetic_training": ratio(wait["images_per_second"],
+                                                        training["images_per_second"])}
+    out["reader_vs_thin_training"] = ratio(reader["records_per_second"][-1],
+                                           training["images_per_second"])
     # One later epoch: its start-up stall (timed on the reader alone, so an upper bound) plus
     # steps_per_epoch - 1 steady steps. The run's one-off start (reading the split) is reported
     # apart, as run_start_seconds.
-    out["input_wait_fraction"] = (stall + n * mean_wait) / (stall + n * steady)
+    out["input_wait_fraction"] = ratio(stall + n * mean_wait, stall + n * steady)
 
 
 # --------------------------------------------------------------------------- stages 5 to 7
@@ -223,8 +223,8 @@ def measure_planner(out: dict) -> None:
     merged = len(planner.plan("cpu", budget_hours=None).runs)
     alone = planner.independent_run_count("cpu")
     out["planner"] = {"executed_runs": executed, "merged_runs_without_budget": merged,
-                      "independent_runs": alone, "merge_only_ratio": merged / alone}
-    out["planner_run_ratio"] = executed / alone
+                      "independent_runs": alone, "merge_only_ratio": ratio(merged, alone)}
+    out["planner_run_ratio"] = ratio(executed, alone)
 
 
 def _gpu_utilisation() -> float | None:

@@ -21,6 +21,7 @@ from components.example_gen import executor, transforms
 from lg_keras import hierarchy_files, label_variants, records, sources
 from lg_keras.config import BuildConfig
 from lg_keras.sources.base import SPLITS
+from pipelines.bench_readings import ratio
 
 # Default shard counts of the builder (executor._DEFAULT_SHARDS), repeated by the plain loop.
 SHARDS = {"train": 8, "test": 2}
@@ -131,7 +132,8 @@ def compare_builds(cfg: BuildConfig, data_dirs: list[str], work: str) -> dict:
 
     Returns:
         {'beam_seconds', 'plain_seconds', 'beam_vs_plain' (wall time), 'beam_cpu_seconds',
-        'plain_cpu_seconds', 'beam_vs_plain_cpu' (this process's CPU time), 'records',
+        'plain_cpu_seconds', 'beam_vs_plain_cpu' (this process's CPU time; None when a reading
+        is 0, as CPU time can be on a tiny build), 'records',
         'same_records', 'dataset_dir' (the Beam-built dataset, reused by the reader figures)}.
     """
     beam_dir, plain_dir = os.path.join(work, "beam"), os.path.join(work, "plain")
@@ -144,11 +146,11 @@ def compare_builds(cfg: BuildConfig, data_dirs: list[str], work: str) -> dict:
     return {
         "beam_seconds": round(beam_seconds, 2),
         "plain_seconds": round(plain_seconds, 2),
-        "beam_vs_plain": beam_seconds / plain_seconds,
+        "beam_vs_plain": ratio(beam_seconds, plain_seconds),
         # CPU seconds of this process: less sensitive to other load than wall time.
         "beam_cpu_seconds": round(beam_cpu, 2),
         "plain_cpu_seconds": round(plain_cpu, 2),
-        "beam_vs_plain_cpu": beam_cpu / plain_cpu,
+        "beam_vs_plain_cpu": ratio(beam_cpu, plain_cpu),
         "records": {split: len(beam[split]) for split in SPLITS},
         "same_records": beam == plain,
         "dataset_dir": beam_dir,

@@ -29,6 +29,7 @@ from lg_keras import data, train
 from lg_keras.config import DataConfig, ModelConfig, TrainConfig
 from lg_keras.dataset_info import load_dataset_info
 from lg_keras.models import build_model
+from pipelines.bench_readings import ratio
 
 _MEMORY_SCRIPT = "from pipelines import bench_input; bench_input.memory_child()"
 
@@ -54,7 +55,7 @@ def reader_throughput(dataset_dir: str, batch: int, epochs: int = 2) -> dict:
         stalls.append(time.perf_counter() - start)
         for _ in range(steps - 1):
             count += int(next(iterator)[1].shape[0])
-        rates.append(count / (time.perf_counter() - start))
+        rates.append(ratio(count, time.perf_counter() - start))
     return {"setup_seconds": round(setup, 3), "records_per_second": [round(r, 1) for r in rates],
             "first_batch_seconds": [round(s, 3) for s in stalls], "records_per_epoch": count}
 
@@ -99,8 +100,8 @@ def input_wait(dataset_dir: str, batch: int, steps: int, warmup: int) -> dict:
         ends.append(time.perf_counter())
     step_seconds = np.diff(ends[warmup - 1:])
     wait_seconds = np.asarray(waits[warmup:])
-    return {"wait_fraction": float(wait_seconds.sum() / step_seconds.sum()),
-            "images_per_second": batch * len(step_seconds) / float(step_seconds.sum()),
+    return {"wait_fraction": ratio(wait_seconds.sum(), step_seconds.sum()),
+            "images_per_second": ratio(batch * len(step_seconds), step_seconds.sum()),
             "steps_per_epoch": steps_per_epoch,
             "step_seconds": [round(float(s), 4) for s in step_seconds],
             "wait_seconds": [round(float(s), 4) for s in wait_seconds]}

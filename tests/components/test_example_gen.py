@@ -15,6 +15,7 @@ from lg_keras import data, dataset_info, hierarchy_files, label_variants, record
 from lg_keras.config import BuildConfig
 from lg_keras.errors import HierarchyError, RunDirError
 from tests import datagen
+from tests.conftest import require_copy
 
 CLASSES = ["ant", "bee", "cat", "dog", "eel", "fox"]
 COARSE = {"small": ["ant", "bee"], "pets": ["cat", "dog"], "wild": ["eel", "fox"]}
@@ -221,6 +222,7 @@ def test_stats_combine_fn_counts():
 ])
 def test_real_sources_subset_builds(shared_data_dir, tmp_path, dataset, hierarchy, per_class,
                                     fine, coarse):
+    require_copy(dataset)
     out = tmp_path / dataset
     meta = executor.run(
         BuildConfig(dataset=dataset, hierarchy=hierarchy, noise=(0.1,),
@@ -243,6 +245,7 @@ def test_real_sources_subset_builds(shared_data_dir, tmp_path, dataset, hierarch
 ])
 def test_real_full_builds(shared_data_dir, tmp_path, dataset, hierarchy, train, test, per_fine,
                           per_coarse):
+    require_copy(dataset)
     out = tmp_path / "full"
     meta = executor.run(BuildConfig(dataset=dataset, hierarchy=hierarchy, noise=(0.1,)),
                         {"data_dirs": [shared_data_dir, "/usr/share/datasets"]},

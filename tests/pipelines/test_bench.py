@@ -11,7 +11,7 @@ import pytest
 
 from lg_keras.config import BuildConfig, ModelConfig
 from lg_keras.models import build_model
-from pipelines import bench, bench_build, bench_compute
+from pipelines import bench, bench_build, bench_compute, bench_readings
 
 
 def test_forward_flops_counts_conv_and_dense_multiply_adds():
@@ -87,3 +87,10 @@ def test_quick_run_writes_every_headline_key(tmp_path):
     assert report["build"]["same_records"]
     for key in ("date", "machine", "versions", "compute", "input", "planner", "gpu"):
         assert key in report
+
+
+@pytest.mark.parametrize("numerator,denominator,expected", [
+    (3.0, 2.0, 1.5), (0.0, 2.0, 0.0), (1.0, 0.0, None), (0.0, 0.0, None), (1.0, -1.0, None),
+    (None, 1.0, None), (1.0, None, None), (float("inf"), 1.0, None), (1.0, float("nan"), None)])
+def test_ratio_has_no_value_for_a_zero_or_missing_reading(numerator, denominator, expected):
+    assert bench_readings.ratio(numerator, denominator) == expected

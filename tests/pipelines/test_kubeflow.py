@@ -9,6 +9,7 @@ import yaml
 
 from pipelines import cli, kubeflow, planner
 from pipelines.plan import Plan
+from tests.conftest import require_copy
 from tests.pipelines.test_local_runner import tiny_plan
 
 
@@ -99,8 +100,7 @@ def test_a_tiny_plan_runs_under_kfp_local(tmp_path):
 @pytest.mark.slow
 def test_run_local_command_on_fashion_mnist(tmp_path, capsys):
     """`lg pipeline run-local --profile smoke --only table1 --datasets fashion_mnist` (minutes)."""
-    if not os.path.isdir("/usr/share/datasets/fashion-mnist"):
-        pytest.skip("dataset-fashion-mnist is not installed")
+    require_copy("fashion_mnist")
     root = str(tmp_path / "root")
     assert cli.main(["pipeline", "run-local", "--profile", "smoke", "--only", "table1",
                      "--datasets", "fashion_mnist", "--pipeline-root", root,
