@@ -1,28 +1,21 @@
-"""Numpy metrics: accuracies, confusion matrices, Average Confusion Ratio and paired statistics.
+"""Numpy label metrics: accuracies, confusion matrices and the Average Confusion Ratio.
 
 Arrays in, numbers out; no state and no I/O (STYLE.md section 5). The Keras metric classes that compute
-the same math with `keras.ops` live in `lg_keras.keras_metrics`, so this module imports numpy only.
+the same math with `keras.ops` live in `lg_keras.keras_metrics`, so this module imports numpy only. The
+inference statistics over these numbers (intervals, McNemar, equivalence and rank tests) live in
+`lg_keras.statistics`.
 
 Conventions: logits are (num_examples, num_classes) arrays; labels are integer arrays of shape
 (num_examples,) or (num_examples, 1); `fine_to_coarse[f]` is the coarse class of fine class `f`.
 """
 
 import math
-import statistics
 
 import numpy as np
 
 from lg_keras.errors import HierarchyError
 
 ORIENTATIONS = ("code", "paper_equation")
-
-# McNemar: below this many discordant pairs the exact binomial test is used, above it the
-# chi-square approximation with continuity correction (a common rule of thumb).
-MCNEMAR_EXACT_BELOW = 25
-
-# Student t critical values: exact CDF (a finite series) up to this many degrees of freedom, a
-# Cornish-Fisher expansion around the normal quantile beyond, where it agrees to ~1e-10.
-_T_EXACT_MAX_DF = 1000
 
 
 def _as_labels(labels, name: str) -> np.ndarray:
@@ -258,114 +251,3 @@ def average_confusion_ratio(confusion, fine_to_coarse, *, orientation="code") ->
     if denominator == 0:
         return math.inf if numerator > 0 else math.nan
     return float(numerator / denominator)
-
-
-def mcnemar_test(correct_a, correct_b) -> dict:
-    """McNemar's paired test of two classifiers on the same test images.
-
-    Exact two-sided binomial test (statistic = min(b, c)) when b + c < MCNEMAR_EXACT_BELOW, else the
-    chi-square test with continuity correction, statistic max(|b - c| - 1, 0)^2 / (b + c), 1 dof.
-
-    Args:
-        correct_a: booleans (or 0/1), shape (n,): whether classifier A got each image right.
-        correct_b: the same for classifier B, on the same images in the same order.
-
-    Returns:
-        {'b': images A got right and B wrong, 'c': A wrong and B right, 'statistic', 'p_value'
-        (capped at 1), 'method': 'exact' or 'chi2'}.
-
-    Raises:
-        ValueError: on different lengths or values other than 0/1.
-    """
-    arrays = []
-    for name, values in (("correct_a", correct_a), ("correct_b", correct_b)):
-        array = _as_labels(values, name)
-        if not np.isin(array, (0, 1)).all():
-            raise ValueError(f"{name} must hold booleans or 0/1; got values {np.unique(array)[:10]}.")
-        arrays.append(array.astype(bool))
-    a_right, b_right = arrays
-    _check_same_length(a_right, "correct_a", b_right, "correct_b")
-    b, c = int(np.sum(a_right & ~b_right)), int(np.sum(~a_right & b_right))
-    n = b + c
-    if n < MCNEMAR_EXACT_BELOW:
-        tail = sum(math.comb(n, i) for i in range(min(b, c) + 1))
-        statistic, p_value, method = float(min(b, c)), 2 * tail / 2**n, "exact"
-    else:
-        statistic = max(abs(b - c) - 1, 0) ** 2 / n
-        p_value, method = math.erfc(math.sqrt(statistic / 2)), "chi2"
-    return {"b": b, "c": c, "statistic": statistic, "p_value": min(1.0, p_value), "method": method}
-
-
-def _student_t_central_mass(theta: float, df: int) -> float:
-    """P(|T| < sqrt(df) tan(theta)) for Student t with integer df (Abramowitz & Stegun 26.7.3)."""
-    sin, cos2 = math.sin(theta), math.cos(theta) ** 2
-    if df % 2 == 0:
-        term = total = 1.0
-        for k in range(1, (df - 2) // 2 + 1):
-            term *= (2 * k - 1) / (2 * k) * cos2
-            total += term
-        return sin * total
-    if df == 1:
-        return 2 * theta / math.pi
-    term = total = math.cos(theta)
-    for k in range(1, (df - 3) // 2 + 1):
-        term *= (2 * k) / (2 * k + 1) * cos2
-        total += term
-    return 2 / math.pi * (theta + sin * total)
-
-
-def student_t_critical_value(confidence: float, df: int) -> float:
-    """The two-sided Student t critical value t with P(|T| < t) = confidence.
-
-    Args:
-        confidence: in (0, 1), e.g. 0.95.
-        df: degrees of freedom, a positive integer.
-
-    Returns:
-        t, e.g. 12.706 for (0.95, 1) and 2.262 for (0.95, 9).
-
-    Raises:
-        ValueError: on a confidence outside (0, 1) or df < 1.
-    """
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1); got {confidence!r}.")
-    if int(df) != df or df < 1:
-        raise ValueError(f"df must be a positive integer; got {df!r}.")
-    if df > _T_EXACT_MAX_DF:
-        # Cornish-Fisher expansion of the t quantile in 1/df (Abramowitz & Stegun 26.7.5).
-        z = statistics.NormalDist().inv_cdf((1 + confidence) / 2)
-        return (z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
-                + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * df**3))
-    low, high = 0.0, math.pi / 2  # bisect on theta = atan(t / sqrt(df)); the mass grows with theta
-    for _ in range(200):
-        middle = (low + high) / 2
-        if middle in (low, high):
-            break
-        low, high = (middle, high) if _student_t_central_mass(middle, df) < confidence else (low, middle)
-    return math.sqrt(df) * math.tan((low + high) / 2)
-
-
-def mean_confidence_interval(values, confidence=0.95) -> tuple[float, float, float]:
-    """Mean and Student t confidence interval, e.g. over seeds.
-
-    Args:
-        values: 1-D sequence of finite numbers, at least one.
-        confidence: the interval's coverage, in (0, 1).
-
-    Returns:
-        (mean, low, high); (value, nan, nan) for a single value.
-
-    Raises:
-        ValueError: on an empty or non-finite input or a confidence outside (0, 1).
-    """
-    array = np.asarray(values, dtype=np.float64)
-    if array.ndim != 1 or array.size == 0 or not np.all(np.isfinite(array)):
-        raise ValueError(f"values must be a non-empty 1-D sequence of finite numbers; got {values!r}.")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1); got {confidence!r}.")
-    mean = float(array.mean())
-    if array.size == 1:
-        return mean, math.nan, math.nan
-    half_width = (student_t_critical_value(confidence, array.size - 1)
-                  * float(array.std(ddof=1)) / math.sqrt(array.size))
-    return mean, mean - half_width, mean + half_width

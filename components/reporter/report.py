@@ -46,7 +46,7 @@ METHOD_NOTES = (
     "Training accuracy: 'running' is the average over augmented batches in training mode during "
     "the last epoch (what the paper reports); 'clean pass' is a separate inference pass over the "
     "training data.",
-    "Intervals: mean and 95% Student t interval over seeds (lg_keras.metrics."
+    "Intervals: mean and 95% Student t interval over seeds (lg_keras.statistics."
     "mean_confidence_interval); ΔA over seed pairs (fine seed s minus coarse seed s). One seed: "
     "no interval ('one seed').",
     "Verdicts: 'reproduced' = our interval excludes 0 on the paper's side; 'not reproduced' = it "

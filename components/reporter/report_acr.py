@@ -18,6 +18,7 @@ from components.reporter import paper_numbers as pn
 from components.reporter import report_figures, report_stats, report_tables
 from components.reporter.report_runs import DONE, select, state_of
 from components.reporter.report_sections import Section, compare, make_table, measure, paper, put
+from lg_keras import statistics
 
 EARLY_FRACTION = 0.25
 
@@ -227,7 +228,7 @@ def figure_6(ctx) -> Section:
     evidence = _trend(section, "Fig. 6: ΔA grows with ACR across the paper's datasets",
                       frame[frame["series"] == "paper's datasets"], +1, _missing(states))
     if (frame["series"] == "extra datasets").any():
-        rho = report_stats.spearman(frame["x"], frame["y"])
+        rho = statistics.spearman(frame["x"], frame["y"])
         section.notes.append(f"With the extra datasets, Spearman rho = {rho:+.2f} over "
                              f"{len(frame)} points (descriptive; the verdict uses the paper's "
                              f"datasets only).")
@@ -308,7 +309,7 @@ def early_acr(ctx) -> Section:
                              ("val_acr_quarter", f"{EARLY_FRACTION:.0%} of training"),
                              ("final_acr", "final (evaluator)")):
             pts = usable.dropna(subset=[column])
-            rho = report_stats.spearman(pts[column], pts["delta_mean"])
+            rho = statistics.spearman(pts[column], pts["delta_mean"])
             display.append({"Group": group, "ACR at": what, "Points": len(pts),
                             "Spearman rho vs. final ΔA": "—" if math.isnan(rho) else
                             f"{rho:+.2f}"})

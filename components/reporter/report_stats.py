@@ -1,7 +1,7 @@
 """Statistics of the report: intervals over seeds, paired differences, verdicts, rank correlation.
 
 The primary evidence for every difference the paper claims (ΔA = A_FC - A_CC and its kin) is the
-mean over seeds with a Student t 95% interval (`lg_keras.metrics.mean_confidence_interval`),
+mean over seeds with a Student t 95% interval (`lg_keras.statistics.mean_confidence_interval`),
 computed over seed PAIRS (seed s of one setting minus seed s of the other) when both sides have
 that seed. McNemar's test on the same test images is secondary: it compares two trained networks
 and says nothing about how much another seed would move them.
@@ -16,13 +16,11 @@ Verdicts, against the sign of the paper's number:
 """
 
 import dataclasses
-import itertools
 import math
 
 import numpy as np
-import pandas as pd
 
-from lg_keras import metrics
+from lg_keras import statistics
 
 CONFIDENCE = 0.95
 REPRODUCED = "reproduced"
@@ -31,9 +29,6 @@ INCONCLUSIVE = "inconclusive"
 PENDING = "pending"
 NOT_RUN = "not run"
 NO_CLAIM = "no directional claim"
-# Exact permutation test up to this many points; a seeded Monte Carlo one above.
-_EXACT_PERMUTATIONS_MAX = 8
-_MONTE_CARLO_PERMUTATIONS = 20000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +85,7 @@ def estimate(values_by_seed: dict, confidence: float = CONFIDENCE) -> Estimate:
     if not items:
         return Estimate()
     seeds, values = zip(*items)
-    mean, low, high = metrics.mean_confidence_interval(values, confidence)
+    mean, low, high = statistics.mean_confidence_interval(values, confidence)
     return Estimate(seeds=seeds, values=values, mean=mean, low=low, high=high)
 
 
@@ -176,69 +171,14 @@ def effect(est: Estimate) -> str:
     return "no clear effect (interval covers 0)"
 
 
-def spearman(x, y) -> float:
-    """Spearman rank correlation (average ranks for ties); nan for < 2 points or a constant side.
-
-    Args:
-        x: 1-D numbers.
-        y: 1-D numbers, same length.
-
-    Returns:
-        The Pearson correlation of the ranks, in [-1, 1], or nan.
-    """
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    if len(x) != len(y):
-        raise ValueError(f"x and y must have the same length; got {len(x)} and {len(y)}.")
-    if len(x) < 2:
-        return math.nan
-    rx = pd.Series(x).rank(method="average").to_numpy() - (len(x) + 1) / 2
-    ry = pd.Series(y).rank(method="average").to_numpy() - (len(y) + 1) / 2
-    denominator = math.sqrt(float(rx @ rx) * float(ry @ ry))
-    return float(rx @ ry) / denominator if denominator > 0 else math.nan
-
-
-def spearman_permutation_p(x, y, alternative: str = "greater", seed: int = 0) -> float:
-    """P-value of Spearman's rho under random pairings (exact for <= 8 points).
-
-    Args:
-        x: 1-D numbers.
-        y: 1-D numbers, same length.
-        alternative: 'greater' (rho > 0 claimed), 'less' or 'two-sided'.
-        seed: seed of the Monte Carlo permutations above 8 points.
-
-    Returns:
-        The fraction of pairings at least as extreme as the observed one (nan for < 3 points).
-    """
-    if alternative not in ("greater", "less", "two-sided"):
-        raise ValueError(f"Unknown alternative {alternative!r}. Available: greater, less, "
-                         f"two-sided.")
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    observed = spearman(x, y)
-    if len(x) < 3 or math.isnan(observed):
-        return math.nan
-    # Spearman's rho is the correlation of the ranks: permute y's centred ranks against x's.
-    rx = pd.Series(x).rank(method="average").to_numpy() - (len(x) + 1) / 2
-    ry = pd.Series(y).rank(method="average").to_numpy() - (len(y) + 1) / 2
-    if len(x) <= _EXACT_PERMUTATIONS_MAX:
-        orders = np.array(list(itertools.permutations(range(len(y)))))
-    else:
-        rng = np.random.default_rng(seed)
-        orders = np.argsort(rng.random((_MONTE_CARLO_PERMUTATIONS, len(y))), axis=1)
-    rhos = ry[orders] @ rx / math.sqrt(float(rx @ rx) * float(ry @ ry))
-    tolerance = 1e-12
-    if alternative == "greater":
-        return float(np.mean(rhos >= observed - tolerance))
-    if alternative == "less":
-        return float(np.mean(rhos <= observed + tolerance))
-    return float(np.mean(np.abs(rhos) >= abs(observed) - tolerance))
-
-
 def trend_verdict(x, y, claimed_sign: int, missing: str | None = None) -> tuple[str, str]:
     """Verdict on a claimed monotone relation between x and y (e.g. ACR and ΔA).
 
-    One-sided permutation tests of Spearman's rho at the 5% level: on the paper's side for
-    'reproduced', on the other side for 'not reproduced'. Uses the points' means: the seed-to-seed
-    spread of each point is not part of this test.
+    One-sided permutation tests of Spearman's rho at the 5% level
+    (`lg_keras.statistics.spearman_permutation_p`: exact up to 8 points, else (k + 1) / (N + 1)
+    over 20,000 seeded pairings): on the paper's side for 'reproduced', on the other side for
+    'not reproduced'. Uses the points' means: the seed-to-seed spread of each point is not part
+    of this test.
 
     Args:
         x: the points' x values.
@@ -252,12 +192,12 @@ def trend_verdict(x, y, claimed_sign: int, missing: str | None = None) -> tuple[
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     if len(x) < 3:
         return missing or PENDING, f"{len(x)} point(s) so far; a rank correlation needs 3 or more"
-    rho = spearman(x, y)
+    rho = statistics.spearman(x, y)
     if math.isnan(rho):
         return INCONCLUSIVE, f"{len(x)} points; rank correlation undefined (ties on one axis)"
     toward, away = ("greater", "less") if claimed_sign > 0 else ("less", "greater")
-    p_toward = spearman_permutation_p(x, y, toward)
-    p_away = spearman_permutation_p(x, y, away)
+    p_toward = statistics.spearman_permutation_p(x, y, toward)
+    p_away = statistics.spearman_permutation_p(x, y, away)
     text = (f"Spearman rho = {rho:+.2f} over {len(x)} points; one-sided permutation p = "
             f"{p_toward:.3f} in the paper's direction")
     if missing:
@@ -285,7 +225,7 @@ def mcnemar_by_seed(correct_a: dict, correct_b: dict) -> list[dict]:
         a, b = _correct_array(correct_a[seed]), _correct_array(correct_b[seed])
         if a is None or b is None or len(a) != len(b) or not len(a):
             continue
-        tests.append({"seed": seed, **metrics.mcnemar_test(a, b)})
+        tests.append({"seed": seed, **statistics.mcnemar_test(a, b)})
     return tests
 
 

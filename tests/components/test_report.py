@@ -5,7 +5,6 @@ The reporter aggregates files, so the RUNS_DIR here is written by the test with 
 (tests/components/report_fixtures.py) in the trainer's and evaluator's layouts.
 """
 
-import itertools
 import math
 import os
 import re
@@ -167,28 +166,15 @@ def test_verdict_without_results_says_pending_or_not_run():
     assert report_stats.availability("done", "done") is None
 
 
-def test_spearman_matches_scipy_with_ties():
-    scipy_stats = pytest.importorskip("scipy.stats")
-    rng = np.random.default_rng(0)
-    for _ in range(20):
-        x, y = rng.integers(0, 5, 9).astype(float), rng.normal(size=9)
-        expected = scipy_stats.spearmanr(x, y).statistic
-        got = report_stats.spearman(x, y)
-        assert (math.isnan(got) and math.isnan(expected)) or got == pytest.approx(expected)
-    assert math.isnan(report_stats.spearman([1.0], [2.0]))
-    assert math.isnan(report_stats.spearman([1, 1, 1], [1, 2, 3]))
-
-
-def test_permutation_p_is_exact_for_small_samples():
-    x, y = [1, 2, 3, 4, 5], [2.0, 1.0, 4.0, 3.0, 5.0]
-    rho = report_stats.spearman(x, y)
-    brute = [report_stats.spearman(x, [y[i] for i in order])
-             for order in itertools.permutations(range(5))]
-    expected = np.mean([r >= rho - 1e-12 for r in brute])
-    assert report_stats.spearman_permutation_p(x, y, "greater") == pytest.approx(expected)
-    assert report_stats.spearman_permutation_p([1, 2, 3, 4], [1, 2, 3, 4]) == pytest.approx(1 / 24)
+def test_trend_verdict_reads_one_sided_permutation_tests():
+    # Perfect decreasing order over 4 points: exact one-sided p = 1/4! = 0.042 < 0.05.
     verdict, evidence = report_stats.trend_verdict([5, 10, 15, 20], [2.7, 2.0, 0.2, 0.0], -1)
-    assert verdict == "reproduced" and "rho = -1.00" in evidence
+    assert verdict == "reproduced" and "rho = -1.00" in evidence and "p = 0.042" in evidence
+    # The same points against a claimed rise: p = 1 on the paper's side, 1/24 against it.
+    verdict, evidence = report_stats.trend_verdict([5, 10, 15, 20], [2.7, 2.0, 0.2, 0.0], +1)
+    assert verdict == "not reproduced" and "p = 0.042 against it" in evidence
+    # Three points cannot reach 5% (the smallest exact p is 1/3! = 0.167).
+    assert report_stats.trend_verdict([1, 2, 3], [1, 2, 3], +1)[0] == "inconclusive"
     assert report_stats.trend_verdict([1, 2], [1, 2], +1, "pending")[0] == "pending"
 
 

@@ -1,4 +1,8 @@
-"""Tests for lg_keras.metrics: each function against a deliberately naive loop and hand-worked cases."""
+"""Tests for lg_keras.metrics: each function against a deliberately naive loop and hand-worked cases.
+
+The inference statistics (McNemar, t intervals) live in lg_keras.statistics, tested in
+tests/lg_keras/test_statistics.py.
+"""
 
 import math
 import pathlib
@@ -10,9 +14,6 @@ import pytest
 
 from lg_keras import metrics
 from lg_keras.errors import HierarchyError
-
-# Two-sided 95% Student t critical values (any printed t table).
-T_TABLE_95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 9: 2.262, 10: 2.228, 30: 2.042}
 
 
 # ---------------------------------------------------------------- naive references
@@ -74,29 +75,6 @@ def naive_acr(confusion, fine_to_coarse, paper_equation=False):
     if paper_equation:
         numerator, denominator = denominator, numerator
     return numerator / denominator
-
-
-def naive_mcnemar(correct_a, correct_b):
-    b = c = 0
-    for a_right, b_right in zip(correct_a, correct_b):
-        b += int(a_right and not b_right)
-        c += int(b_right and not a_right)
-    n = b + c
-    if n < 25:
-        # Two-sided exact test as "sum of the outcomes no more likely than the observed one".
-        pmf = [math.comb(n, i) / 2**n for i in range(n + 1)]
-        p_value = sum(p for p in pmf if p <= pmf[b] * (1 + 1e-12))
-        return b, c, float(min(b, c)), min(1.0, p_value)
-    statistic = max(abs(b - c) - 1, 0) ** 2 / n
-    return b, c, statistic, math.erfc(math.sqrt(statistic / 2))
-
-
-def naive_mean_ci_95(values):
-    n = len(values)
-    mean = sum(values) / n
-    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    half = T_TABLE_95[n - 1] * std / math.sqrt(n)
-    return mean, mean - half, mean + half
 
 
 # ---------------------------------------------------------------- accuracies
@@ -264,93 +242,6 @@ def test_acr_input_errors():
         metrics.average_confusion_ratio(-np.eye(3), [0, 0, 1])
     with pytest.raises(ValueError, match="Unknown orientation 'paper'"):
         metrics.average_confusion_ratio(np.eye(3), [0, 0, 1], orientation="paper")
-
-
-# ---------------------------------------------------------------- McNemar
-
-
-def _paired(b, c, both_right=5, both_wrong=3):
-    """Correctness vectors with b images only A got right and c only B got right."""
-    correct_a = [True] * b + [False] * c + [True] * both_right + [False] * both_wrong
-    correct_b = [False] * b + [True] * c + [True] * both_right + [False] * both_wrong
-    return np.array(correct_a), np.array(correct_b)
-
-
-def test_mcnemar_exact_hand_worked():
-    # b=1, c=6: n=7, P(X <= 1) = (C(7,0) + C(7,1)) / 2^7 = 8/128, two-sided 16/128 = 0.125.
-    result = metrics.mcnemar_test(*_paired(1, 6))
-    assert result == {"b": 1, "c": 6, "statistic": 1.0, "p_value": 0.125, "method": "exact"}
-    # b == c: the doubled tail exceeds 1 and is capped.
-    assert metrics.mcnemar_test(*_paired(3, 3))["p_value"] == 1.0
-    assert metrics.mcnemar_test(*_paired(0, 0))["p_value"] == 1.0
-
-
-def test_mcnemar_chi2_hand_worked():
-    # b=30, c=50: (|30 - 50| - 1)^2 / 80 = 361/80 = 4.5125; P(chi2_1 > 4.5125) = 0.0336.
-    result = metrics.mcnemar_test(*_paired(30, 50))
-    assert (result["b"], result["c"], result["method"]) == (30, 50, "chi2")
-    np.testing.assert_allclose(result["statistic"], 4.5125)
-    np.testing.assert_allclose(result["p_value"], 0.033648, atol=1e-6)
-
-
-def test_mcnemar_matches_naive_on_random_inputs():
-    rng = np.random.default_rng(6)
-    for size in (10, 30, 60, 200):
-        correct_a, correct_b = rng.random(size) < 0.7, rng.random(size) < 0.6
-        result = metrics.mcnemar_test(correct_a, correct_b)
-        expected = naive_mcnemar(correct_a, correct_b)
-        np.testing.assert_allclose(
-            [result["b"], result["c"], result["statistic"], result["p_value"]], expected)
-
-
-def test_mcnemar_input_errors():
-    with pytest.raises(ValueError, match="same length"):
-        metrics.mcnemar_test([True, False], [True])
-    with pytest.raises(ValueError, match="correct_b must hold booleans or 0/1"):
-        metrics.mcnemar_test([1, 0], [2, 0])
-
-
-# ---------------------------------------------------------------- confidence intervals
-
-
-@pytest.mark.parametrize("df", sorted(T_TABLE_95))
-def test_student_t_critical_value_matches_table(df):
-    np.testing.assert_allclose(metrics.student_t_critical_value(0.95, df), T_TABLE_95[df], atol=1e-3)
-
-
-def test_student_t_critical_value_other_levels_and_large_df(monkeypatch):
-    # df=1 is the Cauchy distribution, P(|T| < t) = 2 atan(t) / pi, so t = tan(confidence * pi / 2).
-    np.testing.assert_allclose(metrics.student_t_critical_value(0.99, 1), math.tan(0.495 * math.pi))
-    np.testing.assert_allclose(metrics.student_t_critical_value(0.99, 10), 3.169, atol=1e-3)
-    np.testing.assert_allclose(metrics.student_t_critical_value(0.95, 120), 1.980, atol=1e-3)
-    # At df=1000 the exact series and the Cornish-Fisher expansion (used beyond) agree.
-    exact = [metrics.student_t_critical_value(c, 1000) for c in (0.9, 0.95, 0.999)]
-    monkeypatch.setattr(metrics, "_T_EXACT_MAX_DF", 999)
-    expanded = [metrics.student_t_critical_value(c, 1000) for c in (0.9, 0.95, 0.999)]
-    np.testing.assert_allclose(expanded, exact, rtol=1e-9)
-    np.testing.assert_allclose(metrics.student_t_critical_value(0.95, 10**6), 1.959966, atol=1e-6)
-
-
-def test_mean_confidence_interval_matches_naive():
-    # Mean 3, sample variance 2.5, t(0.95, df=4) = 2.776 (the table's 3 decimals set the tolerance).
-    half = 2.776 * math.sqrt(2.5 / 5)
-    np.testing.assert_allclose(metrics.mean_confidence_interval([1.0, 2.0, 3.0, 4.0, 5.0]),
-                               (3.0, 3.0 - half, 3.0 + half), atol=1e-3)
-    rng = np.random.default_rng(7)
-    for n in (2, 3, 5, 10, 11):
-        values = list(rng.normal(70.0, 2.0, size=n))
-        np.testing.assert_allclose(metrics.mean_confidence_interval(values), naive_mean_ci_95(values),
-                                   atol=1e-3)
-
-
-def test_mean_confidence_interval_edges():
-    mean, low, high = metrics.mean_confidence_interval([0.7])
-    assert mean == 0.7 and math.isnan(low) and math.isnan(high)
-    assert metrics.mean_confidence_interval([2.0, 2.0, 2.0]) == (2.0, 2.0, 2.0)
-    with pytest.raises(ValueError, match="values must be a non-empty"):
-        metrics.mean_confidence_interval([])
-    with pytest.raises(ValueError, match="confidence must be in"):
-        metrics.mean_confidence_interval([1.0, 2.0], confidence=95)
 
 
 def test_module_imports_numpy_only():
