@@ -19,8 +19,11 @@ from lg_keras.errors import ConfigError
 
 LABEL_VIEW_PATTERN = re.compile(r"^(coarse|fine|fine_noise_(\d+(\.\d+)?)|fine_cluster_(\d+))$")
 AUGMENTATIONS = ("auto", "none", "crop_flip", "resized_crop_flip")
-NORMALIZATIONS = ("dataset", "imagenet", "none")
-SCHEDULES = ("step", "warmup_cosine", "constant")
+# "cifar10_authors" / "cifar100_authors": the fixed constants of the authors' scripts (data.py).
+NORMALIZATIONS = ("dataset", "imagenet", "none", "cifar10_authors", "cifar100_authors")
+SCHEDULES = ("step", "warmup_cosine", "constant", "milestones")
+EPOCH_ROUNDINGS = ("ceil", "floor")
+INITIALIZATIONS = ("default", "authors")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 MIXED_PRECISION = ("auto", "on", "bfloat16", "off")
 # Field metadata key: False for fields the config hash leaves out while at their default.
@@ -120,7 +123,10 @@ class DataConfig:
         image_size: model input size in pixels; 0 keeps the stored size (must then be fixed).
         augment: 'auto' (crop+flip for images up to 64 px, random-resized crop+flip above),
             'none', 'crop_flip' or 'resized_crop_flip'.
-        normalize: per-channel normalisation: 'dataset' statistics, 'imagenet' mean/std or 'none'.
+        normalize: per-channel normalisation: 'dataset' statistics, 'imagenet' mean/std, 'none',
+            or the constants the authors' scripts wrote for every CIFAR-10 run
+            ('cifar10_authors': std 0.2023/0.1994/0.2010, not CIFAR-10's true std) and every
+            CIFAR-100 subset ('cifar100_authors': the full CIFAR-100 mean/std).
         batch_size: global batch size (split across replicas).
         cache: keep decoded images in memory after the first epoch.
     """
@@ -168,6 +174,11 @@ class ModelConfig:
         final_norm: preact_resnet18 only: BatchNorm-ReLU after the last stage, before pooling
             (He et al. 2016's pre-activation network). The authors' code (kuangliu's
             PreActResNet18) pools the last block's raw output: the paper profile sets False.
+        init: 'default' (conv/linear kernels and biases U(+-1/sqrt(fan_in)), BatchNorm gamma 1;
+            the Wide ResNet's convs use meliketoy's `conv_init`, xavier_uniform gain sqrt 2) or
+            'authors' (what the authors' PyTorch 0.3 runs got: every conv and linear weight and
+            bias U(+-1/sqrt(fan_in)), BatchNorm gamma U(0, 1) and beta 0, the Wide ResNet too,
+            since their code never applied `conv_init`).
     """
 
     name: str = "preact_resnet18"
@@ -181,9 +192,11 @@ class ModelConfig:
     widen_factor: int = 10
     block_dropout: float = 0.3
     final_norm: bool = dataclasses.field(default=True, metadata={HASHED_WHEN_DEFAULT: False})
+    init: str = dataclasses.field(default="default", metadata={HASHED_WHEN_DEFAULT: False})
 
     def __post_init__(self):
         _choice("model.name", self.name, MODEL_NAMES)
+        _choice("model.init", self.init, INITIALIZATIONS)
         _require(isinstance(self.final_norm, bool), "model.final_norm", "must be true or false",
                  self.final_norm)
         _require(self.final_norm or self.name == "preact_resnet18", "model.final_norm",
@@ -210,10 +223,11 @@ class ModelConfig:
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """The optimisation recipe (the authors' code: SGD 0.9, lr 0.1, cut by 10 at 3/4 of training).
+    """The optimisation recipe (the authors' code: SGD 0.9, lr 0.1, cut at fixed epochs).
 
     Schedules are defined in optimizer steps: `epochs` counts epochs of the FULL training split, so
-    a run on fraction f trains ceil(epochs / f) epochs with the same number of weight updates.
+    a run on fraction f trains about epochs / f epochs with the same number of weight updates
+    (`epoch_rounding` says how that is rounded).
 
     Attributes:
         epochs: epochs at fraction 1.0.
@@ -221,9 +235,23 @@ class TrainConfig:
         momentum: SGD momentum.
         nesterov: Nesterov momentum.
         schedule: 'step' (multiply by lr_drop_factor at lr_drop_at of the steps), 'warmup_cosine'
-            (linear warm-up then cosine decay to 0, for short CPU runs) or 'constant'.
+            (linear warm-up then cosine decay to 0, for short CPU runs), 'constant', or
+            'milestones' (the authors' regimes: `lr_milestones`).
         lr_drop_at: fractions of total steps where the 'step' schedule cuts the learning rate.
         lr_drop_factor: factor of each cut.
+        lr_milestones: the 'milestones' schedule: (epoch, factor) pairs, epochs of the full
+            split in increasing order. From the first step of epoch E' (0-based) the rate is
+            multiplied by `factor`, where E' is epoch E scaled to the data fraction by
+            `epoch_rounding` (the authors' int(E // f)). ((150, 0.1),) is the CIFAR-10 regime.
+        epoch_rounding: how epochs scale to a data fraction f: 'ceil' (ceil(E / f)) or 'floor'
+            (int(E // f) with Python's float floor division, as the authors' scripts wrote it:
+            200 // 0.2 is 999, 60 // 0.8 is 74).
+        restart_momentum: zero the SGD momentum buffers at the start of every epoch, as the
+            authors' `adjust_optimizer` did by building a new SGD each epoch.
+        authors_test_passes: 0, or the number of passes over the test split the trainer makes at
+            the end of every epoch through the TRAINING transform (random crop + flip), the
+            authors' ImageNet-subset protocol: the first pass's accuracy is their per-epoch test
+            accuracy (they kept the best epoch), and ACR is one ratio of sums over all passes.
         warmup_epochs: warm-up length of 'warmup_cosine', in full-data epochs.
         seed: seed of initialisation, data order and augmentation.
         strategy: 'auto' (mirrored on several GPUs, else one device), 'default', 'mirrored' or
@@ -253,6 +281,13 @@ class TrainConfig:
     deterministic: bool = False
     max_steps_per_epoch: int = 0
     eval_every: int = 1
+    lr_milestones: tuple[tuple[int, float], ...] = dataclasses.field(
+        default=(), metadata={HASHED_WHEN_DEFAULT: False})
+    epoch_rounding: str = dataclasses.field(default="ceil",
+                                            metadata={HASHED_WHEN_DEFAULT: False})
+    restart_momentum: bool = dataclasses.field(default=False,
+                                               metadata={HASHED_WHEN_DEFAULT: False})
+    authors_test_passes: int = dataclasses.field(default=0, metadata={HASHED_WHEN_DEFAULT: False})
 
     def __post_init__(self):
         _require(_is_int(self.epochs) and 1 <= self.epochs <= 100_000, "train.epochs",
@@ -281,6 +316,25 @@ class TrainConfig:
                  "train.max_steps_per_epoch", "must be an integer >= 0", self.max_steps_per_epoch)
         _require(_is_int(self.eval_every) and self.eval_every >= 0, "train.eval_every",
                  "must be an integer >= 0", self.eval_every)
+        _choice("train.epoch_rounding", self.epoch_rounding, EPOCH_ROUNDINGS)
+        _require(isinstance(self.restart_momentum, bool), "train.restart_momentum",
+                 "must be true or false", self.restart_momentum)
+        _require(_is_int(self.authors_test_passes) and 0 <= self.authors_test_passes <= 100,
+                 "train.authors_test_passes", "must be an integer in [0, 100]",
+                 self.authors_test_passes)
+        _require(isinstance(self.lr_milestones, (list, tuple)), "train.lr_milestones",
+                 "must be a list of [epoch, factor] pairs", self.lr_milestones)
+        milestones = tuple(tuple(m) if isinstance(m, (list, tuple)) else m
+                           for m in self.lr_milestones)
+        object.__setattr__(self, "lr_milestones", milestones)
+        _require(all(isinstance(m, tuple) and len(m) == 2 and _is_int(m[0])
+                     and 1 <= m[0] < self.epochs and _is_number(m[1]) and 0 < m[1] <= 1
+                     for m in milestones)
+                 and [m[0] for m in milestones] == sorted({m[0] for m in milestones}),
+                 "train.lr_milestones", "must be [epoch, factor] pairs with increasing epochs in "
+                 "[1, epochs) and factors in (0, 1]", self.lr_milestones)
+        _require(self.schedule != "milestones" or bool(milestones), "train.lr_milestones",
+                 "must not be empty for schedule 'milestones'", self.lr_milestones)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -298,7 +352,18 @@ class ExperimentConfig:
 
     def epochs_to_run(self) -> int:
         """Epochs over the (possibly reduced) training split with the full-data update count."""
-        return max(1, math.ceil(self.train.epochs / self.data.fraction - 1e-9))
+        return self.scaled_epoch(self.train.epochs)
+
+    def scaled_epoch(self, epoch: int) -> int:
+        """Full-split epoch `epoch` scaled to the data fraction by `train.epoch_rounding`.
+
+        'ceil': ceil(epoch / f) (a float tolerance keeps 12 / 0.6 at 20); 'floor': the authors'
+        int(epoch // f), Python's float floor division, so 200 // 0.2 is 999, not 1000.
+        """
+        f = self.data.fraction
+        if self.train.epoch_rounding == "floor":
+            return max(1, int(epoch // f))
+        return max(1, math.ceil(epoch / f - 1e-9))
 
 
 def to_dict(cfg) -> dict:

@@ -20,6 +20,15 @@ from lg_keras.errors import ConfigError, DataError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# Fixed (mean, std) per `DataConfig.normalize` name. The authors' constants are as their scripts
+# wrote them: main_f2c.py's CIFAR-10 std (0.2023, 0.1994, 0.2010) is not CIFAR-10's per-pixel std
+# (0.2470, 0.2435, 0.2616), and main_f2c_cifar100.py uses the full CIFAR-100 statistics for every
+# subset (animals, 5, 15 coarse classes).
+FIXED_NORMALIZATIONS = {
+    "imagenet": (IMAGENET_MEAN, IMAGENET_STD),
+    "cifar10_authors": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
+    "cifar100_authors": ((0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)),
+}
 _PARSE_BATCH = 1024
 
 
@@ -129,8 +138,8 @@ def _normalize(image, info: DatasetInfo, cfg: DataConfig):
     image = tf.cast(image, tf.float32) / 255.0
     if cfg.normalize == "none":
         return image
-    mean, std = ((IMAGENET_MEAN, IMAGENET_STD) if cfg.normalize == "imagenet"
-                 else (info.meta["image"]["mean"], info.meta["image"]["std"]))
+    mean, std = FIXED_NORMALIZATIONS.get(
+        cfg.normalize, (info.meta["image"]["mean"], info.meta["image"]["std"]))
     mean = tf.constant(mean[:info.channels] if info.channels == 1 else mean, tf.float32)
     std = tf.constant(std[:info.channels] if info.channels == 1 else std, tf.float32)
     return (image - mean) / tf.maximum(std, 1e-6)

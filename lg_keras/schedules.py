@@ -11,17 +11,22 @@ the same update count.
 - 'warmup_cosine': linear warm-up to lr over the warm-up steps, then a cosine decay to 0 at
   total_steps (for short CPU runs, FACTS.md).
 - 'constant': lr throughout.
+- 'milestones' (the authors' regimes, `TrainConfig.lr_milestones`): lr multiplied by each
+  milestone's factor from the first step of its epoch, the epoch scaled to the data fraction as
+  the authors did (int(E // f), `ExperimentConfig.scaled_epoch`). CIFAR-100: ((60, 0.2),
+  (120, 0.2), (160, 0.2)) gives 0.1, 0.02, 0.004, 0.0008 as their regime dict.
 
-    schedule = build_schedule(cfg.train, total_steps=cfg.epochs_to_run() * steps_per_epoch)
+    schedule = run_schedule(cfg, steps_per_epoch)
     optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=0.9)
 """
 
 import math
+from collections.abc import Sequence
 
 import keras
 from keras import ops
 
-from lg_keras.config import TrainConfig
+from lg_keras.config import ExperimentConfig, TrainConfig
 
 
 @keras.saving.register_keras_serializable(package="lg_keras")
@@ -53,6 +58,40 @@ class StepDecay(keras.optimizers.schedules.LearningRateSchedule):
     def get_config(self):
         return {"learning_rate": self.learning_rate, "boundaries": list(self.boundaries),
                 "factor": self.factor}
+
+
+@keras.saving.register_keras_serializable(package="lg_keras")
+class MilestoneDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """lr times the product of the factors of every boundary b with step >= b.
+
+    Example:
+        schedule = MilestoneDecay(0.1, boundaries=[600, 1200], factors=[0.2, 0.2])
+        float(schedule(599)), float(schedule(600)), float(schedule(1200))  # 0.1, 0.02, 0.004
+
+    Args:
+        learning_rate: the initial learning rate.
+        boundaries: increasing optimizer steps, each the first step of a milestone's epoch.
+        factors: the multiplier that takes effect at each boundary (same length).
+    """
+
+    def __init__(self, learning_rate, boundaries, factors):
+        if len(boundaries) != len(factors):
+            raise ValueError(f"MilestoneDecay needs one factor per boundary; got {len(boundaries)} "
+                             f"boundaries and {len(factors)} factors.")
+        self.learning_rate = float(learning_rate)
+        self.boundaries = [int(b) for b in boundaries]
+        self.factors = [float(f) for f in factors]
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        rate = ops.convert_to_tensor(self.learning_rate, "float32")
+        for boundary, factor in zip(self.boundaries, self.factors):
+            rate = ops.where(step >= boundary, rate * factor, rate)
+        return rate
+
+    def get_config(self):
+        return {"learning_rate": self.learning_rate, "boundaries": list(self.boundaries),
+                "factors": list(self.factors)}
 
 
 @keras.saving.register_keras_serializable(package="lg_keras")
@@ -118,8 +157,18 @@ class Constant(keras.optimizers.schedules.LearningRateSchedule):
         return {"learning_rate": self.learning_rate}
 
 
-def build_schedule(train_cfg: TrainConfig,
-                   total_steps: int) -> keras.optimizers.schedules.LearningRateSchedule:
+def run_schedule(cfg: ExperimentConfig,
+                 steps_per_epoch: int) -> keras.optimizers.schedules.LearningRateSchedule:
+    """The schedule of one run: `cfg.epochs_to_run()` epochs of `steps_per_epoch` steps, with the
+    'milestones' epochs scaled to the run's data fraction by `cfg.scaled_epoch`."""
+    milestone_steps = [cfg.scaled_epoch(epoch) * steps_per_epoch
+                       for epoch, _ in cfg.train.lr_milestones]
+    return build_schedule(cfg.train, cfg.epochs_to_run() * steps_per_epoch, milestone_steps)
+
+
+def build_schedule(train_cfg: TrainConfig, total_steps: int,
+                   milestone_steps: Sequence[int] | None = None,
+                   ) -> keras.optimizers.schedules.LearningRateSchedule:
     """The schedule `train_cfg.schedule` names, laid out over `total_steps` optimizer steps.
 
     Boundaries and the warm-up are proportions of the run: the 'step' cuts fall at
@@ -129,11 +178,13 @@ def build_schedule(train_cfg: TrainConfig,
 
     Args:
         train_cfg: the recipe (schedule, learning_rate, lr_drop_at, lr_drop_factor,
-            warmup_epochs, epochs).
+            warmup_epochs, epochs, lr_milestones).
         total_steps: epochs_to_run * steps_per_epoch, >= 1.
+        milestone_steps: 'milestones' only: the first optimizer step of each milestone's epoch in
+            this run (`run_schedule` computes them).
 
     Returns:
-        A `StepDecay`, `WarmupCosine` or `Constant` schedule.
+        A `StepDecay`, `WarmupCosine`, `Constant` or `MilestoneDecay` schedule.
     """
     assert total_steps >= 1, total_steps
     lr = train_cfg.learning_rate
@@ -143,5 +194,10 @@ def build_schedule(train_cfg: TrainConfig,
     if train_cfg.schedule == "warmup_cosine":
         warmup = round(total_steps * train_cfg.warmup_epochs / train_cfg.epochs)
         return WarmupCosine(lr, min(warmup, total_steps - 1), total_steps)
+    if train_cfg.schedule == "milestones":
+        if milestone_steps is None or len(milestone_steps) != len(train_cfg.lr_milestones):
+            raise ValueError(f"The 'milestones' schedule needs the step of each of its "
+                             f"{len(train_cfg.lr_milestones)} milestones; got {milestone_steps!r}.")
+        return MilestoneDecay(lr, milestone_steps, [f for _, f in train_cfg.lr_milestones])
     assert train_cfg.schedule == "constant", train_cfg.schedule
     return Constant(lr)

@@ -150,7 +150,7 @@ def has_acr(view_to_coarse: np.ndarray) -> bool:
 
 
 def compile_model(model: keras.Model, train_cfg: TrainConfig, total_steps: int,
-                  view_to_coarse: np.ndarray, label_view: str) -> None:
+                  view_to_coarse: np.ndarray, label_view: str, schedule=None) -> None:
     """Compiles with the authors' SGD, the step schedule and the paper's training metrics.
 
     Metrics: 'accuracy' (of the label view), 'coarse_accuracy' (argmax class mapped to its coarse
@@ -164,8 +164,11 @@ def compile_model(model: keras.Model, train_cfg: TrainConfig, total_steps: int,
         total_steps: optimizer steps of the whole run.
         view_to_coarse: coarse class of each class of the label view.
         label_view: the training label view.
+        schedule: the run's learning-rate schedule (`schedules.run_schedule`); None builds
+            `train_cfg`'s over `total_steps` (not for 'milestones', which needs the epochs).
     """
-    schedule = schedules.build_schedule(train_cfg, total_steps)
+    if schedule is None:
+        schedule = schedules.build_schedule(train_cfg, total_steps)
     optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=train_cfg.momentum,
                                      nesterov=train_cfg.nesterov)
     metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
@@ -261,6 +264,22 @@ class _EpochEnd(keras.callbacks.Callback):
         for path in glob.glob(os.path.join(self._ckpt, "*.keras")):
             if os.path.basename(path) != name and not path.endswith(f"tmp-{os.getpid()}.keras"):
                 os.remove(path)
+
+
+class _RestartMomentum(keras.callbacks.Callback):
+    """Zeroes the SGD momentum buffers at the start of every epoch (`train.restart_momentum`).
+
+    The authors' `train()` called `adjust_optimizer(optimizer, epoch, regime)` every epoch, and
+    their regimes' epoch-0 entry holds 'optimizer': 'SGD', so each epoch built a new SGD over the
+    same parameter groups: its momentum buffers started empty. With a zero buffer Keras' first
+    update (m = -lr g) equals PyTorch's first (buf = g, w -= lr buf).
+    """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        optimizer = self.model.optimizer
+        optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # LossScaleOptimizer
+        for variable in getattr(optimizer, "momentums", None) or []:
+            variable.assign(keras.ops.zeros_like(variable))
 
 
 def _read_checkpoint_state(run_dir: str):
@@ -405,17 +424,20 @@ def train(cfg: ExperimentConfig, info: DatasetInfo, run_dir: str, *,
     with policy_scope(policy), strategy.scope():
         model = build_model(cfg.model, info.num_classes(view), shape,
                             num_fine_classes=info.num_fine_classes)
-        compile_model(model, cfg.train, epochs * steps, info.view_to_coarse(view), view)
+        schedule = schedules.run_schedule(cfg, steps)
+        compile_model(model, cfg.train, epochs * steps, info.view_to_coarse(view), view,
+                      schedule=schedule)
         if state:
             _restore(model, run_dir, state)
 
     # ----------------------------------------------------------------------- loop
-    schedule = schedules.build_schedule(cfg.train, epochs * steps)
     epoch_end = _EpochEnd(write_dir, schedule, history, epochs, chash)
+    restart = [_RestartMomentum()] if cfg.train.restart_momentum else []
     if done < epochs:
         model.fit(train_ds, epochs=epochs, initial_epoch=done, steps_per_epoch=steps,
                   validation_data=val_ds, validation_freq=cfg.train.eval_every or 1,
-                  callbacks=[*callbacks, epoch_end], shuffle=False, verbose=_fit_verbosity())
+                  callbacks=[*restart, *callbacks, epoch_end], shuffle=False,
+                  verbose=_fit_verbosity())
 
     # ----------------------------------------------------------------------- finish
     _save_model(model, os.path.join(write_dir, MODEL_FILE))

@@ -376,6 +376,8 @@ def format_plan(plan_: Plan) -> str:
              f"builds, estimated {_duration(plan_.estimated_seconds)} on this machine{budget}.",
              "Experiments:"]
     lines += [f"  {name:7s} {meta['title']}" for name, meta in plan_.experiments.items()]
+    lines.append("Recipes (per dataset family):")
+    lines += [f"  {line}" for line in get_profile(plan_.profile).recipe_lines()]
     if plan_.notes:
         lines.append("Trimmed relative to the paper profile:")
         lines += [f"  - {note}" for note in plan_.notes]

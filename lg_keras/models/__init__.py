@@ -27,7 +27,7 @@ def build_model(model_cfg, num_classes: int, input_shape: tuple[int, int, int],
 
     Args:
         model_cfg: a `ModelConfig` (read by attribute: name, width, head, dropout, weight_decay,
-            bn_momentum, bn_epsilon, depth, widen_factor, block_dropout, final_norm).
+            bn_momentum, bn_epsilon, depth, widen_factor, block_dropout, final_norm, init).
         num_classes: number of output logits (fine or coarse classes, whichever the run trains on).
         input_shape: (height, width, channels) of the images; height and width may be None.
         num_fine_classes: width of the extra layer; required by the extra-layer heads.
@@ -45,7 +45,7 @@ def build_model(model_cfg, num_classes: int, input_shape: tuple[int, int, int],
     common = dict(num_classes=num_classes, head=model_cfg.head, num_fine_classes=num_fine_classes,
                   dropout=model_cfg.dropout, weight_decay=model_cfg.weight_decay,
                   bn_momentum=model_cfg.bn_momentum, bn_epsilon=model_cfg.bn_epsilon,
-                  image_shape=tuple(input_shape))
+                  init=model_cfg.init, image_shape=tuple(input_shape))
     if model_cfg.name == 'preact_resnet18':
         return PreActResNet18(width=model_cfg.width, final_norm=model_cfg.final_norm, **common)
     return WideResNet(depth=model_cfg.depth, widen_factor=model_cfg.widen_factor,

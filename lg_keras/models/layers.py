@@ -11,7 +11,9 @@ The paper's networks were trained in PyTorch. Three PyTorch defaults differ from
 - Initialisation. `nn.Conv2d` and `nn.Linear` draw kernels from kaiming_uniform(a=sqrt(5)), i.e.
   U(-1/sqrt(fan_in), 1/sqrt(fan_in)) = Keras VarianceScaling(1/3, 'fan_in', 'uniform'), and biases
   from U(-1/sqrt(fan_in), 1/sqrt(fan_in)). We reproduce the bias rule exactly: fan_in is known when
-  the functional graph is built, so each bias gets a RandomUniform with that bound.
+  the functional graph is built, so each bias gets a RandomUniform with that bound. PyTorch before
+  1.0 (the authors' 0.3) drew BatchNorm gamma from U(0, 1) (beta 0); 1.0 changed it to 1.
+  `init='authors'` (`bn_gamma_initializer`) gives the old rule.
 
 `BatchNormalization` below calls TensorFlow's fused kernel in training (one op for the batch statistics, the
 normalisation and their gradient, where Keras 3 composes several): the thin ResNet-18 trains about
@@ -197,16 +199,32 @@ class BatchNormalization(keras.layers.BatchNormalization):
         return tf.cast(y, self.compute_dtype)
 
 
-def batch_norm(x, *, momentum, epsilon, weight_decay, name):
-    """Applies BatchNorm (gamma 1, beta 0, both decayed like PyTorch) over the channel axis of `x`."""
+INITIALIZATIONS = ('default', 'authors')
+
+
+def check_init(owner, init):
+    """Raises ConfigError unless `init` is one of INITIALIZATIONS."""
+    if init not in INITIALIZATIONS:
+        raise ConfigError(f"Unknown {owner} init {init!r}. Available: {', '.join(INITIALIZATIONS)}.")
+
+
+def bn_gamma_initializer(init):
+    """BatchNorm gamma's initializer: 1 ('default', PyTorch >= 1.0) or U(0, 1) ('authors': PyTorch
+    0.3, `BatchNorm2d.reset_parameters` drew `weight.data.uniform_()`)."""
+    return 'ones' if init == 'default' else keras.initializers.RandomUniform(0.0, 1.0)
+
+
+def batch_norm(x, *, momentum, epsilon, weight_decay, name, gamma_initializer='ones'):
+    """Applies BatchNorm (beta 0, gamma and beta decayed like PyTorch) over the channel axis of `x`."""
     return BatchNormalization(
-        momentum=momentum, epsilon=epsilon,
+        momentum=momentum, epsilon=epsilon, gamma_initializer=gamma_initializer,
         gamma_regularizer=l2(weight_decay), beta_regularizer=l2(weight_decay), name=name)(x)
 
 
-def bn_relu(x, *, momentum, epsilon, weight_decay, name):
+def bn_relu(x, *, momentum, epsilon, weight_decay, name, gamma_initializer='ones'):
     """BatchNorm then ReLU, the pre-activation unit; layers are named `name + '_bn'`/`'_relu'`."""
-    x = batch_norm(x, momentum=momentum, epsilon=epsilon, weight_decay=weight_decay, name=f'{name}_bn')
+    x = batch_norm(x, momentum=momentum, epsilon=epsilon, weight_decay=weight_decay,
+                   gamma_initializer=gamma_initializer, name=f'{name}_bn')
     return keras.layers.ReLU(name=f'{name}_relu')(x)
 
 

@@ -47,6 +47,8 @@ class PreActResNet18(keras.Model):
         bn_momentum: Keras BatchNorm momentum (0.9 = PyTorch's default 0.1).
         bn_epsilon: BatchNorm epsilon (1e-5 = PyTorch's default).
         final_norm: BN+ReLU before pooling (He et al.); False reproduces kuangliu's code exactly.
+        init: 'default' (PyTorch >= 1.0: BatchNorm gamma 1) or 'authors' (PyTorch 0.3, what the
+            authors ran: gamma U(0, 1)). Convs and linear layers get PyTorch's default either way.
         image_shape: (height, width, channels); height and width may be None.
         **kwargs: forwarded to `keras.Model` (e.g. `name`).
 
@@ -56,14 +58,16 @@ class PreActResNet18(keras.Model):
 
     def __init__(self, num_classes, width=64, head='linear', num_fine_classes=None, dropout=0.3,
                  weight_decay=5e-4, bn_momentum=0.9, bn_epsilon=1e-5, final_norm=True,
-                 image_shape=(None, None, 3), **kwargs):
+                 init='default', image_shape=(None, None, 3), **kwargs):
         owner = type(self).__name__
         layers.check_positive_int(owner, 'num_classes', num_classes)
         layers.check_positive_int(owner, 'width', width)
         heads.check_head_args(owner, head, num_fine_classes, dropout)
         layers.check_layer_args(owner, weight_decay, bn_momentum, bn_epsilon)
+        layers.check_init(owner, init)
         image_shape = layers.check_image_shape(owner, image_shape)
-        norm = dict(momentum=bn_momentum, epsilon=bn_epsilon, weight_decay=weight_decay)
+        norm = dict(momentum=bn_momentum, epsilon=bn_epsilon, weight_decay=weight_decay,
+                    gamma_initializer=layers.bn_gamma_initializer(init))
 
         # === Functional graph ===
         inputs = keras.Input(shape=image_shape, name='images')
@@ -90,6 +94,7 @@ class PreActResNet18(keras.Model):
         self.bn_momentum = bn_momentum
         self.bn_epsilon = bn_epsilon
         self.final_norm = final_norm
+        self.init = init
         self.image_shape = image_shape
         self.compute_policy = layers.current_policy()
 
@@ -107,6 +112,7 @@ class PreActResNet18(keras.Model):
             'bn_momentum': self.bn_momentum,
             'bn_epsilon': self.bn_epsilon,
             'final_norm': self.final_norm,
+            'init': self.init,
             'image_shape': self.image_shape,
             'compute_policy': self.compute_policy,
         }

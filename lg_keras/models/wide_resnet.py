@@ -10,8 +10,12 @@ Details kept from that code:
 - The shortcut (a 1x1 conv when stride or width changes) reads the block's raw input, not the
   pre-activated one (unlike the PreActResNet block).
 - Every conv has a bias (PyTorch's default `bias=True`).
-- `conv_init`: conv kernels xavier_uniform(gain=sqrt(2)) = Keras VarianceScaling(2, 'fan_avg',
-  'uniform'), conv biases 0. The final Linear keeps PyTorch's default init.
+- Initialisation. meliketoy's file defines `conv_init` (conv kernels xavier_uniform(gain=sqrt(2)),
+  conv biases 0), but the authors' scripts never call `net.apply(conv_init)` (FACTS.md): their
+  WRN runs started from PyTorch 0.3's defaults, every conv and linear weight and bias
+  U(+-1/sqrt(fan_in)) and BatchNorm gamma U(0, 1). `init='authors'` builds that (the paper
+  profile); `init='default'` keeps `conv_init` on the convs and gamma 1. The final Linear has
+  PyTorch's default init either way.
 - The final BatchNorm is built with PyTorch `momentum=0.9`, i.e. Keras momentum 0.1 (its running
   statistics follow the latest batches). `final_bn_momentum` defaults to that value; the block
   BatchNorms use `bn_momentum`.
@@ -61,6 +65,8 @@ class WideResNet(keras.Model):
         bn_epsilon: BatchNorm epsilon (1e-5 = PyTorch's default).
         final_bn_momentum: Keras momentum of the BatchNorm before pooling; default 0.1 reproduces
             the authors' code; pass `bn_momentum` for a conventional network.
+        init: 'default' (meliketoy's `conv_init` on the convs, BatchNorm gamma 1) or 'authors'
+            (PyTorch 0.3 defaults, as the authors' runs started; see the module docstring).
         image_shape: (height, width, channels); height and width may be None.
         **kwargs: forwarded to `keras.Model` (e.g. `name`).
 
@@ -70,7 +76,7 @@ class WideResNet(keras.Model):
 
     def __init__(self, num_classes, depth=28, widen_factor=10, block_dropout=0.3, head='linear',
                  num_fine_classes=None, dropout=0.3, weight_decay=5e-4, bn_momentum=0.9,
-                 bn_epsilon=1e-5, final_bn_momentum=AUTHORS_FINAL_BN_MOMENTUM,
+                 bn_epsilon=1e-5, final_bn_momentum=AUTHORS_FINAL_BN_MOMENTUM, init='default',
                  image_shape=(None, None, 3), **kwargs):
         owner = type(self).__name__
         layers.check_positive_int(owner, 'num_classes', num_classes)
@@ -83,19 +89,22 @@ class WideResNet(keras.Model):
         heads.check_head_args(owner, head, num_fine_classes, dropout)
         layers.check_layer_args(owner, weight_decay, bn_momentum, bn_epsilon)
         layers.check_layer_args(owner, weight_decay, final_bn_momentum, bn_epsilon)
+        layers.check_init(owner, init)
         image_shape = layers.check_image_shape(owner, image_shape)
-        norm = dict(momentum=bn_momentum, epsilon=bn_epsilon, weight_decay=weight_decay)
+        gamma = layers.bn_gamma_initializer(init)
+        norm = dict(momentum=bn_momentum, epsilon=bn_epsilon, weight_decay=weight_decay,
+                    gamma_initializer=gamma)
 
         # === Functional graph ===
         inputs = keras.Input(shape=image_shape, name='images')
-        x = _conv(inputs, _STEM_WIDTH, 3, 1, weight_decay, name='stem_conv')
+        x = _conv(inputs, _STEM_WIDTH, 3, 1, weight_decay, init, name='stem_conv')
         for stage, stride in enumerate(_STAGE_STRIDES):
             filters = _STEM_WIDTH * widen_factor * 2 ** stage
             for block in range((depth - 4) // 6):
-                x = _wide_basic(x, filters, stride if block == 0 else 1, block_dropout, norm,
+                x = _wide_basic(x, filters, stride if block == 0 else 1, block_dropout, norm, init,
                                 name=f'stage{stage + 1}_block{block + 1}')
         x = layers.bn_relu(x, momentum=final_bn_momentum, epsilon=bn_epsilon, weight_decay=weight_decay,
-                           name='final')
+                           gamma_initializer=gamma, name='final')
         features = keras.layers.GlobalAveragePooling2D(name='penultimate')(x)
         logits = heads.apply_head(features, head, num_classes, num_fine_classes=num_fine_classes,
                                   dropout=dropout, weight_decay=weight_decay)
@@ -113,6 +122,7 @@ class WideResNet(keras.Model):
         self.bn_momentum = bn_momentum
         self.bn_epsilon = bn_epsilon
         self.final_bn_momentum = final_bn_momentum
+        self.init = init
         self.image_shape = image_shape
         self.compute_policy = layers.current_policy()
 
@@ -132,6 +142,7 @@ class WideResNet(keras.Model):
             'bn_momentum': self.bn_momentum,
             'bn_epsilon': self.bn_epsilon,
             'final_bn_momentum': self.final_bn_momentum,
+            'init': self.init,
             'image_shape': self.image_shape,
             'compute_policy': self.compute_policy,
         }
@@ -142,22 +153,25 @@ class WideResNet(keras.Model):
         return layers.from_config_under_policy(cls, config)
 
 
-def _conv(x, filters, kernel_size, stride, weight_decay, name):
-    """A meliketoy conv: bias on, xavier_uniform(gain=sqrt(2)) kernel, zero bias."""
+def _conv(x, filters, kernel_size, stride, weight_decay, init, name):
+    """A meliketoy conv with its bias: `conv_init` ('default') or PyTorch's default ('authors')."""
+    if init == 'authors':  # layers.conv2d's defaults are PyTorch's
+        return layers.conv2d(x, filters, kernel_size, stride=stride, use_bias=True,
+                             weight_decay=weight_decay, name=name)
     return layers.conv2d(x, filters, kernel_size, stride=stride, use_bias=True, weight_decay=weight_decay,
                          kernel_initializer=_conv_init(), bias_initializer='zeros', name=name)
 
 
-def _wide_basic(x, filters, stride, block_dropout, norm, name):
+def _wide_basic(x, filters, stride, block_dropout, norm, init, name):
     """meliketoy `wide_basic`: BN-ReLU-conv3x3-dropout-BN-ReLU-conv3x3(stride) + shortcut(raw x)."""
     out = layers.bn_relu(x, **norm, name=f'{name}_preact')
-    out = _conv(out, filters, 3, 1, norm['weight_decay'], name=f'{name}_conv1')
+    out = _conv(out, filters, 3, 1, norm['weight_decay'], init, name=f'{name}_conv1')
     if block_dropout > 0:
         out = keras.layers.Dropout(block_dropout, name=f'{name}_dropout')(out)
     out = layers.bn_relu(out, **norm, name=f'{name}_mid')
-    out = _conv(out, filters, 3, stride, norm['weight_decay'], name=f'{name}_conv2')
+    out = _conv(out, filters, 3, stride, norm['weight_decay'], init, name=f'{name}_conv2')
     if stride != 1 or x.shape[-1] != filters:
-        shortcut = _conv(x, filters, 1, stride, norm['weight_decay'], name=f'{name}_shortcut')
+        shortcut = _conv(x, filters, 1, stride, norm['weight_decay'], init, name=f'{name}_shortcut')
     else:
         shortcut = x
     return keras.layers.Add(name=f'{name}_add')([out, shortcut])

@@ -73,14 +73,14 @@ def test_the_paper_profile_is_the_authors_recipe():
     paper = PROFILES["paper"]
     c10 = paper.recipe_for("cifar10").experiment("fine")
     assert (c10.model.name, c10.model.width, c10.train.epochs, c10.train.schedule,
-            c10.train.lr_drop_at, c10.train.learning_rate, c10.data.batch_size) == \
-        ("preact_resnet18", 64, 200, "step", (0.75,), 0.1, 128)
+            c10.train.lr_milestones, c10.train.learning_rate, c10.data.batch_size) == \
+        ("preact_resnet18", 64, 200, "milestones", ((150, 0.1),), 0.1, 256)
     c100 = paper.recipe_for("cifar100_animals").experiment("coarse")
     assert (c100.model.name, c100.model.depth, c100.model.widen_factor,
             c100.model.block_dropout) == ("wide_resnet", 28, 10, 0.3)
     inet = paper.recipe_for("imagenet_fruitveg").experiment("fine", fraction=0.2)
     assert (inet.model.width, inet.train.learning_rate, inet.train.epochs, inet.data.image_size,
-            inet.epochs_to_run()) == (16, 0.01, 225, 224, 1125)
+            inet.epochs_to_run()) == (16, 0.01, 225, 224, 1124)  # int(225 // 0.2)
     assert paper.seeds == 3 and paper.fractions == (0.2, 0.4, 0.6, 0.8, 1.0)
     assert paper.trims() == []
 

@@ -15,7 +15,7 @@ def _cfg(**overrides):
     """A stand-in for lg_keras.config.ModelConfig with its defaults."""
     defaults = dict(name='preact_resnet18', width=64, head='linear', dropout=0.3, weight_decay=5e-4,
                     bn_momentum=0.9, bn_epsilon=1e-5, depth=28, widen_factor=10, block_dropout=0.3,
-                    final_norm=True)
+                    final_norm=True, init='default')
     return types.SimpleNamespace(**(defaults | overrides))
 
 
