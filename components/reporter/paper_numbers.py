@@ -51,6 +51,10 @@ TABLE_I = {
         "fine": {"train_classes": 17, "test_classes": 2, "train": 95.4, "test": 93.15}},
 }
 
+# Table I differences the paper calls negligible (Sec. IV: "In the case of CIFAR-100, fine-grain
+# training provides negligible improvement"): the report tests them for equivalence, not sign.
+TABLE_I_NEGLIGIBLE = ("cifar100",)
+
 # Table III: network configurations (layers, filters in the widest layer, parameters). The
 # CIFAR-100 animals row is empty in the text (a merged cell): it shares CIFAR-100's network.
 TABLE_III = {
@@ -166,17 +170,20 @@ TABLE_VII_A_CC = 98.42
 # Table VIII: CIFAR-100 with 5, 10, 15 and 20 coarse classes. 'coarse_indices' are CIFAR-100
 # coarse class indices in Table II's order, as the authors' code selects them (the text's check
 # marks are misaligned, see the module docstring). 'dataset' is our hierarchy of that subset.
+# 'negligible': the paper calls ΔA negligible there (Sec. VI-C: "when the number of coarse-grain
+# classes goes beyond 15, the improvement brought by fine-grain labeling is negligible"), so the
+# report tests equivalence, not sign.
 TABLE_VIII = [
     {"total": 5, "dataset": "cifar100_5", "coarse_indices": (0, 8, 11, 12, 16),
-     "a_cc": 80.53, "a_fc": 83.22, "delta": 2.69},
+     "a_cc": 80.53, "a_fc": 83.22, "delta": 2.69, "negligible": False},
     {"total": 10, "dataset": "cifar100_animals",
      "coarse_indices": (0, 1, 7, 8, 11, 12, 13, 14, 15, 16),
-     "a_cc": 81.42, "a_fc": 83.44, "delta": 2.02},
+     "a_cc": 81.42, "a_fc": 83.44, "delta": 2.02, "negligible": False},
     {"total": 15, "dataset": "cifar100_15",
      "coarse_indices": (0, 1, 2, 4, 7, 8, 11, 12, 13, 14, 15, 16, 17, 18, 19),
-     "a_cc": 85.14, "a_fc": 85.30, "delta": 0.16},
+     "a_cc": 85.14, "a_fc": 85.30, "delta": 0.16, "negligible": True},
     {"total": 20, "dataset": "cifar100", "coarse_indices": tuple(range(20)),
-     "a_cc": 85.04, "a_fc": 85.05, "delta": 0.01},
+     "a_cc": 85.04, "a_fc": 85.05, "delta": 0.01, "negligible": True},
 ]
 
 # The datasets of Fig. 6 (ACR vs. ΔA across datasets): Table I's five plus CIFAR-100-5 and -15.

@@ -7,7 +7,8 @@ works on partial results: it is called after every run, so missing runs show 'â€
 (planned, not finished) or 'not run' (not in the plan). Our final-epoch accuracy is the primary
 figure, with the mean and 95% Student t interval over seeds; Î”A intervals are over seed pairs.
 The paper's numbers (`components.reporter.paper_numbers`) sit in adjacent columns. Each claim gets a verdict
-(`report_stats`); a claim resting on one seed is 'inconclusive' by rule, whatever its sign.
+(`report_stats`); a claim resting on one seed is 'inconclusive' by rule, whatever its sign, and a
+difference the paper calls negligible is tested for equivalence within a margin, not for sign.
 McNemar's test on the same test images is reported as secondary: it ignores run-to-run training
 variance.
 """
@@ -52,8 +53,13 @@ METHOD_NOTES = (
     "Verdicts: 'reproduced' = our interval excludes 0 on the paper's side; 'not reproduced' = it "
     "excludes 0 on the other side; 'inconclusive' = it covers 0, or one seed only (the sign is "
     "given for information, not as evidence); 'pending' = planned runs not finished; 'not run' = "
-    "not in this profile's plan. Trends (Fig. 6, 7, Table VII, VIII) use a one-sided permutation "
-    "test of Spearman's rank correlation over the points' means at the 5% level.",
+    "not in this profile's plan. Differences the paper calls negligible get an equivalence test "
+    "instead ('reproduced (negligible)', see 'Negligible differences'). 'not counted' = a test "
+    "that restates another claim's by construction (Fig. 7b on noisy test labels). Trends (Fig. "
+    "6, 7, Table VII, VIII) use a one-sided permutation test of Spearman's rank correlation over "
+    "the points' means at the 5% level (lg_keras.statistics.spearman_permutation_p: exact over "
+    "all n! pairings, the observed one included, up to 8 points; above, (k + 1) / (N + 1) over "
+    "N = 20,000 seeded random pairings, k of them at least as extreme).",
     "Secondary: McNemar's paired test compares the fine- and coarse-trained networks of one seed "
     "on the same test images. It ignores run-to-run training variance (another seed can move "
     "both networks), so it is not the verdict's evidence.",
@@ -128,8 +134,11 @@ def _verdict_summary(sections: list) -> tuple[list, Table]:
     rows = [{"Claim": claim, "Verdict": verdict, "Evidence": evidence, "Section": s.title}
             for s in sections for claim, verdict, evidence in s.verdicts]
     table = make_table("verdicts", "Every claim checked", rows, rows)
-    counts = pd.Series([r["Verdict"].split(" (")[0] for r in rows]).value_counts().to_dict()
+    counts = pd.Series([_verdict_kind(r["Verdict"]) for r in rows]).value_counts().to_dict()
     text = "Verdict counts: " + (", ".join(f"{v} {k}" for k, v in counts.items()) or "none")
+    if report_stats.NOT_COUNTED in counts:
+        text += (f". '{report_stats.NOT_COUNTED}' claims restate another claim's test by "
+                 "construction and are not separate reproductions.")
     shown = [r for r in rows if r["Verdict"] != report_stats.NOT_RUN]
     blocks = [("h", 2, "Summary of verdicts"), ("p", text),
               ("table", make_table("verdicts_shown", "", shown, shown))]
@@ -138,6 +147,11 @@ def _verdict_summary(sections: list) -> tuple[list, Table]:
         blocks.append(("p", f"Not run in this plan ({len(not_run)} claims, see 'Skipped'): "
                             + "; ".join(not_run) + "."))
     return blocks, table
+
+
+def _verdict_kind(verdict: str) -> str:
+    """The verdict without its parenthesised detail, except 'reproduced (negligible)'."""
+    return verdict if verdict == report_stats.REPRODUCED_NEGLIGIBLE else verdict.split(" (")[0]
 
 
 def _skipped_notes(sections: list, skipped: list) -> None:
@@ -300,7 +314,9 @@ def write_report(runs_dir: str, out_dir: str | None = None,
     mcnemar_blocks, mcnemar = _mcnemar_section(ctx)
     runs_blocks, runs_table = _runs_section(runs)
     blocks = _header(runs, runs_dir) + [("h", 2, "How to read this report"),
-                                        ("ul", list(METHOD_NOTES))] + summary_blocks
+                                        ("ul", list(METHOD_NOTES)),
+                                        ("h", 2, "Negligible differences: the equivalence test")]
+    blocks += [("p", text) for text in report_stats.equivalence_design()] + summary_blocks
     for section in sections:
         blocks += _section_blocks(section)
     blocks += mcnemar_blocks

@@ -3,7 +3,8 @@
 A `Section` holds tables (a display frame of formatted strings for report.md/html and a numeric
 frame for RUNS_DIR/tables/*.csv), figures, notes and verdicts. `compare` computes a paired
 difference between two settings, its verdict against the paper's number and the secondary McNemar
-tests, and records the McNemar tests in the context for the report's secondary table.
+tests, and records the McNemar tests in the context for the report's secondary table. A difference
+the paper calls negligible is compared with `negligible=True`: an equivalence test, not a sign test.
 """
 
 import dataclasses
@@ -58,16 +59,20 @@ class Comparison:
     estimate: stats.Estimate
     verdict: str
     mcnemar: tuple
+    negligible: bool = False
 
     def evidence(self, paper_value: float | None, what: str = "ΔA") -> str:
-        """'ours ΔA +0.60 [+0.10, +1.10] (n=3) vs paper +0.78'."""
+        """'ours ΔA +0.60 [+0.10, +1.10] (n=3) vs paper +0.78' (negligible claims: the 90%
+        interval against the margin, `report_stats.equivalence_evidence`)."""
+        if self.negligible:
+            return stats.equivalence_evidence(self.estimate, paper_value)
         paper = "—" if paper_value is None else f"{paper_value:+.2f}"
         return f"ours {what} {self.estimate.format(signed=True)} vs paper {paper}"
 
 
 def compare(ctx: Context, label: str, rows_a: pd.DataFrame, rows_b: pd.DataFrame,
             paper_value: float | None, *, metric: str = TEST, hierarchy_a: str | None = None,
-            hierarchy_b: str | None = None) -> Comparison:
+            hierarchy_b: str | None = None, negligible: bool = False) -> Comparison:
     """metric(A) - metric(B) over seed pairs, its verdict and McNemar tests on test_correct.
 
     Args:
@@ -80,6 +85,8 @@ def compare(ctx: Context, label: str, rows_a: pd.DataFrame, rows_b: pd.DataFrame
         metric: the metrics.json key compared.
         hierarchy_a: read A's metric under by_hierarchy[hierarchy_a] (Table VI).
         hierarchy_b: the same for B.
+        negligible: the paper calls this difference negligible: test equivalence within
+            +-report_stats.NEGLIGIBLE_MARGIN instead of the sign of paper_value.
 
     Returns:
         The Comparison.
@@ -97,7 +104,9 @@ def compare(ctx: Context, label: str, rows_a: pd.DataFrame, rows_b: pd.DataFrame
         if pair not in ctx.tested_pairs:
             ctx.tested_pairs.add(pair)
             ctx.mcnemar.extend({"comparison": label, **t} for t in tests)
-    return Comparison(est, stats.verdict(paper_value, est, missing), tests)
+    verdict = (stats.equivalence_verdict(est, missing) if negligible
+               else stats.verdict(paper_value, est, missing))
+    return Comparison(est, verdict, tests, negligible)
 
 
 def _condition(rows: pd.DataFrame) -> str | None:

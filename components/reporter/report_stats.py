@@ -1,5 +1,8 @@
 """Statistics of the report: intervals over seeds, paired differences, verdicts, rank correlation.
 
+The statistics themselves (t intervals, McNemar, TOST, Spearman permutation tests) are
+`lg_keras.statistics`; this module turns them into the report's estimates and verdicts.
+
 The primary evidence for every difference the paper claims (ΔA = A_FC - A_CC and its kin) is the
 mean over seeds with a Student t 95% interval (`lg_keras.statistics.mean_confidence_interval`),
 computed over seed PAIRS (seed s of one setting minus seed s of the other) when both sides have
@@ -13,6 +16,17 @@ Verdicts, against the sign of the paper's number:
     inconclusive     the interval covers 0, or there is one seed (no interval)
     pending          the runs are planned but not finished
     not run          the runs are not in the plan (trimmed by the profile, or skipped)
+
+Where the paper calls a difference negligible (Table I CIFAR-100, Table VIII with 15 and 20
+coarse classes) it claims no meaningful gain, not a positive one. Those claims get an equivalence
+test (two one-sided t tests, TOST, at 5% each: the 90% interval over seed pairs) against a margin
+of +-NEGLIGIBLE_MARGIN:
+
+    reproduced (negligible)  the 90% interval lies inside +-margin
+    not reproduced           it lies entirely above +margin or entirely below -margin
+    inconclusive             otherwise, and always with one seed
+
+A claim whose test restates another claim's by construction is listed as 'not counted'.
 """
 
 import dataclasses
@@ -29,6 +43,21 @@ INCONCLUSIVE = "inconclusive"
 PENDING = "pending"
 NOT_RUN = "not run"
 NO_CLAIM = "no directional claim"
+REPRODUCED_NEGLIGIBLE = "reproduced (negligible)"
+NOT_COUNTED = "not counted"
+
+# The equivalence test of the negligible claims: two one-sided 5% tests = a 90% interval.
+EQUIVALENCE_CONFIDENCE = 0.90
+# Its margin, as a fraction (0.5 percentage points of coarse test accuracy). It sits above the
+# largest ΔA the paper calls negligible (+0.16, Table VIII, 15 coarse classes) and below the
+# smallest it presents as a real gain (+0.78 on CIFAR-10, "non-trivial", Sec. IV), and it is about
+# three times this machine's seed-pair spread (SEED_PAIR_SD), so a few seeds can pass it.
+NEGLIGIBLE_MARGIN = 0.005
+# Spread of ΔA over seed pairs on this machine: Table I CIFAR-10, cpu profile, ΔA +1.06 [+0.66,
+# +1.46] over 3 seed pairs (README), a 95% half-width of 0.40 points = t(0.975, 2) sd / sqrt(3).
+REFERENCE_HALF_WIDTH, REFERENCE_PAIRS = 0.0040, 3
+SEED_PAIR_SD = (REFERENCE_HALF_WIDTH * math.sqrt(REFERENCE_PAIRS)
+                / statistics.t_critical_value(CONFIDENCE, REFERENCE_PAIRS - 1))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,6 +184,104 @@ def verdict(paper_value: float | None, est: Estimate, missing: str | None = None
     if side * est.low < 0 and side * est.high < 0:
         return NOT_REPRODUCED
     return INCONCLUSIVE
+
+
+def equivalence_verdict(est: Estimate, missing: str | None = None,
+                        margin: float = NEGLIGIBLE_MARGIN,
+                        confidence: float = EQUIVALENCE_CONFIDENCE) -> str:
+    """The verdict on a difference the paper calls negligible (module docstring).
+
+    Args:
+        est: our per-seed-pair differences.
+        missing: PENDING or NOT_RUN when a needed setting has no result yet.
+        margin: the equivalence margin (a fraction, like the values).
+        confidence: coverage of the TOST interval.
+
+    Returns:
+        REPRODUCED_NEGLIGIBLE, NOT_REPRODUCED or INCONCLUSIVE (one-seed and unpaired cases say
+        so and say where our mean falls), or missing/PENDING without results.
+    """
+    if not est.n:
+        return missing or PENDING
+    where = "inside" if abs(est.mean) < margin else "outside"
+    bound = f"±{margin * 100:.2f}"
+    if est.unpaired:
+        return f"{INCONCLUSIVE} (unpaired seeds; mean {where} {bound})"
+    if est.n == 1:
+        return f"{INCONCLUSIVE} (one seed; {where} {bound})"
+    outcome = statistics.equivalence_test(est.values, margin, confidence)["outcome"]
+    return {"equivalent": REPRODUCED_NEGLIGIBLE, "outside": NOT_REPRODUCED}.get(outcome,
+                                                                                INCONCLUSIVE)
+
+
+def equivalence_evidence(est: Estimate, paper_value: float | None,
+                         margin: float = NEGLIGIBLE_MARGIN,
+                         confidence: float = EQUIVALENCE_CONFIDENCE) -> str:
+    """'ours ΔA +0.10, 90% interval [-0.05, +0.25] (n=3) inside ±0.50 vs paper +0.01; ...'."""
+    paper = "—" if paper_value is None else f"{paper_value:+.2f}"
+    bound = f"±{margin * 100:.2f} points"
+    if not est.n:
+        return f"no result yet vs paper {paper}"
+    if est.unpaired or est.n == 1:
+        need = statistics.seeds_to_pass_equivalence(margin, SEED_PAIR_SD, confidence)
+        return (f"ours ΔA {est.format(signed=True)} vs paper {paper}; negligible = within "
+                f"{bound}, which needs an interval: at least {need} seed pairs at this "
+                f"machine's seed spread")
+    result = statistics.equivalence_test(est.values, margin, confidence)
+    where = {"equivalent": "inside", "outside": "entirely outside"}.get(result["outcome"],
+                                                                        "not inside")
+    sd = float(np.std(est.values, ddof=1))
+    need = statistics.seeds_to_pass_equivalence(margin, sd, confidence)
+    seeds = (f"{need} seed pairs would let it pass" if need
+             else "no practical number of seed pairs would let it pass")
+    return (f"ours ΔA {result['mean'] * 100:+.2f}, {confidence:.0%} interval "
+            f"[{result['low'] * 100:+.2f}, {result['high'] * 100:+.2f}] (n={est.n}) {where} "
+            f"{bound} vs paper {paper}; TOST p = {result['p_value']:.3f}; with a true ΔA of 0 "
+            f"and this claim's seed-pair sd ({sd * 100:.2f} points), {seeds}")
+
+
+def equivalence_design(margin: float = NEGLIGIBLE_MARGIN, sd: float = SEED_PAIR_SD,
+                       confidence: float = EQUIVALENCE_CONFIDENCE) -> list[str]:
+    """The report's account of the equivalence test: margin, verdicts and how many seeds.
+
+    Args:
+        margin: the equivalence margin (a fraction).
+        sd: the spread of ΔA over seed pairs (a fraction).
+        confidence: coverage of the TOST interval.
+
+    Returns:
+        Paragraphs of text.
+    """
+    points, sd_points = margin * 100, sd * 100
+    t_ref = statistics.t_critical_value(CONFIDENCE, REFERENCE_PAIRS - 1)
+    widths = ", ".join(f"{statistics.interval_half_width(sd_points, n, confidence):.2f} (n={n})"
+                       for n in range(2, 7))
+    to_pass = statistics.seeds_to_pass_equivalence(margin, sd, confidence)
+    powered = statistics.seeds_for_equivalence_power(margin, sd, confidence, power=0.8)
+    return [
+        "Three claims say a difference is negligible, not that it is positive: Table I CIFAR-100 "
+        "(ΔA +0.01), Table VIII with 15 and 20 coarse classes (+0.16, +0.01). A test of sign "
+        "cannot confirm 'no meaningful gain', so these claims get an equivalence test: two "
+        f"one-sided t tests (TOST) at 5% each, i.e. the {confidence:.0%} interval of ΔA over "
+        f"seed pairs against a margin of ±{points:.2f} points.",
+        f"Verdicts: '{REPRODUCED_NEGLIGIBLE}' = the {confidence:.0%} interval lies inside "
+        f"±{points:.2f}; '{NOT_REPRODUCED}' = it lies entirely above +{points:.2f} or entirely "
+        f"below -{points:.2f}; '{INCONCLUSIVE}' = otherwise, and always with one seed.",
+        f"Margin ±{points:.2f} points: above the largest ΔA the paper calls negligible (+0.16, "
+        "Table VIII) and below the smallest it presents as a real gain (+0.78 on CIFAR-10, "
+        f"'non-trivial', Sec. IV); about {margin / sd:.0f} times this machine's seed-pair spread, "
+        "so a few seeds can pass it.",
+        f"Seeds: the standard deviation of ΔA over seed pairs here is {sd_points:.2f} points "
+        f"(Table I CIFAR-10, {REFERENCE_PAIRS} seed pairs, 95% half-width "
+        f"{REFERENCE_HALF_WIDTH * 100:.2f} = t(0.975, {REFERENCE_PAIRS - 1}) sd / "
+        f"sqrt({REFERENCE_PAIRS}), so sd = {REFERENCE_HALF_WIDTH * 100:.2f} x "
+        f"sqrt({REFERENCE_PAIRS}) / {t_ref:.3f}). With a true ΔA of 0 the {confidence:.0%} "
+        f"half-width t({(1 + confidence) / 2:.3f}, n-1) x {sd_points:.2f} / sqrt(n) is {widths} "
+        f"points; it must be below {points:.2f} for the test to be able to pass, so n = "
+        f"{to_pass} seed pairs at least (one seed pair never can). The usual TOST sample-size "
+        f"rule (true ΔA 0, power 80%) gives n = {powered}. A dataset whose seeds spread more "
+        "needs more: each negligible claim's evidence gives the number at its own spread.",
+    ]
 
 
 def effect(est: Estimate) -> str:

@@ -5,6 +5,7 @@ The reporter only aggregates files, so the tests write them with chosen numbers:
 history.json and train_state.json in the layouts the trainer and evaluator write.
 `build_runs_dir` writes the directory both test modules use: finished runs with chosen gains
 and losses, pending, running, trained-but-unevaluated, skipped and unplanned runs.
+`build_verdict_runs_dir` writes one whose numbers hit each verdict outcome (VERDICT_CASES).
 """
 
 import json
@@ -177,4 +178,46 @@ def build_runs_dir(root) -> str:
     _png(os.path.join(entries[0]["run_dir"], "figures", "confusion.png"))
     write_plan(d, entries, skipped=[("cifar100_15", "cannot obtain the dataset: test"),
                                        ("cifar10-coarse-x (table4, table5)", "over the budget")])
+    return d
+
+
+# Coarse test accuracy per seed, (fine, coarse), chosen so each claim lands on one verdict. ΔA in
+# points per seed pair in the comments; the margin of the negligible claims is +-0.5 points.
+VERDICT_CASES = {
+    # +0.8, +0.7, +0.6: 95% interval [+0.45, +0.95] above 0 (paper +0.78) -> reproduced.
+    "cifar10": ([0.992, 0.990, 0.991], [0.984, 0.983, 0.985]),
+    # -3.0, -3.0, -3.0 (paper +2.02; also Table VIII with 10 coarse classes) -> not reproduced.
+    "cifar100_animals": ([0.800, 0.795, 0.805], [0.830, 0.825, 0.835]),
+    # -0.5, +2.0, -1.5: the interval covers 0 (paper +1.99) -> inconclusive.
+    "imagenet_dogcat": ([0.940, 0.960, 0.935], [0.945, 0.940, 0.950]),
+    # One seed pair, +3.0 (paper +3.50) -> inconclusive (one seed).
+    "imagenet_fruitveg": ([0.930], [0.900]),
+    # Negligible claims. CIFAR-100 (Table I and Table VIII with 20 classes): +0.02, -0.03, +0.03,
+    # 90% interval [-0.05, +0.06] inside +-0.5 -> reproduced (negligible).
+    "cifar100": ([0.8502, 0.8498, 0.8505], [0.8500, 0.8501, 0.8502]),
+    # CIFAR-100-15: +0.5, +1.2, +0.1, 90% interval [-0.34, +1.54] across +0.5 -> inconclusive.
+    "cifar100_15": ([0.855, 0.862, 0.851], [0.850, 0.850, 0.850]),
+}
+# Table VII on top of the CIFAR-10 pair: r -> (A_FC of one seed-0 run, ACR on clean test labels,
+# ACR on noisy test labels). ΔA falls with r (+0.70 at r=0, then +0.65, +0.50, +0.30, +0.10) and
+# both ACRs fall with it, so all three rank tests are at their exact minimum p = 1/5! = 0.008.
+VERDICT_NOISE = {0.01: (0.9905, 0.125, 0.11), 0.03: (0.989, 0.12, 0.09),
+                 0.1: (0.987, 0.11, 0.06), 0.3: (0.985, 0.10, 0.03)}
+
+
+def build_verdict_runs_dir(root) -> str:
+    """A RUNS_DIR of finished runs whose verdicts cover every outcome (VERDICT_CASES)."""
+    d = str(root)
+    entries = []
+    for dataset, (fine, coarse) in VERDICT_CASES.items():
+        experiments = ("table1", "table7") if dataset == "cifar10" else ("table1", "table8")
+        for seed, (f, c) in enumerate(zip(fine, coarse)):
+            entries.append(write_run(d, dataset, "fine", seed, f, acr=0.12 + 0.01 * seed,
+                                     val_acr=(0.3, 0.12), experiments=experiments))
+            entries.append(write_run(d, dataset, "coarse", seed, c, experiments=experiments))
+    for rate, (accuracy, acr, acr_noisy) in VERDICT_NOISE.items():
+        entries.append(write_run(d, "cifar10", f"fine_noise_{rate:g}", 0, accuracy, acr=acr,
+                                 acr_noisy=acr_noisy, val_acr=(0.4, 0.15),
+                                 experiments=("table7",)))
+    write_plan(d, entries)
     return d

@@ -34,8 +34,22 @@ def written(tmp_path_factory):
     return runs_dir, text, os.path.join(runs_dir, "tables")
 
 
+@pytest.fixture(scope="module")
+def verdict_cases(tmp_path_factory):
+    """(RUNS_DIR, report.md text, tables dir) of the runs that hit every verdict outcome."""
+    runs_dir = rf.build_verdict_runs_dir(tmp_path_factory.mktemp("verdicts"))
+    path = report.write_report(runs_dir)
+    with open(path) as f:
+        text = f.read()
+    return runs_dir, text, os.path.join(runs_dir, "tables")
+
+
 def _csv(written, name) -> pd.DataFrame:
     return pd.read_csv(os.path.join(written[2], f"{name}.csv"))
+
+
+def _verdicts(written) -> dict:
+    return dict(_csv(written, "verdicts")[["Claim", "Verdict"]].itertuples(index=False))
 
 
 # --------------------------------------------------------------------------- transcription
@@ -157,6 +171,47 @@ def test_verdict_on_constructed_cases(values, paper, expected):
     assert report_stats.verdict(paper, est) == expected
 
 
+@pytest.mark.parametrize("values, expected", [
+    ([0.001, -0.0005, 0.0002], "reproduced (negligible)"),   # 90% interval inside ±0.5 points
+    ([0.015, 0.016, 0.014], "not reproduced"),               # entirely above +0.5
+    ([-0.02, -0.03, -0.025], "not reproduced"),              # entirely below -0.5
+    ([0.005, 0.012, 0.001], "inconclusive"),                 # across +0.5
+    ([-0.004, 0.0, 0.004], "inconclusive"),                  # covers 0, too wide for ±0.5
+    ([0.001], "inconclusive (one seed; inside ±0.50)"),
+    ([0.02], "inconclusive (one seed; outside ±0.50)"),
+])
+def test_equivalence_verdict_on_constructed_cases(values, expected):
+    est = report_stats.estimate(dict(enumerate(values)))
+    assert report_stats.equivalence_verdict(est) == expected
+
+
+def test_equivalence_verdict_edges_and_evidence():
+    unpaired = report_stats.paired_difference({0: 0.85}, {1: 0.85})
+    assert report_stats.equivalence_verdict(unpaired).startswith("inconclusive (unpaired seeds")
+    assert report_stats.equivalence_verdict(report_stats.Estimate(), "not run") == "not run"
+    assert report_stats.equivalence_verdict(report_stats.Estimate()) == "pending"
+    # Mean +0.02 points, sd 0.1 points: 90% interval +0.02 +- 2.920 * 0.1 / sqrt(3) = +-0.17.
+    est = report_stats.estimate({0: 0.0012, 1: 0.0002, 2: -0.0008})
+    evidence = report_stats.equivalence_evidence(est, 0.01)
+    assert evidence.startswith("ours ΔA +0.02, 90% interval [-0.15, +0.19] (n=3) inside ±0.50 "
+                               "points vs paper +0.01; TOST p = ")
+    assert "seed-pair sd (0.10 points), 2 seed pairs would let it pass" in evidence
+    one = report_stats.equivalence_evidence(report_stats.estimate({0: 0.001}), 0.16)
+    assert "at least 3 seed pairs at this machine's seed spread" in one
+
+
+def test_equivalence_design_states_margin_and_seed_count():
+    # The reference spread: 0.40 * sqrt(3) / t(0.975, 2) = 0.161 points per seed pair.
+    assert report_stats.SEED_PAIR_SD == pytest.approx(0.0040 * math.sqrt(3) / T_975_2)
+    text = " ".join(report_stats.equivalence_design())
+    assert "margin of ±0.50 points" in text and "+0.78 on CIFAR-10" in text
+    assert "0.72 (n=2), 0.27 (n=3), 0.19 (n=4)" in text
+    assert "so n = 3 seed pairs at least" in text and "power 80%) gives n = 3" in text
+    # A tighter margin needs more seeds: ±0.25 points -> 4 to be able to pass, 6 for 80% power.
+    tight = " ".join(report_stats.equivalence_design(margin=0.0025))
+    assert "so n = 4 seed pairs at least" in tight and "power 80%) gives n = 6" in tight
+
+
 def test_verdict_without_results_says_pending_or_not_run():
     empty = report_stats.Estimate()
     assert report_stats.verdict(0.78, empty, "pending") == "pending"
@@ -230,6 +285,7 @@ def test_delta_verdicts_and_mcnemar(written):
     np.testing.assert_allclose(
         delta.loc["cifar10", ["delta_test_mean", "delta_test_low", "delta_test_high"]],
         [0.7, 0.7 - T_975_2 * 0.1 / math.sqrt(3), 0.7 + T_975_2 * 0.1 / math.sqrt(3)])
+    # CIFAR-100's paper ΔA (+0.01) is a negligible claim: -3 points is outside the ±0.5 margin.
     assert delta.loc["cifar100", "verdict_test"] == "not reproduced"
     assert delta.loc["cifar100_animals", "verdict_test"] == "inconclusive"
     assert delta.loc["imagenet_dogcat", "verdict_test"].startswith("inconclusive (one seed")
@@ -246,6 +302,59 @@ def test_delta_verdicts_and_mcnemar(written):
     text = written[1]
     assert "Secondary: McNemar" in text and "ignores run-to-run training variance" in text
     assert "p = 0.008, 0.016, 0.031 (seeds 0, 1, 2)" in text
+
+
+def test_every_verdict_outcome(written, verdict_cases):
+    directional = "fine-grain training raises coarse test accuracy"
+    negligible = "fine-grain training gives a negligible gain (within ±0.50 points)"
+    verdicts = _verdicts(verdict_cases)
+    assert verdicts[f"Table I CIFAR-10: {directional}"] == "reproduced"
+    assert verdicts[f"Table I CIFAR-100 animals: {directional}"] == "not reproduced"
+    assert verdicts["Table VIII 10 coarse classes: sign of ΔA"] == "not reproduced"
+    assert verdicts[f"Table I ImageNet dog vs. cat: {directional}"] == "inconclusive"
+    assert verdicts[f"Table I ImageNet fruit vs. vege.: {directional}"] == (
+        "inconclusive (one seed; same sign as the paper)")
+    assert verdicts[f"Table I CIFAR-100: {negligible}"] == "reproduced (negligible)"
+    assert verdicts["Table VIII 20 coarse classes: ΔA negligible (within ±0.50 points)"] == (
+        "reproduced (negligible)")
+    assert verdicts["Table VIII 15 coarse classes: ΔA negligible (within ±0.50 points)"] == (
+        "inconclusive")
+    # The other directory's CIFAR-100 (-3 points) is the negligible claim outside the margin.
+    assert _verdicts(written)[f"Table I CIFAR-100: {negligible}"] == "not reproduced"
+    outcomes = {}
+    for claims in (verdicts, _verdicts(written)):
+        for claim, verdict in claims.items():
+            kind = "negligible" if "negligible" in claim else "directional"
+            outcomes.setdefault(kind, set()).add(verdict.split(" (one seed")[0])
+    assert {"reproduced", "not reproduced", "inconclusive"} <= outcomes["directional"]
+    assert {"reproduced (negligible)", "not reproduced", "inconclusive"} <= (
+        outcomes["negligible"])
+    delta = _csv(verdict_cases, "table1_delta").set_index("dataset")
+    assert delta.loc["cifar100", "verdict_test"] == "reproduced (negligible)"
+    text = verdict_cases[1]
+    assert ("**reproduced (negligible)** (ours ΔA +0.01, 90% interval [-0.05, +0.06] (n=3) "
+            "inside ±0.50 points vs paper +0.01; TOST p = 0.001") in text
+    assert "ours ΔA +0.60, 90% interval [-0.34, +1.54] (n=3) not inside ±0.50 points" in text
+    assert "## Negligible differences: the equivalence test" in text
+    assert "2 reproduced (negligible)" in text  # counted apart from the directional 'reproduced'
+
+
+def test_fig7b_on_noisy_test_labels_is_not_counted(verdict_cases):
+    verdicts = _verdicts(verdict_cases)
+    assert verdicts["Table VII: ΔA falls as the randomness factor grows"] == "reproduced"
+    assert verdicts["Fig. 7b: ΔA grows with ACR (clean test labels)"] == "reproduced"
+    noisy = "Fig. 7b as the authors drew it: ΔA grows with ACR on noisy test labels"
+    assert verdicts[noisy] == "not counted"
+    _, text, _ = verdict_cases
+    assert (f"{noisy}: **not counted** (Spearman rho = +1.00 over 5 points; one-sided "
+            "permutation p = 0.008 in the paper's direction (the test alone reads 'reproduced'); "
+            "this ACR falls with r by construction") in text
+    assert "this ACR falls with r by construction, and its rank correlation" in text
+    reproduced = sum(v == "reproduced" for v in verdicts.values())
+    assert f"{reproduced} reproduced," in text.split("Verdict counts: ")[1].split("\n")[0]
+    assert "1 not counted" in text
+    table = _csv(verdict_cases, "table7").set_index("rate")
+    np.testing.assert_allclose(table.loc[[0.01, 0.3], "acr_noisy_mean"], [0.11, 0.03])
 
 
 def test_table_vi_uses_the_fine_models_by_hierarchy_scores(written):
