@@ -1,9 +1,9 @@
 """Numpy label metrics: accuracies, confusion matrices and the Average Confusion Ratio.
 
-Arrays in, numbers out; no state and no I/O (STYLE.md section 5). The Keras metric classes that compute
-the same math with `keras.ops` live in `lg_keras.keras_metrics`, so this module imports numpy only. The
-inference statistics over these numbers (intervals, McNemar, equivalence and rank tests) live in
-`lg_keras.statistics`.
+Arrays in, numbers out; no state and no I/O (STYLE.md section 5). The Keras metric classes that
+compute the same math with `keras.ops` live in `lg_keras.keras_metrics`, so this module imports
+numpy only. The inference statistics over these numbers (intervals, McNemar, equivalence and rank
+tests) live in `lg_keras.statistics`.
 
 Conventions: logits are (num_examples, num_classes) arrays; labels are integer arrays of shape
 (num_examples,) or (num_examples, 1); `fine_to_coarse[f]` is the coarse class of fine class `f`.

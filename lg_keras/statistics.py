@@ -46,7 +46,8 @@ def _check_confidence(confidence: float) -> None:
 def _finite_values(values) -> np.ndarray:
     array = np.asarray(values, dtype=np.float64)
     if array.ndim != 1 or array.size == 0 or not np.all(np.isfinite(array)):
-        raise ValueError(f"values must be a non-empty 1-D sequence of finite numbers; got {values!r}.")
+        raise ValueError("values must be a non-empty 1-D sequence of finite numbers; got "
+                         f"{values!r}.")
     return array
 
 
