@@ -6,7 +6,11 @@ object: the strategy, the replica count, the inputs, the weights before and afte
 the losses Keras reported; the test compares them with a numpy computation of the authors' update
 w1 = w0 - lr * (grad of the mean cross-entropy + wd * w0), then momentum 0.9.
 
-    python tests/lg_keras/sgd_step_check.py --replicas 2
+    python tests/lg_keras/sgd_step_check.py --replicas 2 [--restart-momentum]
+
+With `restart_momentum` the two steps fall in two epochs and `train.RestartMomentum` zeroes the
+momentum between them, as the authors' per-epoch `adjust_optimizer` did: the second update is
+then w2 = w1 - lr * g1, without the first step's momentum.
 """
 
 import argparse
@@ -33,8 +37,9 @@ def problem():
     return x, y, kernel, bias
 
 
-def run_steps(strategy) -> dict:
-    """Compiles with `lg_keras.train.compile_model` under `strategy`, fits 2 steps, records them."""
+def run_steps(strategy, restart_momentum: bool = False) -> dict:
+    """Compiles with `lg_keras.train.compile_model` under `strategy`, fits 2 steps (one per
+    epoch), records them; `restart_momentum` adds the trainer's RestartMomentum callback."""
     import keras  # pylint: disable=import-outside-toplevel
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
@@ -57,8 +62,9 @@ def run_steps(strategy) -> dict:
         on_train_batch_end=lambda batch, logs: weights.append(
             [w.tolist() for w in model.get_weights()]))
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(GLOBAL_BATCH)
+    restart = [train.RestartMomentum()] if restart_momentum else []
     history = model.fit(dataset, epochs=2, steps_per_epoch=1, shuffle=False, verbose=0,
-                        callbacks=[record])
+                        callbacks=[*restart, record])
     losses = history.history["loss"]
     return {"replicas": strategy.num_replicas_in_sync, "weights": weights, "losses": losses}
 
@@ -66,6 +72,7 @@ def run_steps(strategy) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--replicas", type=int, default=2)
+    parser.add_argument("--restart-momentum", action="store_true")
     args = parser.parse_args()
     from lg_keras import distribute  # pylint: disable=import-outside-toplevel
     from lg_keras.config import TrainConfig  # pylint: disable=import-outside-toplevel
@@ -73,7 +80,7 @@ def main() -> None:
     devices = distribute.split_cpu(args.replicas)
     strategy = distribute.make_strategy(TrainConfig(strategy="mirrored",
                                                     num_cpu_replicas=args.replicas))
-    result = run_steps(strategy)
+    result = run_steps(strategy, args.restart_momentum)
     result.update(devices=devices, strategy=distribute.strategy_name(strategy))
     json.dump(result, sys.stdout)
 

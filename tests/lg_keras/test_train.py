@@ -26,8 +26,11 @@ def _softmax(z):
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _expected_steps():
-    """The authors' (PyTorch) SGD on the same problem in numpy: weights after 0, 1, 2 steps."""
+def _expected_steps(restart_momentum=False):
+    """The authors' (PyTorch) SGD on the same problem in numpy: weights after 0, 1, 2 steps.
+
+    With `restart_momentum` a new SGD starts the second step (epoch), so its buffer is g alone.
+    """
     x, y, kernel, bias = sgd_step_check.problem()
     lr, mu, wd, b = (sgd_step_check.LEARNING_RATE, sgd_step_check.MOMENTUM,
                      sgd_step_check.WEIGHT_DECAY, sgd_step_check.GLOBAL_BATCH)
@@ -43,14 +46,14 @@ def _expected_steps():
         dlogits = (probs - onehot) / b  # gradient of the MEAN cross-entropy
         grads = [xs.T @ dlogits + wd * params[0], dlogits.sum(0) + wd * params[1]]
         for i, g in enumerate(grads):  # torch.optim.SGD(momentum=0.9, weight_decay=wd)
-            buffers[i] = g if step == 0 else mu * buffers[i] + g
+            buffers[i] = g if step == 0 or restart_momentum else mu * buffers[i] + g
             params[i] = params[i] - lr * buffers[i]
         weights.append([p.copy() for p in params])
     return weights, losses
 
 
-def _check_steps(result):
-    weights, losses = _expected_steps()
+def _check_steps(result, restart_momentum=False):
+    weights, losses = _expected_steps(restart_momentum)
     assert len(result["weights"]) == 3
     for got, want in zip(result["weights"], weights):
         for g, w in zip(got, want):
@@ -62,17 +65,29 @@ def test_sgd_step_matches_pytorch_update_on_one_replica():
     _check_steps(sgd_step_check.run_steps(tf.distribute.get_strategy()))
 
 
-def test_sgd_step_is_the_same_on_two_replicas():
-    """The global batch split over 2 CPU replicas (MirroredStrategy) gives the same two steps."""
+def test_restarted_momentum_matches_a_new_pytorch_sgd_each_epoch():
+    _check_steps(sgd_step_check.run_steps(tf.distribute.get_strategy(), restart_momentum=True),
+                 restart_momentum=True)
+    with pytest.raises(AssertionError):  # the restart is visible: momentum kept differs
+        _check_steps(sgd_step_check.run_steps(tf.distribute.get_strategy()),
+                     restart_momentum=True)
+
+
+@pytest.mark.parametrize("restart", [False, True])
+def test_sgd_step_is_the_same_on_two_replicas(restart):
+    """The global batch split over 2 CPU replicas (MirroredStrategy) gives the same two steps,
+    with the momentum restarted between epochs or not."""
+    flags = ["--restart-momentum"] if restart else []
     out = subprocess.run([sys.executable, os.path.join(REPO, "tests", "lg_keras",
-                                                       "sgd_step_check.py"), "--replicas", "2"],
+                                                       "sgd_step_check.py"), "--replicas", "2",
+                          *flags],
                          cwd=REPO, capture_output=True, text=True, timeout=300,
                          env={**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout)
     assert result["replicas"] == 2 and result["strategy"] == "mirrored"
     assert len(result["devices"]) == 2
-    _check_steps(result)
+    _check_steps(result, restart)
 
 
 def _config(dataset_dir, **train_fields):
