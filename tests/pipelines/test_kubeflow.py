@@ -109,3 +109,26 @@ def test_run_local_command_on_fashion_mnist(tmp_path, capsys):
     metrics = [os.path.join(d, "metrics.json") for d, _, files in os.walk(root)
                if "metrics.json" in files]
     assert len(metrics) == 2
+
+
+def test_paper_compile_writes_the_authors_recipe_into_every_trainer(tmp_path, capsys):
+    """`lg pipeline compile --profile paper --with-imagenet`: batch, milestones, epochs and
+    weight decay per family, as the authors' scripts (tests/pipelines/test_profiles.py)."""
+    out = str(tmp_path / "paper.yaml")
+    assert cli.main(["pipeline", "compile", "--profile", "paper", "--with-imagenet", "--only",
+                     "table1,fig2", "--out", out]) == 0
+    capsys.readouterr()
+    expected = {  # family -> (batch, milestones, epochs, weight decay)
+        "preact_resnet18/64": (256, [[150, 0.1]], 200, 5e-4),
+        "wide_resnet/10": (128, [[60, 0.2], [120, 0.2], [160, 0.2]], 200, 5e-4),
+        "preact_resnet18/16": (32, [[90, 0.1], [135, 0.1], [180, 0.1], [210, 0.1]], 225, 1e-4)}
+    seen = collections.Counter()
+    for c in _configs(out, "trainer"):
+        m, t = c["model"], c["train"]
+        family = f"{m['name']}/{m['width'] if m['name'] == 'preact_resnet18' else m['widen_factor']}"
+        assert (c["data"]["batch_size"], t["lr_milestones"], t["epochs"], m["weight_decay"]) \
+            == expected[family]
+        assert (t["schedule"], t["epoch_rounding"], t["restart_momentum"], m["init"]) == \
+            ("milestones", "floor", True, "authors")
+        seen[family] += 1
+    assert set(seen) == set(expected)
