@@ -238,22 +238,29 @@ def _gpu_utilisation() -> float | None:
     return float(text.split()[0]) / 100.0
 
 
-def measure_gpu(sizes: Sizes, out: dict) -> None:
+def measure_gpu(sizes: Sizes, out: dict, devices: list | None = None, width: int = 64) -> None:
     """Stage 7, on a GPU only: the paper's CIFAR-10 network in mixed precision.
 
     Epoch time = 50,000 / training images/s (synthetic batches, so no input cost), and the mean of
     nvidia-smi's utilisation sampled every half second while it trains.
+
+    Args:
+        sizes: the bench sizes (batch, steps, time cap).
+        out: the report dict; gets 'gpu' and possibly a note.
+        devices: the devices to measure on (None: the physical GPUs). No GPU runs in this project's
+            CI, so a test passes the CPU to run the stage's code path there.
+        width: the network's base width (64: the paper's CIFAR-10 network).
     """
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     from pipelines import bench_compute  # pylint: disable=g-import-not-at-top
 
-    gpus = tf.config.list_physical_devices("GPU")
+    gpus = tf.config.list_physical_devices("GPU") if devices is None else devices
     out["gpu"] = {"devices": len(gpus), "epoch_seconds": None, "gpu_utilisation": None}
     if not gpus:
         out["notes"].append("No GPU on this machine: the mixed-precision CIFAR-10 epoch time and "
                             "GPU utilisation (stage 7) are skipped.")
         return
-    bench = bench_compute.KerasBench(64, sizes.batch, policy="mixed_float16")
+    bench = bench_compute.KerasBench(width, sizes.batch, policy="mixed_float16")
     samples, stop = [], threading.Event()
 
     def sample():
@@ -271,7 +278,7 @@ def measure_gpu(sizes: Sizes, out: dict) -> None:
     details = tf.config.experimental.get_device_details(gpus[0])
     out["gpu"].update({"name": details.get("device_name"),
                        "images_per_second": result["images_per_second"],
-                       "epoch_seconds": 50_000 / result["images_per_second"],
+                       "epoch_seconds": ratio(50_000, result["images_per_second"]),
                        "gpu_utilisation": sum(measured) / len(measured) if measured else None})
 
 

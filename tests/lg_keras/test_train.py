@@ -267,3 +267,28 @@ def _float32_clone(layer):
     config = layer.get_config()
     config["dtype"] = "float32"
     return layer.__class__.from_config(config)
+
+
+def test_mixed_float16_the_gpu_path_trains_on_cpu(grid_dataset, tmp_path):
+    """`train.mixed_precision=auto` on a GPU is mixed float16 with a loss-scale optimizer; no GPU
+    runs here, so its code path (with the paper profile's momentum restart reaching through the
+    LossScaleOptimizer) is trained on the CPU."""
+    info = load_dataset_info(grid_dataset)
+    cfg = dataclasses.replace(
+        _config(grid_dataset, epochs=2, mixed_precision="on", restart_momentum=True),
+        model=ModelConfig(name="preact_resnet18", width=4))
+    run_dir = str(tmp_path / "fp16")
+    history = train.train(cfg, info, run_dir, strategy=tf.distribute.get_strategy())
+    with open(os.path.join(run_dir, "config.json")) as f:
+        assert json.load(f)["dtype_policy"] == "mixed_float16"
+    assert len(history) == 2 and all(np.isfinite(h["loss"]) for h in history)
+    model = keras.models.load_model(os.path.join(run_dir, "model.keras"))
+    assert {l.compute_dtype for l in model.layers if isinstance(l, keras.layers.Conv2D)} == \
+        {"float16"}
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    restart = train.RestartMomentum()
+    restart.set_model(model)
+    momentums = model.optimizer.inner_optimizer.momentums
+    assert momentums and any(np.any(np.asarray(v) != 0) for v in momentums)
+    restart.on_epoch_begin(2)
+    assert all(np.all(np.asarray(v) == 0) for v in momentums)

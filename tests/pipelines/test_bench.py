@@ -94,3 +94,17 @@ def test_quick_run_writes_every_headline_key(tmp_path):
     (None, 1.0, None), (1.0, None, None), (float("inf"), 1.0, None), (1.0, float("nan"), None)])
 def test_ratio_has_no_value_for_a_zero_or_missing_reading(numerator, denominator, expected):
     assert bench_readings.ratio(numerator, denominator) == expected
+
+
+def test_the_gpu_stage_runs_its_code_path_on_the_cpu():
+    """Stage 7 (mixed float16 epoch time on a GPU) has no GPU in CI: its path runs on the CPU."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    out = {"notes": []}
+    bench.measure_gpu(bench.QUICK, out, devices=tf.config.list_physical_devices("CPU"), width=4)
+    assert out["gpu"]["devices"] == 1 and out["gpu"]["images_per_second"] > 0
+    assert out["gpu"]["epoch_seconds"] == pytest.approx(50_000 / out["gpu"]["images_per_second"])
+    assert out["gpu"]["gpu_utilisation"] is None and not out["notes"]  # no nvidia-smi here
+    empty = {"notes": []}
+    bench.measure_gpu(bench.QUICK, empty, devices=[])
+    assert empty["gpu"]["epoch_seconds"] is None and "No GPU" in empty["notes"][0]
