@@ -320,7 +320,10 @@ def write_report(runs_dir: str, out_dir: str | None = None,
     for section in sections:
         blocks += _section_blocks(section)
     blocks += mcnemar_blocks
-    blocks += [("h", 2, "The paper's text"), ("ul", list(paper_numbers.NOTES))]
+    blocks += [("h", 2, "The paper's text"), ("ul", list(paper_numbers.NOTES)),
+               ("p", "Where the paper's text and the authors' code differ on the recipe (the "
+                     "`paper` profile follows the code):"),
+               ("ul", list(paper_numbers.TEXT_VS_CODE))]
     blocks += runs_blocks
     env = [{"Item": k, "Value": str(v)} for k, v in {**hardware(), **software(runs)}.items()]
     blocks += [("h", 2, "Hardware and software"),
