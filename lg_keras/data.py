@@ -300,6 +300,31 @@ def eval_dataset(info: DatasetInfo, split: str, cfg: DataConfig,
     return ds.batch(batch_size or cfg.batch_size).prefetch(tf.data.AUTOTUNE)
 
 
+def augmented_dataset(info: DatasetInfo, split: str, cfg: DataConfig, *, augment_key: int,
+                      batch_size: int | None = None) -> tf.data.Dataset:
+    """Images of a whole split in file order through the TRAINING augmentation, one random draw.
+
+    Example i gets the stateless seed (augment_key, 2 i): the rule by which `train_dataset` augments
+    example i of an epoch (whose key is seed * 1000003 + epoch), with the transform that
+    `augmentation` resolves for the config (random-resized crop + flip for large images). The
+    authors' ImageNet script scored its test split this way (`lg_keras.authors_protocol`).
+
+    Yields:
+        image float32 [B, S, S, C] batches, in the order of `read_labels`.
+    """
+    size, _, channels = input_shape(info, cfg)
+    kind = augmentation(info, cfg, size)
+    key = tf.constant(augment_key, tf.int64)
+
+    def transform(i, r):
+        image = _train_transform(r[records.IMAGE], tf.stack([key, i * 2]), kind, size, channels)
+        return _normalize(image, info, cfg)
+
+    ds = _records(info, split, [], 1.0, decode=True).enumerate()
+    ds = ds.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.batch(batch_size or cfg.batch_size).prefetch(tf.data.AUTOTUNE)
+
+
 def read_labels(info: DatasetInfo, split: str, label_views: tuple[str, ...],
                 fraction: float = 1.0) -> dict[str, np.ndarray]:
     """Labels of a split in file order (the order of `eval_dataset`), without decoding images."""

@@ -19,6 +19,10 @@ The paper's figures, and which key holds them:
 - `best_epoch_val_coarse_accuracy`: the best per-epoch test-split figure from history.json. The
   authors' code keeps the checkpoint with the best TEST accuracy; this selects on the test set and
   is optimistic, so it is kept apart from the final-epoch figures.
+- `authors_protocol`: runs with `train.authors_test_passes` (the paper profile's ImageNet subsets)
+  scored the test split through the random training augmentation every epoch, as the authors'
+  ImageNet script did; their best epoch and final-epoch pooled ACR (`authors_protocol.summary`,
+  whose 'description' says which figure is which). None for other runs.
 """
 
 import dataclasses
@@ -31,7 +35,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from lg_keras import data, metrics, records
+from lg_keras import authors_protocol, data, metrics, records
 # Importing the models registers their classes with Keras, so model.keras loads.
 from lg_keras import models  # noqa: F401  pylint: disable=unused-import
 from lg_keras.config import DataConfig, from_dict
@@ -288,6 +292,8 @@ def compute_metrics(pred: RunPredictions, info: DatasetInfo,
         "acr": None, "acr_labels": None, "acr_note": None,
         "acr_noisy_test_labels": None, "acr_noisy_test_labels_note": None,
         **history_summary(pred.history, view),
+        "authors_protocol": authors_protocol.summary(pred.history, view, (
+            pred.config["experiment"].get("train") or {}).get("authors_test_passes", 0)),
     }
     if fine_view:
         confusion = metrics.confusion_matrix(test["fine"], predicted, info.num_fine_classes)

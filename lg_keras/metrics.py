@@ -233,6 +233,12 @@ def average_confusion_ratio(confusion, fine_to_coarse, *, orientation="code") ->
     """
     if orientation not in ORIENTATIONS:
         raise ValueError(f"Unknown orientation {orientation!r}. Available: {', '.join(ORIENTATIONS)}.")
+    inter, intra = _confusion_means(confusion, fine_to_coarse)
+    return _ratio(*((inter, intra) if orientation == "code" else (intra, inter)))
+
+
+def _confusion_means(confusion, fine_to_coarse) -> tuple[float, float]:
+    """(mean inter-coarse, mean intra-coarse) entry of the column-normalised symmetrised matrix."""
     matrix = np.asarray(confusion, dtype=np.float64)
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
         raise ValueError(f"confusion must be a square matrix; got shape {matrix.shape}.")
@@ -246,8 +252,40 @@ def average_confusion_ratio(confusion, fine_to_coarse, *, orientation="code") ->
     column_sums = matrix.sum(axis=0)
     normalised = matrix / np.where(column_sums > 0, column_sums, 1.0)
     symmetric = (normalised + normalised.T) / 2
-    inter, intra = symmetric[different].mean(), symmetric[same].mean()
-    numerator, denominator = (inter, intra) if orientation == "code" else (intra, inter)
+    return float(symmetric[different].mean()), float(symmetric[same].mean())
+
+
+def _ratio(numerator: float, denominator: float) -> float:
     if denominator == 0:
         return math.inf if numerator > 0 else math.nan
     return float(numerator / denominator)
+
+
+def pooled_average_confusion_ratio(confusions, fine_to_coarse) -> float:
+    """ACR pooled over several passes as the authors' ImageNet script did: a ratio of sums.
+
+    For each pass's confusion matrix, `average_confusion_ratio`'s inter- and intra-coarse means
+    (column-normalised, symmetrised matrix; authors' orientation); then
+
+        sum(inter over passes) / sum(intra over passes).
+
+    main_f2c_imagenet.py scored 5 passes of the test split through the random training transform
+    and logged sum(inter_confusion_list) / sum(intra_confusion_list). This is neither the mean of
+    the per-pass ACRs nor the ACR of the summed confusion matrix (whose column sums differ). One
+    pass gives `average_confusion_ratio`. Undefined values follow it: inf, or nan for 0 / 0.
+
+    Args:
+        confusions: non-empty sequence of (num_fine, num_fine) count matrices, rows true.
+        fine_to_coarse: the coarse class of each fine class, shape (num_fine,).
+
+    Returns:
+        The pooled ACR, a float (possibly inf or nan).
+
+    Raises:
+        ValueError: if `confusions` is empty, or a matrix is rejected by `average_confusion_ratio`.
+        HierarchyError: as `average_confusion_ratio`.
+    """
+    if len(confusions) == 0:
+        raise ValueError("confusions must hold at least one confusion matrix; got none.")
+    means = [_confusion_means(confusion, fine_to_coarse) for confusion in confusions]
+    return _ratio(sum(inter for inter, _ in means), sum(intra for _, intra in means))

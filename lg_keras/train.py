@@ -46,7 +46,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from lg_keras import data, distribute, keras_metrics, outputs, schedules
+from lg_keras import authors_protocol, data, distribute, keras_metrics, outputs, schedules
 from lg_keras.config import ExperimentConfig, TrainConfig, config_hash, to_dict
 from lg_keras.dataset_info import DatasetInfo
 from lg_keras.errors import RunDirError
@@ -364,7 +364,9 @@ def train(cfg: ExperimentConfig, info: DatasetInfo, run_dir: str, *,
         training batches in training mode), 'learning_rate' (of the epoch's last update),
         'seconds' (wall time, evaluation included) and, on evaluated epochs, 'val_loss',
         'val_accuracy', 'val_coarse_accuracy', 'val_acr' on the test split with the view's
-        labels. Non-finite values (an undefined ACR) are None.
+        labels. With `train.authors_test_passes`, also 'authors_test_accuracy',
+        'authors_test_coarse_accuracy' and 'authors_test_acr' (`lg_keras.authors_protocol`).
+        Non-finite values (an undefined ACR) are None.
 
     Raises:
         ConfigError: for a label view the dataset lacks or an invalid model setting.
@@ -395,7 +397,8 @@ def train(cfg: ExperimentConfig, info: DatasetInfo, run_dir: str, *,
                           f"{info.meta.get('config_hash')!r}. Remove the run to retrain.")
     done, state, history = _checkpoint_state(run_dir, chash)
     # Read every shard first: a damaged one fails here, naming it, not mid-run or silently short.
-    for split in ("train", "test") if cfg.train.eval_every else ("train",):
+    scores_test = cfg.train.eval_every or cfg.train.authors_test_passes
+    for split in ("train", "test") if scores_test else ("train",):
         data.verify_shards(info, split)
     for directory in (run_dir, os.path.join(run_dir, CHECKPOINT_DIR)):
         for name in outputs.remove_stale_temp_files(directory):
@@ -436,7 +439,8 @@ def train(cfg: ExperimentConfig, info: DatasetInfo, run_dir: str, *,
     if done < epochs:
         model.fit(train_ds, epochs=epochs, initial_epoch=done, steps_per_epoch=steps,
                   validation_data=val_ds, validation_freq=cfg.train.eval_every or 1,
-                  callbacks=[*restart, *callbacks, epoch_end], shuffle=False,
+                  callbacks=[*restart, *authors_protocol.callbacks(info, cfg), *callbacks,
+                             epoch_end], shuffle=False,
                   verbose=_fit_verbosity())
 
     # ----------------------------------------------------------------------- finish

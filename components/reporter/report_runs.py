@@ -32,6 +32,10 @@ METRIC_COLUMNS = ("coarse_test_accuracy", "coarse_train_accuracy", "running_trai
                   "running_coarse_train_accuracy", "fine_test_accuracy", "fine_train_accuracy",
                   "acr", "acr_noisy_test_labels", "best_epoch_val_coarse_accuracy", "best_epoch",
                   "num_epochs", "num_test_examples")
+# metrics.json['authors_protocol'] (runs scored with the authors' ImageNet test protocol, see
+# lg_keras.authors_protocol): column -> key. NaN for the other runs.
+AUTHORS_COLUMNS = {"authors_best_test_coarse_accuracy": "best_test_coarse_accuracy",
+                   "authors_final_epoch_acr": "final_epoch_acr", "authors_passes": "passes"}
 _SCAN_DEPTH = 3
 
 
@@ -171,7 +175,19 @@ def _row(runs_dir: str, entry: dict, plan: dict) -> dict:
     for name in METRIC_COLUMNS:
         value = metrics.get(name)
         row[name] = float(value) if isinstance(value, (int, float)) else math.nan
+    authors = metrics.get("authors_protocol") or {}
+    for column, key in AUTHORS_COLUMNS.items():
+        value = authors.get(key)
+        row[column] = float(value) if isinstance(value, (int, float)) else math.nan
     return row
+
+
+def authors_passes(runs: pd.DataFrame) -> int:
+    """The most test passes of any run scored with the authors' protocol (0: no such run)."""
+    if runs.empty or "authors_passes" not in runs:
+        return 0
+    passes = runs["authors_passes"].dropna()
+    return int(passes.max()) if len(passes) else 0
 
 
 def _discover(runs_dir: str, known: set[str]) -> list[dict]:
@@ -203,7 +219,8 @@ def load_runs(runs_dir: str) -> pd.DataFrame:
         noise_rate, cluster_k, fraction, model, width, head, dropout, epochs, seed, condition),
         the plan's bookkeeping (run_key, run_dir, experiments, in_plan, status (one of STATUSES),
         estimated_seconds), timings (train_seconds, eval_seconds), versions, every scalar of
-        metrics.json in METRIC_COLUMNS (NaN when missing), and object columns test_correct,
+        metrics.json in METRIC_COLUMNS and of its 'authors_protocol' in AUTHORS_COLUMNS (NaN
+        when missing), and object columns test_correct,
         by_hierarchy and history. Empty (with these columns) when there are no runs. attrs holds
         the plan's 'profile', 'skipped' ([what, reason] pairs) and 'notes' (the profile's trims).
     """

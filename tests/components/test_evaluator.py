@@ -8,12 +8,13 @@ import pytest
 import tensorflow as tf
 
 from components.evaluator import executor, kfp_component
-from lg_keras import embeddings, evaluate
+from lg_keras import data, embeddings, evaluate, metrics
 from lg_keras.dataset_info import load_dataset_info
 from lg_keras.errors import ConfigError
 from pipelines import cli
 from tests.evaluator_fixtures import (FINE_FRACTION, evaluated_run, tiny_dataset,  # noqa: F401
                                       tiny_runs)
+from tests.authors_fixtures import authors_dataset, authors_run  # noqa: F401
 
 
 def _strict_json(path):
@@ -140,3 +141,33 @@ def test_kfp_component_runs_locally(tiny_runs, tiny_dataset, tmp_path):
                if "metrics.json" in files]
     expected = evaluate.evaluate_run(run_dir, load_dataset_info(tiny_dataset))
     assert _strict_json(path)["coarse_test_accuracy"] == expected["coarse_test_accuracy"]
+
+
+def test_metrics_hold_the_authors_protocol_beside_the_primary_figures(authors_run, tmp_path):
+    """A run trained with train.authors_test_passes: metrics.json['authors_protocol'] summarises
+    history.json (best over epochs of both pass-1 accuracies, the final epoch's pooled ACR); the
+    primary centre-crop figures are computed as for any run."""
+    run_dir = str(tmp_path / "run")
+    shutil.copytree(authors_run.run_dir, run_dir)
+    result = executor.run({"embeddings": False}, {"model": run_dir,
+                                                  "examples": authors_run.cfg.data.dataset_dir},
+                          {"metrics": run_dir})
+    written = _strict_json(os.path.join(run_dir, "metrics.json"))
+    authors = written["authors_protocol"]
+    history = authors_run.history
+    scores = [max(h["authors_test_accuracy"], h["authors_test_coarse_accuracy"]) for h in history]
+    assert authors["best_test_coarse_accuracy"] == max(scores)
+    assert authors["best_epoch"] == history[scores.index(max(scores))]["epoch"]
+    assert authors["final_epoch"] == 2 and authors["passes"] == 3
+    assert authors["final_epoch_acr"] == history[-1]["authors_test_acr"]
+    assert "FINAL epoch" in authors["description"]
+    # The primary figures stay the deterministic centre crop of the final network.
+    info = load_dataset_info(authors_run.cfg.data.dataset_dir)
+    centre = evaluate.predict_run(run_dir, info).test_logits
+    coarse = data.read_labels(info, "test", ("coarse",))["coarse"]
+    assert result["coarse_test_accuracy"] == metrics.coarse_accuracy(centre, coarse,
+                                                                     info.fine_to_coarse)
+
+
+def test_runs_without_the_option_have_no_authors_figures(evaluated_run):
+    assert evaluated_run[1]["authors_protocol"] is None

@@ -5,6 +5,7 @@ The reporter aggregates files, so the RUNS_DIR here is written by the test with 
 (tests/components/report_fixtures.py) in the trainer's and evaluator's layouts.
 """
 
+import json
 import math
 import os
 import re
@@ -463,3 +464,40 @@ def test_the_report_says_where_the_papers_text_and_the_authors_code_differ(writt
     text = written[1]
     assert "Where the paper's text and the authors' code differ on the recipe" in text
     assert "the ImageNet-subset regime sets 1e-4" in text and "999 epochs at f = 0.2" in text
+
+
+def test_authors_protocol_columns_appear_only_with_runs_scored_that_way(tmp_path, written):
+    runs_dir = str(tmp_path / "runs")
+    entries = [rf.write_run(runs_dir, "cifar10", labels, 0, a, acr=acr, experiments=("table1",
+                                                                                       "fig6"))
+               for labels, a, acr in (("fine", 0.99, 0.12), ("coarse", 0.98, None))]
+    for seed, (fine, coarse, acr) in enumerate([(0.90, 0.88, 0.30), (0.92, 0.89, 0.34)]):
+        for labels, a, best in (("fine", fine, 0.95 + seed / 100), ("coarse", coarse, 0.93)):
+            entry = rf.write_run(runs_dir, "imagenet_dogcat", labels, seed, a,
+                                 acr=acr if labels == "fine" else None,
+                                 experiments=("table1", "fig6"))
+            path = os.path.join(entry["run_dir"], "metrics.json")
+            metrics = json.load(open(path))
+            metrics["authors_protocol"] = {
+                "passes": 5, "best_epoch": 3, "best_test_coarse_accuracy": best, "final_epoch": 8,
+                "final_epoch_acr": acr + 0.1 if labels == "fine" else None, "description": "d"}
+            json.dump(metrics, open(path, "w"))
+            entries.append(entry)
+    rf.write_plan(runs_dir, entries)
+    with open(report.write_report(runs_dir)) as f:
+        text = f.read()
+    table = pd.read_csv(os.path.join(runs_dir, "tables", "table1.csv")).set_index(
+        ["dataset", "labels"])
+    assert table.loc[("imagenet_dogcat", "fine"), "test_authors_mean"] == pytest.approx(95.5)
+    assert table.loc[("imagenet_dogcat", "coarse"), "test_authors_mean"] == pytest.approx(93.0)
+    assert math.isnan(table.loc[("cifar10", "fine"), "test_authors_mean"])
+    assert table.loc[("imagenet_dogcat", "fine"), "test_mean"] == pytest.approx(91.0)
+    fig6 = pd.read_csv(os.path.join(runs_dir, "tables", "fig6.csv")).set_index("dataset")
+    assert fig6.loc["imagenet_dogcat", "acr_authors_mean"] == pytest.approx(0.42)
+    assert fig6.loc["imagenet_dogcat", "acr_mean"] == pytest.approx(0.32)
+    assert "Test, authors' protocol: best epoch, random crop (ours)" in text
+    assert "ACR, authors' protocol: final epoch, 5 random passes (ours)" in text
+    assert "biased upwards" in text and "comparable with the paper's ImageNet points" in text
+    # A directory without such runs has neither the columns nor the notes.
+    assert "test_authors_mean" not in _csv(written, "table1")
+    assert "acr_authors_mean" not in _csv(written, "fig6") and "authors' protocol" not in written[1]

@@ -251,3 +251,54 @@ def test_module_imports_numpy_only():
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                check=True, cwd=pathlib.Path(__file__).resolve().parents[2])
     assert completed.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------- pooled ACR (authors' ImageNet)
+
+
+def naive_pooled_acr(confusions, fine_to_coarse):
+    inter_sum = intra_sum = 0.0
+    for confusion in confusions:
+        n = len(confusion)
+        column_sums = [sum(confusion[i][j] for i in range(n)) for j in range(n)]
+        inter, intra = [], []
+        for i in range(n):
+            for j in range(i + 1, n):
+                a = confusion[i][j] / column_sums[j] if column_sums[j] else 0.0
+                b = confusion[j][i] / column_sums[i] if column_sums[i] else 0.0
+                (intra if fine_to_coarse[i] == fine_to_coarse[j] else inter).append((a + b) / 2)
+        inter_sum += sum(inter) / len(inter)
+        intra_sum += sum(intra) / len(intra)
+    return inter_sum / intra_sum
+
+
+def test_pooled_acr_matches_naive_and_is_not_the_acr_of_the_summed_matrix():
+    f2c = [0, 0, 1, 1]
+    first = np.array([[6, 2, 1, 0], [1, 7, 0, 1], [0, 1, 5, 3], [1, 0, 2, 6]])
+    second = np.array([[9, 0, 0, 0], [4, 3, 1, 1], [0, 0, 8, 1], [3, 0, 0, 5]])
+    pooled = metrics.pooled_average_confusion_ratio([first, second], f2c)
+    np.testing.assert_allclose(pooled, naive_pooled_acr([first, second], f2c))
+    summed = metrics.average_confusion_ratio(first + second, f2c)
+    mean_of_ratios = np.mean([metrics.average_confusion_ratio(c, f2c) for c in (first, second)])
+    assert abs(pooled - summed) > 0.01 and abs(pooled - mean_of_ratios) > 0.01
+    # One pass is the plain ACR.
+    np.testing.assert_allclose(metrics.pooled_average_confusion_ratio([first], f2c),
+                               metrics.average_confusion_ratio(first, f2c))
+
+
+def test_pooled_acr_matches_naive_on_random_passes():
+    rng = np.random.default_rng(3)
+    for trial in range(5):
+        f2c = rng.permutation([0, 0, 0, 1, 1, 2, 2])
+        passes = [rng.integers(0, 6, size=(7, 7)) for _ in range(int(rng.integers(1, 6)))]
+        passes[0][:, trial % 7] = 0  # a class never predicted: its column counts zero confusion
+        np.testing.assert_allclose(metrics.pooled_average_confusion_ratio(passes, f2c),
+                                   naive_pooled_acr(passes, f2c))
+
+
+def test_pooled_acr_edge_cases():
+    assert math.isinf(metrics.pooled_average_confusion_ratio([np.eye(4) + np.eye(4)[::-1]] * 2,
+                                                              [0, 0, 1, 1]))
+    assert math.isnan(metrics.pooled_average_confusion_ratio([np.eye(4)] * 3, [0, 0, 1, 1]))
+    with pytest.raises(ValueError, match="at least one confusion matrix"):
+        metrics.pooled_average_confusion_ratio([], [0, 0, 1, 1])
