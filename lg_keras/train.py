@@ -25,7 +25,9 @@ fit's epoch e consumes exactly data epoch e (tests/lg_keras/test_train.py checks
 
 Differences from PyTorch that remain: Keras SGD applies the learning rate when updating the
 momentum (m = 0.9 m - lr g), PyTorch when applying it (w -= lr b); they agree at constant rates and
-differ for a few steps after a cut. Under a mirrored strategy BatchNorm uses per-replica statistics.
+differ for a few steps after a cut, unless the momentum restarts at the cut: with
+`train.restart_momentum` (the authors' new SGD every epoch, `RestartMomentum`) and the 'milestones'
+schedule, whose cuts fall on epoch starts, the two give the same updates. Under a mirrored strategy BatchNorm uses per-replica statistics.
 """
 
 import contextlib
@@ -266,7 +268,7 @@ class _EpochEnd(keras.callbacks.Callback):
                 os.remove(path)
 
 
-class _RestartMomentum(keras.callbacks.Callback):
+class RestartMomentum(keras.callbacks.Callback):
     """Zeroes the SGD momentum buffers at the start of every epoch (`train.restart_momentum`).
 
     The authors' `train()` called `adjust_optimizer(optimizer, epoch, regime)` every epoch, and
@@ -435,7 +437,7 @@ def train(cfg: ExperimentConfig, info: DatasetInfo, run_dir: str, *,
 
     # ----------------------------------------------------------------------- loop
     epoch_end = _EpochEnd(write_dir, schedule, history, epochs, chash)
-    restart = [_RestartMomentum()] if cfg.train.restart_momentum else []
+    restart = [RestartMomentum()] if cfg.train.restart_momentum else []
     if done < epochs:
         model.fit(train_ds, epochs=epochs, initial_epoch=done, steps_per_epoch=steps,
                   validation_data=val_ds, validation_freq=cfg.train.eval_every or 1,
