@@ -25,24 +25,23 @@ from tests.components import report_fixtures as rf
 PAPER = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "paper.md")
 T_975_2 = 4.302652729911275  # Student t, 95% two-sided, 2 degrees of freedom
 
-@pytest.fixture(scope="module")
-def written(tmp_path_factory):
-    """(RUNS_DIR, report.md text, tables dir) of the constructed directory, written once."""
-    runs_dir = rf.build_runs_dir(tmp_path_factory.mktemp("runs"))
-    path = report.write_report(runs_dir)
-    with open(path) as f:
+def _reported(runs_dir) -> tuple:
+    """(RUNS_DIR, report.md text, tables dir) after writing the report of `runs_dir` once."""
+    with open(report.write_report(runs_dir)) as f:
         text = f.read()
     return runs_dir, text, os.path.join(runs_dir, "tables")
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    """The report of the constructed directory."""
+    return _reported(rf.build_runs_dir(tmp_path_factory.mktemp("runs")))
 
 
 @pytest.fixture(scope="module")
 def verdict_cases(tmp_path_factory):
-    """(RUNS_DIR, report.md text, tables dir) of the runs that hit every verdict outcome."""
-    runs_dir = rf.build_verdict_runs_dir(tmp_path_factory.mktemp("verdicts"))
-    path = report.write_report(runs_dir)
-    with open(path) as f:
-        text = f.read()
-    return runs_dir, text, os.path.join(runs_dir, "tables")
+    """The report of the runs that hit every verdict outcome."""
+    return _reported(rf.build_verdict_runs_dir(tmp_path_factory.mktemp("verdicts")))
 
 
 def _csv(written, name) -> pd.DataFrame:
