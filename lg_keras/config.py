@@ -17,7 +17,12 @@ from typing import Any
 
 from lg_keras.errors import ConfigError
 
-LABEL_VIEW_PATTERN = re.compile(r"^(coarse|fine|fine_noise_(\d+(\.\d+)?)|fine_cluster_(\d+))$")
+LABEL_VIEW_PATTERN = re.compile(
+    r"^(coarse|fine|fine_noise_(launched_)?(\d+(\.\d+)?)|fine_cluster_(\d+))$")
+# Fine-label noise kinds (Table VII): "within_coarse" swaps fine labels inside a coarse class (the
+# authors' fixed code); "launched" is their loop as it stood when the Table VII runs were launched
+# (swap partner a position in the whole training set, so swaps cross coarse classes).
+NOISE_KINDS = ("within_coarse", "launched")
 AUGMENTATIONS = ("auto", "none", "crop_flip", "resized_crop_flip")
 # "cifar10_authors" / "cifar100_authors": the fixed constants of the authors' scripts (data.py).
 NORMALIZATIONS = ("dataset", "imagenet", "none", "cifar10_authors", "cifar100_authors")
@@ -57,6 +62,55 @@ def format_rate(rate: float) -> str:
     return f"{rate:g}"
 
 
+def noise_variant(rate: float, kind: str = "within_coarse") -> str:
+    """The name of a noisy fine-label variant: 0.1 -> '0.1' (within_coarse), 'launched_0.1'.
+
+    The label view is 'fine_noise_' + this name, the record feature 'fine_label_noise_' + it.
+    """
+    _choice("noise_kind", kind, NOISE_KINDS)
+    return format_rate(rate) if kind == "within_coarse" else f"{kind}_{format_rate(rate)}"
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelView:
+    """A parsed training label view (`parse_label_view`).
+
+    Attributes:
+        kind: 'coarse', 'fine', 'noise' or 'cluster'.
+        noise_kind: for 'noise': 'within_coarse' or 'launched'; else ''.
+        rate: for 'noise': the randomness factor r; else None.
+        clusters: for 'cluster': k; else None.
+    """
+
+    kind: str
+    noise_kind: str = ""
+    rate: float | None = None
+    clusters: int | None = None
+
+    @property
+    def trains_fine(self) -> bool:
+        """Whether the view's targets are fine classes of the hierarchy (fine or noisy fine)."""
+        return self.kind in ("fine", "noise")
+
+
+def parse_label_view(view: str) -> LabelView:
+    """Parses 'coarse', 'fine', 'fine_noise_<r>', 'fine_noise_launched_<r>', 'fine_cluster_<k>'.
+
+    Raises:
+        ConfigError: naming the view when it matches none of these.
+    """
+    match = LABEL_VIEW_PATTERN.match(view) if isinstance(view, str) else None
+    if match is None:
+        raise ConfigError(f"data.labels must be 'coarse', 'fine', 'fine_noise_<r>', "
+                          f"'fine_noise_launched_<r>' or 'fine_cluster_<k>'; got {view!r}.")
+    if view in ("coarse", "fine"):
+        return LabelView(view)
+    if view.startswith("fine_cluster_"):
+        return LabelView("cluster", clusters=int(match.group(5)))
+    return LabelView("noise", noise_kind="launched" if match.group(2) else "within_coarse",
+                     rate=float(match.group(3)))
+
+
 @dataclasses.dataclass(frozen=True)
 class BuildConfig:
     """A dataset build: which source, which hierarchy, which noisy variants, how to write.
@@ -65,6 +119,9 @@ class BuildConfig:
         dataset: 'cifar10', 'cifar100', 'fashion_mnist', 'imagenet2012' or 'folder:PATH'.
         hierarchy: a built-in hierarchy name or a path to a hierarchy YAML file.
         noise: randomness factors r of noisy fine-label variants (paper Table VII), each in (0, 1].
+        noise_kind: 'within_coarse' (swaps inside a coarse class; views 'fine_noise_<r>') or
+            'launched' (the authors' loop as launched, swaps across coarse classes, training split
+            only; views 'fine_noise_launched_<r>'). One kind per build.
         seed: seed of the noise and of the class-balanced ranks used for fractions.
         max_train_per_class: keep at most this many training examples per fine class (smoke-sized
             builds); None keeps all. The kept ones are the lowest ranks, so fractions stay nested.
@@ -86,6 +143,8 @@ class BuildConfig:
     test_shards: int = 0
     compression: str = "none"
     image_encoding: str = "auto"
+    noise_kind: str = dataclasses.field(default="within_coarse",
+                                        metadata={HASHED_WHEN_DEFAULT: False})
 
     def __post_init__(self):
         _require(isinstance(self.dataset, str) and bool(self.dataset), "dataset",
@@ -110,6 +169,12 @@ class BuildConfig:
                      "must be an integer in [0, 10000]", value)
         _choice("compression", self.compression, COMPRESSIONS)
         _choice("image_encoding", self.image_encoding, IMAGE_ENCODINGS)
+        _choice("noise_kind", self.noise_kind, NOISE_KINDS)
+
+    @property
+    def noise_variants(self) -> tuple[str, ...]:
+        """The build's noisy variant names, one per rate (`noise_variant`)."""
+        return tuple(noise_variant(rate, self.noise_kind) for rate in self.noise)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,7 +183,8 @@ class DataConfig:
 
     Attributes:
         dataset_dir: a directory written by `lg data build` (holds dataset.json).
-        labels: the training label view: 'coarse', 'fine', 'fine_noise_<r>' or 'fine_cluster_<k>'.
+        labels: the training label view: 'coarse', 'fine', 'fine_noise_<r>' (within-coarse
+            noise), 'fine_noise_launched_<r>' (the authors' launched noise) or 'fine_cluster_<k>'.
         fraction: class-balanced fraction of the training split, in (0, 1] (paper Fig. 2).
         image_size: model input size in pixels; 0 keeps the stored size (must then be fixed).
         augment: 'auto' (crop+flip for images up to 64 px, random-resized crop+flip above),
@@ -141,9 +207,7 @@ class DataConfig:
     cache: bool = True
 
     def __post_init__(self):
-        _require(isinstance(self.labels, str) and bool(LABEL_VIEW_PATTERN.match(self.labels)),
-                 "data.labels", "must be 'coarse', 'fine', 'fine_noise_<r>' or 'fine_cluster_<k>'",
-                 self.labels)
+        parse_label_view(self.labels)
         _require(_is_number(self.fraction) and 0 < self.fraction <= 1, "data.fraction",
                  "must be in (0, 1]", self.fraction)
         _require(_is_int(self.image_size) and 0 <= self.image_size <= 1024,
