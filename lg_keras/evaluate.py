@@ -12,8 +12,9 @@ The paper's figures, and which key holds them:
   `running_train_accuracy` / `running_coarse_train_accuracy` are the last epoch's running figures
   over augmented batches in training mode (history.json), the curves the paper plots (Fig. 3).
 - `acr`: ACR (Sec. V) of the fine confusion matrix against the CLEAN test fine labels;
-  `acr_noisy_test_labels` (noise views) against the test split's noisy labels of the same rate, as
-  the authors' code does for Fig. 7b. An undefined ACR (inf or nan by
+  `acr_noisy_test_labels` (within-coarse noise views) against the test split's noisy labels of the
+  same rate, as the authors' fixed code does for Fig. 7b; None for launched-noise views, whose test
+  labels are clean (the authors' test-noise block was commented out when those runs were launched). An undefined ACR (inf or nan by
   `metrics.average_confusion_ratio`) is stored as None with an explanation in `acr_note`, never as
   a NaN.
 - `best_epoch_val_coarse_accuracy`: the best per-epoch test-split figure from history.json. The
@@ -38,7 +39,7 @@ import tensorflow as tf
 from lg_keras import authors_protocol, data, metrics, records
 # Importing the models registers their classes with Keras, so model.keras loads.
 from lg_keras import models  # noqa: F401  pylint: disable=unused-import
-from lg_keras.config import DataConfig, from_dict
+from lg_keras.config import DataConfig, from_dict, parse_label_view
 from lg_keras.dataset_info import DatasetInfo
 from lg_keras.errors import ConfigError, DataError, HierarchyError, RunDirError
 from lg_keras.labels import Hierarchy
@@ -252,7 +253,7 @@ def trained_class_names(info: DatasetInfo, label_view: str) -> list[str]:
     """Names of the classes a label view trains on (cluster views: cluster_<i>)."""
     if label_view == "coarse":
         return list(info.coarse_names)
-    if label_view.startswith("fine_cluster_"):
+    if parse_label_view(label_view).kind == "cluster":
         return [f"cluster_{i}" for i in range(info.num_classes(label_view))]
     return list(info.fine_names)
 
@@ -261,7 +262,8 @@ def compute_metrics(pred: RunPredictions, info: DatasetInfo,
                     hierarchies: list[Hierarchy] | None = None) -> dict:
     """The metrics of `evaluate_run` from a run's predictions (see the module docstring)."""
     view = pred.label_view
-    fine_view = view == "fine" or view.startswith("fine_noise_")
+    parsed = parse_label_view(view)
+    fine_view = parsed.trains_fine
     view_to_coarse = info.view_to_coarse(view)
     view_labels = view != "coarse" and _has_labels(info, view)
     test_views = ("fine", "coarse") + ((view,) if view_labels and view != "fine" else ())
@@ -302,7 +304,11 @@ def compute_metrics(pred: RunPredictions, info: DatasetInfo,
         out["fine_confusion_matrix"] = confusion.tolist()
         out["acr"], out["acr_note"] = acr_or_none(confusion, info.fine_to_coarse)
         out["acr_labels"] = "fine"
-        if view != "fine" and view_labels:
+        if parsed.noise_kind == "launched":
+            out["acr_noisy_test_labels_note"] = (
+                "Launched noise touches the training split only (the authors' test-noise block was "
+                "commented out when those runs were launched), so there are no noisy test labels.")
+        elif view != "fine" and view_labels:
             noisy = metrics.confusion_matrix(test[view], predicted, info.num_fine_classes)
             out["acr_noisy_test_labels"], out["acr_noisy_test_labels_note"] = acr_or_none(
                 noisy, info.fine_to_coarse)
@@ -346,9 +352,10 @@ def check_hierarchies(info: DatasetInfo, hierarchies: list[Hierarchy]) -> list[H
 
 def require_fine_view(run_dir: str, label_view: str) -> None:
     """Raises ConfigError unless the run predicts the dataset's fine classes (for by_hierarchy)."""
-    if not (label_view == "fine" or label_view.startswith("fine_noise_")):
+    if not parse_label_view(label_view).trains_fine:
         raise ConfigError(f"Evaluating under other hierarchies needs a run trained on fine labels "
-                          f"(data.labels 'fine' or 'fine_noise_<r>'); run {run_dir!r} trained on "
+                          f"(data.labels 'fine', 'fine_noise_<r>' or 'fine_noise_launched_<r>'); "
+                          f"run {run_dir!r} trained on "
                           f"{label_view!r}, whose predictions cannot be remapped.")
 
 

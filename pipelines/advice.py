@@ -20,6 +20,7 @@ import os
 import numpy as np
 import pandas as pd
 
+from lg_keras.config import parse_label_view
 from lg_keras.errors import ConfigError, RunDirError
 from components.reporter import report_stats
 from components.reporter.report_runs import DONE, load_runs, select, values_by_seed
@@ -36,10 +37,13 @@ def _describe_view(labels: str, rows: pd.DataFrame, hierarchy: str | None = None
                 f"mapping")
     if labels == "fine":
         return f"human fine labels{count}"
-    if labels.startswith("fine_cluster_"):
-        return (f"cluster-derived fine labels, {labels[len('fine_cluster_'):]} per coarse class"
-                f"{count}")
-    return f"fine labels with simulated noise r={labels[len('fine_noise_'):]}{count}"
+    view = parse_label_view(labels)
+    if view.kind == "cluster":
+        return f"cluster-derived fine labels, {view.clusters} per coarse class{count}"
+    if view.noise_kind == "launched":
+        return (f"fine labels with the authors' launched noise r={view.rate:g} (swaps across "
+                f"coarse classes){count}")
+    return f"fine labels with simulated noise r={view.rate:g}{count}"
 
 
 def _percent(est: report_stats.Estimate) -> str:

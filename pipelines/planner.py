@@ -269,13 +269,21 @@ def plan(profile_name: str, only: Sequence[str] | None = None,
             if entry is None:
                 build_seconds = estimate_build_seconds(request.dataset)
                 spec = dataclasses.replace(request.dataset, estimated_seconds=build_seconds)
-                entry = merged[key] = _Merged(spec, request.experiment, [], [], exp.priority)
+                entry = merged[key] = _Merged(spec, request.experiment, [], [],
+                                              exp.priority if request.priority is None
+                                              else request.priority)
             entry.hierarchies += [h for h in request.hierarchies if h not in entry.hierarchies]
             if exp.name not in entry.experiments:
                 entry.experiments.append(exp.name)
-            entry.priority = min(entry.priority, exp.priority)
-            exp_groups.setdefault(request.group or f"#{i}", []).append(key)
-        groups += [(exp.name, keys) for keys in exp_groups.values()]
+            priority = exp.priority if request.priority is None else request.priority
+            entry.priority = min(entry.priority, priority)
+            group = exp_groups.setdefault(request.group or f"#{i}", [priority, []])
+            group[0] = min(group[0], priority)
+            group[1].append(key)
+        groups += [(priority, exp.name, keys) for priority, keys in exp_groups.values()]
+    # A request may rank below its experiment (RunRequest.priority: extra seeds, variants that
+    # run by name); sorting is stable, so equal priorities keep the experiments' order.
+    groups = [(name, keys) for _, name, keys in sorted(groups, key=lambda g: g[0])]
 
     # Groups in priority order; the first that does not fit ends the plan (strictly by
     # priority: no lower-priority group fills the gap), except groups already paid for.

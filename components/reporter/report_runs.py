@@ -20,6 +20,8 @@ import os
 import numpy as np
 import pandas as pd
 
+from lg_keras.config import parse_label_view
+from lg_keras.errors import ConfigError
 from components.reporter import paper_numbers
 from components.reporter.report_stats import NOT_RUN, PENDING
 
@@ -95,12 +97,26 @@ def _paper_dataset(hierarchy: str | None, dataset: str | None) -> str:
     return hierarchy or dataset or "unknown"
 
 
-def _label_kind(labels: str) -> tuple[str, float, float]:
-    if labels.startswith("fine_noise_"):
-        return "noise", float(labels[len("fine_noise_"):]), math.nan
-    if labels.startswith("fine_cluster_"):
-        return "cluster", math.nan, float(labels[len("fine_cluster_"):])
-    return labels, math.nan, math.nan
+def _label_kind(labels: str) -> tuple[str, float, float, str]:
+    """(kind, noise rate, cluster k, noise kind) of a label view; NaN where it does not apply."""
+    try:
+        view = parse_label_view(labels)
+    except ConfigError:  # a run directory from another tool: keep the row, unclassified
+        return labels, math.nan, math.nan, ""
+    return (view.kind, math.nan if view.rate is None else view.rate,
+            math.nan if view.clusters is None else float(view.clusters), view.noise_kind)
+
+
+def _coarse_targets_changed(config: dict, labels: str, kind: str) -> float:
+    """The share of the run's training images whose noisy fine label maps to another coarse
+    class (its build's dataset.json), NaN for other views or a build that does not record it."""
+    path = (config.get("dataset") or {}).get("path")
+    if kind != "noise" or not path:
+        return math.nan
+    meta = read_json(os.path.join(path, "dataset.json"), {}) or {}
+    shares = ((meta.get("noise") or {}).get("coarse_changed_fraction") or {}).get("train") or {}
+    value = shares.get(labels[len("fine_noise_"):])
+    return float(value) if isinstance(value, (int, float)) else math.nan
 
 
 def _status(run_dir: str, metrics: dict | None, state: dict | None, planned: str | None) -> str:
@@ -129,7 +145,7 @@ def _row(runs_dir: str, entry: dict, plan: dict) -> dict:
     hierarchy = _hierarchy_name(build.get("hierarchy")
                                 or (config.get("dataset") or {}).get("hierarchy"))
     labels = data.get("labels", "fine")
-    kind, noise_rate, cluster_k = _label_kind(labels)
+    kind, noise_rate, cluster_k, noise_kind = _label_kind(labels)
     head = model.get("head", "linear")
     paper_dataset = _paper_dataset(hierarchy, dataset)
     metrics = metrics or {}
@@ -145,6 +161,8 @@ def _row(runs_dir: str, entry: dict, plan: dict) -> dict:
         "labels": labels,
         "label_kind": kind,
         "noise_rate": noise_rate,
+        "noise_kind": noise_kind,
+        "coarse_targets_changed": _coarse_targets_changed(config, labels, kind),
         "cluster_k": cluster_k,
         "fraction": float(data.get("fraction", 1.0)),
         "model": model.get("name"),
@@ -216,7 +234,8 @@ def load_runs(runs_dir: str) -> pd.DataFrame:
 
     Returns:
         A DataFrame with the setting (dataset, hierarchy, paper_dataset, labels, label_kind,
-        noise_rate, cluster_k, fraction, model, width, head, dropout, epochs, seed, condition),
+        noise_rate, noise_kind, coarse_targets_changed, cluster_k, fraction, model, width, head,
+        dropout, epochs, seed, condition),
         the plan's bookkeeping (run_key, run_dir, experiments, in_plan, status (one of STATUSES),
         estimated_seconds), timings (train_seconds, eval_seconds), versions, every scalar of
         metrics.json in METRIC_COLUMNS and of its 'authors_protocol' in AUTHORS_COLUMNS (NaN

@@ -48,7 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a dataset directory written by `lg data build`")
     parser.add_argument("--labels", required=True,
                         help="training label view: coarse, fine, fine_noise_<r> (a noise rate the "
-                             "dataset was built with) or fine_cluster_<k> (from `lg data cluster`)")
+                             "dataset was built with), fine_noise_launched_<r> (a build with "
+                             "--noise-kind launched) or fine_cluster_<k> (from `lg data cluster`)")
     parser.add_argument("--model", required=True,
                         help=f"network: {', '.join(MODEL_NAMES)}")
     parser.add_argument("--epochs", required=True, type=int,

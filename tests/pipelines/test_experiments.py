@@ -5,6 +5,7 @@ import dataclasses
 import pytest
 
 from lg_keras import hierarchy_files
+from lg_keras.config import config_hash
 from lg_keras.errors import ConfigError
 from pipelines import experiments
 from pipelines.profiles import FAMILIES, PROFILES, Profile, family_of, get_profile
@@ -113,7 +114,12 @@ def test_table1_doubles_seeds_for_the_cifar10_pair_and_table6_scores_ten_mapping
     seeds = {(r.dataset.key, r.experiment.data.labels): set() for r in runs}
     for r in runs:
         seeds[(r.dataset.key, r.experiment.data.labels)].add(r.experiment.train.seed)
-    assert seeds[("cifar10", "fine")] == {0, 1, 2} and seeds[("cifar100", "coarse")] == {0}
+    assert seeds[("cifar10", "fine")] == {0, 1, 2} and seeds[("fashion_mnist", "coarse")] == {0}
+    # The CIFAR-100 pairs' extra seeds (claim_seeds) rank below every paper table.
+    assert seeds[("cifar100", "coarse")] == seeds[("cifar100_animals", "fine")] == {0, 1, 2}
+    assert {r.priority for r in runs if r.experiment.train.seed and r.dataset.key != "cifar10"} \
+        == {experiments.EXTRA_SEED_PRIORITY}
+    assert {r.priority for r in runs if not r.experiment.train.seed} == {None}
     table6 = experiments.get_experiment("table6", cpu).runs
     fine = [r for r in table6 if r.experiment.data.labels == "fine"]
     assert {r.hierarchies for r in fine} == {experiments.TABLE6_HIERARCHIES}
@@ -121,4 +127,51 @@ def test_table1_doubles_seeds_for_the_cifar10_pair_and_table6_scores_ten_mapping
     assert coarse_keys == ["cifar10"] + [f"cifar10_custom_{i}" for i in range(2, 11)]
     table7 = {r.experiment.data.labels for r in experiments.get_experiment("table7", cpu).runs}
     assert table7 == {"coarse", "fine", "fine_noise_0.01", "fine_noise_0.03", "fine_noise_0.1",
-                      "fine_noise_0.3"}
+                      "fine_noise_0.3", "fine_noise_launched_0.01", "fine_noise_launched_0.03",
+                      "fine_noise_launched_0.1", "fine_noise_launched_0.3"}
+
+
+def test_table7_pairs_launched_runs_with_the_coarse_run_of_their_seed_on_cifar10():
+    runs = experiments.get_experiment("table7", PROFILES["cpu"]).runs
+    by_group = {}
+    for r in runs:
+        by_group.setdefault(r.group, []).append(r)
+    seeds = {}
+    for group, members in by_group.items():
+        coarse = [r for r in members if r.experiment.data.labels == "coarse"]
+        fine = [r for r in members if r.experiment.data.labels != "coarse"]
+        assert len(coarse) == len(fine) == 1, group
+        assert coarse[0].dataset.key == "cifar10"  # the launched build has no coarse run
+        assert coarse[0].experiment.train.seed == fine[0].experiment.train.seed
+        labels = fine[0].experiment.data.labels
+        launched = labels.startswith("fine_noise_launched_")
+        assert fine[0].dataset.key == ("cifar10_launched" if launched else "cifar10")
+        seeds.setdefault(labels, set()).add(fine[0].experiment.train.seed)
+    # Seeds 1 and 2 at r = 0.1 and 0.3 for both kinds (ranked last), seed 0 elsewhere.
+    for kind in ("fine_noise_", "fine_noise_launched_"):
+        assert seeds[f"{kind}0.01"] == seeds[f"{kind}0.03"] == {0}
+        assert seeds[f"{kind}0.1"] == seeds[f"{kind}0.3"] == {0, 1, 2}
+    assert {r.priority for r in runs if r.experiment.train.seed} == {
+        experiments.EXTRA_SEED_PRIORITY}
+
+
+def test_the_launched_build_is_cifar10_with_the_launched_noise_and_leaves_cifar10_alone():
+    cpu = PROFILES["cpu"]
+    launched = experiments.dataset_spec("cifar10_launched", cpu)
+    plain = experiments.dataset_spec("cifar10", cpu)
+    assert launched.build == dataclasses.replace(plain.build, noise_kind="launched")
+    assert launched.build.noise_variants == ("launched_0.01", "launched_0.03", "launched_0.1",
+                                             "launched_0.3")
+    assert plain.build.noise_variants == ("0.01", "0.03", "0.1", "0.3")
+    assert launched.build_hash != plain.build_hash
+
+
+def test_memorisation_runs_train_four_times_the_cpu_epochs_and_are_table7s_own_in_paper():
+    cpu = experiments.get_experiment("table7_memorisation", PROFILES["cpu"]).runs
+    assert [(r.experiment.data.labels, r.experiment.train.epochs) for r in cpu] == [
+        ("fine", 48), ("fine_noise_0.3", 48)]
+    paper = PROFILES["paper"]
+    table7 = {config_hash(r.experiment)
+              for r in experiments.get_experiment("table7", paper).runs}
+    assert {config_hash(r.experiment) for r in
+            experiments.get_experiment("table7_memorisation", paper).runs} <= table7

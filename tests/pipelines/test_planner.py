@@ -164,3 +164,22 @@ def test_config_hashes_stay_stable_when_a_late_field_is_at_its_default():
         ModelConfig(final_norm="no")
     assert "(paper: preact_resnet18 width 64 (no final BN)" in planner.format_plan(
         planner.plan("cpu", ["table1"]))
+
+
+def test_a_request_ranked_below_its_experiment_runs_after_every_higher_priority_group():
+    """Table VII's extra seeds (RunRequest.priority 8) come after Table VII's seed-0 runs and,
+    in the default plan, after every experiment of priority 7 or less."""
+    from pipelines import experiments  # pylint: disable=import-outside-toplevel
+
+    only = planner.plan("cpu", only=["table7"])
+    assert [r.experiment.train.seed for r in only.runs] == [0] * 10 + [1] * 5 + [2] * 5
+    assert [r.priority for r in only.runs] == [2] * 10 + [experiments.EXTRA_SEED_PRIORITY] * 10
+    full = planner.plan("cpu")
+    priorities = [r.priority for r in full.runs]
+    assert priorities == sorted(priorities) and experiments.EXTRA_SEED_PRIORITY in priorities
+    # A run shared with a higher-priority experiment keeps that priority (Table I's coarse seeds).
+    coarse = [r for r in only.runs if r.experiment.data.labels == "coarse"]
+    assert [r.priority for r in coarse] == [2, 8, 8]
+    with_table1 = planner.plan("cpu", only=["table1", "table7"])
+    assert sorted(r.priority for r in with_table1.runs if r.dataset == "cifar10"
+                  and r.experiment.data.labels == "coarse") == [0, 0, 0]
