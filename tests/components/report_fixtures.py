@@ -50,7 +50,8 @@ def write_run(runs_dir: str, dataset: str, labels: str, seed: int, test: float |
               running: float = 0.998, best: float | None = None, acr: float | None = None,
               acr_noisy: float | None = None, correct: str | None = None,
               by_hierarchy: dict | None = None, epochs: int = 8, val_acr=(None, None),
-              experiments=("table1",), state: str = "done", seconds: float = 60.0) -> dict:
+              experiments=("table1",), state: str = "done", seconds: float = 60.0,
+              key_suffix: str = "") -> dict:
     """Writes one run directory; returns its plan entry.
 
     Args:
@@ -61,7 +62,7 @@ def write_run(runs_dir: str, dataset: str, labels: str, seed: int, test: float |
     cfg = ExperimentConfig(data=DataConfig(labels=labels, fraction=fraction),
                            model=ModelConfig(width=16, head=head),
                            train=TrainConfig(epochs=epochs, seed=seed))
-    key = f"{dataset}-{labels}-{head}-{fraction:g}-s{seed}"
+    key = f"{dataset}-{labels}-{head}-{fraction:g}-s{seed}{key_suffix}"
     run_dir = os.path.join(runs_dir, "runs", key)
     entry = {"key": key, "dataset": dataset, "experiment": to_dict(cfg), "hierarchies": [],
              "experiments": list(experiments), "estimated_seconds": seconds,
@@ -205,6 +206,12 @@ VERDICT_NOISE = {0.01: (0.9905, 0.125, 0.11), 0.03: (0.989, 0.12, 0.09),
                  0.1: (0.987, 0.11, 0.06), 0.3: (0.985, 0.10, 0.03)}
 
 
+# The launched noise, seed 0: r -> (final A_FC, best-epoch A_FC, coarse targets changed). Against
+# the seed-0 coarse run (0.984) ΔA is +0.4, +0.1, -0.4, -1.4: negative from r = 0.1.
+VERDICT_LAUNCHED = {0.01: (0.988, 0.990, 0.009), 0.03: (0.985, 0.989, 0.028),
+                    0.1: (0.980, 0.986, 0.089), 0.3: (0.970, 0.981, 0.22)}
+
+
 def build_verdict_runs_dir(root) -> str:
     """A RUNS_DIR of finished runs whose verdicts cover every outcome (VERDICT_CASES)."""
     d = str(root)
@@ -219,5 +226,17 @@ def build_verdict_runs_dir(root) -> str:
         entries.append(write_run(d, "cifar10", f"fine_noise_{rate:g}", 0, accuracy, acr=acr,
                                  acr_noisy=acr_noisy, val_acr=(0.4, 0.15),
                                  experiments=("table7",)))
-    write_plan(d, entries)
+    shares = {}
+    for rate, (accuracy, best, share) in VERDICT_LAUNCHED.items():
+        entries.append(write_run(d, "cifar10_launched", f"fine_noise_launched_{rate:g}", 0,
+                                 accuracy, best=best, acr=0.1, experiments=("table7",)))
+        shares[f"launched_{rate:g}"] = share
+    os.makedirs(os.path.join(d, "data", "cifar10_launched"))
+    _dump(os.path.join(d, "data", "cifar10_launched", "dataset.json"), {"noise": {
+        "kind": "launched", "coarse_changed_fraction": {"train": shares, "test": {
+            k: 0.0 for k in shares}}}})
+    for labels, accuracy, running in (("fine", 0.990, 0.99), ("fine_noise_0.3", 0.980, 0.95)):
+        entries.append(write_run(d, "cifar10", labels, 0, accuracy, running=running, epochs=32,
+                                 experiments=("table7_memorisation",), key_suffix="-long"))
+    write_plan(d, entries, hierarchies={"cifar10_launched": "cifar10"})
     return d

@@ -357,6 +357,40 @@ def test_fig7b_on_noisy_test_labels_is_not_counted(verdict_cases):
     np.testing.assert_allclose(table.loc[[0.01, 0.3], "acr_noisy_mean"], [0.11, 0.03])
 
 
+def test_table_vii_sets_the_two_noise_kinds_side_by_side(verdict_cases):
+    table = _csv(verdict_cases, "table7_noise_kinds").set_index("rate")
+    # r = 0 is the clean fine run for both kinds (seed 0 of 3: 99.2, ΔA over 3 seeds +0.70).
+    assert table.loc[0.0, "launched_a_fc_mean"] == table.loc[0.0, "within_coarse_a_fc_mean"]
+    assert table.loc[0.0, "launched_delta_n"] == 3
+    np.testing.assert_allclose(table.loc[[0.01, 0.03, 0.1, 0.3], "launched_a_fc_mean"],
+                               [98.8, 98.5, 98.0, 97.0])
+    np.testing.assert_allclose(table.loc[[0.01, 0.03, 0.1, 0.3], "launched_a_fc_best_mean"],
+                               [99.0, 98.9, 98.6, 98.1])
+    # Paired with the seed-0 coarse run (98.4), the only seed the launched runs have.
+    np.testing.assert_allclose(table.loc[[0.01, 0.3], "launched_delta_mean"], [0.4, -1.4],
+                               atol=1e-9)
+    np.testing.assert_allclose(table.loc[[0.1, 0.3], "within_coarse_a_fc_mean"], [98.7, 98.5])
+    np.testing.assert_allclose(table.loc[[0.01, 0.1, 0.3], "coarse_targets_changed"],
+                               [0.9, 8.9, 22.0])
+    assert table.loc[[0.1, 0.3], "paper_delta"].tolist() == [-0.30, -0.70]
+    verdicts = _verdicts(verdict_cases)
+    launched = "Table VII r={} with the launched noise (the loop the paper's runs used): sign of ΔA"
+    assert verdicts[launched.format("0.01")].startswith("inconclusive (one seed; same sign")
+    assert verdicts[launched.format("0.1")].startswith("inconclusive (one seed; same sign")
+    _, text, _ = verdict_cases
+    assert ("Ours, within-coarse: ΔA negative at no r (mean over seeds), A_FC 99.10 -> 98.50 "
+            "(-0.60 points) by r = 0.3") in text
+    assert "launched: ΔA negative from r = 0.1 (mean over seeds), A_FC 99.10 -> 97.00" in text
+    assert "| 22.0% |" in text
+
+
+def test_the_memorisation_check_compares_the_long_runs_with_table7s(verdict_cases):
+    table = _csv(verdict_cases, "table7_memorisation").set_index(["labels", "epochs"])
+    assert table.loc[("fine", 32), "a_fc_mean"] == pytest.approx(99.0)
+    assert table.loc[("fine_noise_0.3", 32), "running_train_mean"] == pytest.approx(95.0)
+    assert table.loc[("fine_noise_0.3", 8), "a_fc_mean"] == pytest.approx(98.5)
+
+
 def test_table_vi_uses_the_fine_models_by_hierarchy_scores(written):
     table = _csv(written, "table6").set_index("id")
     row = table.loc[3]
