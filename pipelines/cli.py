@@ -5,6 +5,7 @@
   lg reproduce | lg report | lg advise        the paper's experiments, their report, a verdict
   lg pipeline compile|run-local               the same components as a Kubeflow pipeline
   lg tensorboard DIR                          TensorBoard on 127.0.0.1
+  lg records save|restore                     a runs directory's records without weights (for git)
 """
 
 import argparse
@@ -74,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
 # Modules whose `register(commands, data_commands)` adds their subcommands.
 _COMMAND_MODULES = ("components.trainer.__main__", "components.evaluator.__main__",
                     "pipelines.reproduce", "pipelines.kubeflow", "pipelines.tensorboard",
-                    "components.cluster.__main__", "pipelines.advice")
+                    "components.cluster.__main__", "pipelines.advice",
+                    "pipelines.run_records")
 
 
 def _extra_commands():

@@ -30,6 +30,7 @@ from typing import Callable, Sequence
 from lg_keras import outputs
 from lg_keras.errors import DataError, RunDirError
 from pipelines.plan import DatasetSpec, Plan, RunSpec
+from pipelines import run_records
 
 PLAN_FILE = "plan.json"
 DONE, PENDING = "done", "pending"
@@ -279,6 +280,14 @@ def run_plan(plan: Plan, runs_dir: str, *, data_dirs: Sequence[str] = (),
         progress = _Progress(plan)
         for index, run in enumerate(plan.runs):
             spec = specs[run.dataset]
+            out = run_dir(runs_dir, run)
+            if run_records.restored_metrics(out, run.experiment, spec.build_hash) is not None:
+                # Restored by `lg records restore`: its numbers are here, its weights are not.
+                logging.info("%s: restored from saved records; not trained again.", out)
+                book.set_run(index, DONE)
+                book.write()
+                progress.finished(run, 0.0, share=0.0)
+                continue
             data = datasets.obtain(spec)
             for key in datasets.ready:
                 book.set_dataset(key, DONE)
@@ -293,7 +302,7 @@ def run_plan(plan: Plan, runs_dir: str, *, data_dirs: Sequence[str] = (),
             logging.info("%s", progress.line(index + 1, len(plan.runs), run))
             run_start = time.time()
             metrics, worked, share = _train_and_evaluate(run, plan.evaluator_config(run), data,
-                                                         run_dir(runs_dir, run))
+                                                         out)
             progress.finished(run, time.time() - run_start, share)
             book.set_run(index, DONE)
             book.write()

@@ -107,13 +107,21 @@ def _label_kind(labels: str) -> tuple[str, float, float, str]:
             math.nan if view.clusters is None else float(view.clusters), view.noise_kind)
 
 
-def _coarse_targets_changed(config: dict, labels: str, kind: str) -> float:
+def _dataset_dirs(runs_dir: str, entry: dict, config: dict) -> list[str]:
+    """Where the run's build may be: the plan's directory under RUNS_DIR (which moves with saved
+    records, `lg records`), then the path the trainer recorded."""
+    dirs = [os.path.join(runs_dir, entry["dataset_dir"])] if entry.get("dataset_dir") else []
+    return dirs + [p for p in [(config.get("dataset") or {}).get("path")] if p]
+
+
+def _coarse_targets_changed(dataset_dirs: list[str], labels: str, kind: str) -> float:
     """The share of the run's training images whose noisy fine label maps to another coarse
     class (its build's dataset.json), NaN for other views or a build that does not record it."""
-    path = (config.get("dataset") or {}).get("path")
-    if kind != "noise" or not path:
+    paths = [os.path.join(d, "dataset.json") for d in dataset_dirs]
+    path = next((p for p in paths if os.path.isfile(p)), None)
+    if kind != "noise" or path is None:
         return math.nan
-    meta = read_json(os.path.join(path, "dataset.json"), {}) or {}
+    meta = read_json(path, {}) or {}
     shares = ((meta.get("noise") or {}).get("coarse_changed_fraction") or {}).get("train") or {}
     value = shares.get(labels[len("fine_noise_"):])
     return float(value) if isinstance(value, (int, float)) else math.nan
@@ -162,7 +170,8 @@ def _row(runs_dir: str, entry: dict, plan: dict) -> dict:
         "label_kind": kind,
         "noise_rate": noise_rate,
         "noise_kind": noise_kind,
-        "coarse_targets_changed": _coarse_targets_changed(config, labels, kind),
+        "coarse_targets_changed": _coarse_targets_changed(
+            _dataset_dirs(runs_dir, entry, config), labels, kind),
         "cluster_k": cluster_k,
         "fraction": float(data.get("fraction", 1.0)),
         "model": model.get("name"),

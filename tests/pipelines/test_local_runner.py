@@ -15,6 +15,7 @@ import types
 
 import pytest
 
+from components.reporter.report_runs import load_runs
 from lg_keras.config import BuildConfig
 from lg_keras.errors import RunDirError
 from pipelines import cli, local_runner
@@ -112,6 +113,60 @@ def test_a_rerun_redoes_nothing(tiny_runs):
     assert (os.stat(model).st_mtime_ns, os.stat(metrics).st_mtime_ns) == stamps
     assert calls == [None]  # only the final call, so a report exists even when nothing was new
     assert time.time() - start < max(first_seconds / 2, 20)
+
+
+def test_saved_records_rebuild_the_report_and_restored_runs_are_not_trained_again(
+        tiny_runs, tmp_path):
+    """`lg records save` keeps the numbers without the weights; restored into a fresh RUNS_DIR
+    elsewhere, the runner counts the run as done without building its dataset or training."""
+    plan, runs_dir, _, _, _ = tiny_runs
+    saved = str(tmp_path / "saved")
+    assert cli.main(["records", "save", runs_dir, saved]) == 0
+    files = {os.path.relpath(os.path.join(r, f), saved) for r, _, fs in os.walk(saved) for f in fs}
+    run_rel = os.path.join("trainer", "model", plan.runs[0].key)
+    for name in ("config.json", "train_state.json", "history.json", "metrics.json"):
+        assert os.path.join(run_rel, name) in files
+    assert "plan.json" in files  # (this fixture wrote no report; a reproduce run's is copied too)
+    assert os.path.join("example_gen", "examples", plan.datasets[0].build_hash,
+                        "dataset.json") in files
+    assert not [f for f in files if f.endswith((".keras", ".tfrecord")) or "checkpoint" in f
+                or f.startswith(os.path.join(run_rel, "logs"))]
+    assert cli.main(["report", saved]) == 0 and os.path.isfile(os.path.join(saved, "report.md"))
+    rows = load_runs(saved)  # what the report is rebuilt from: the records alone
+    (done,) = rows[rows["status"] == "done"].itertuples()
+    with open(os.path.join(runs_dir, run_rel, "metrics.json")) as f:
+        assert done.coarse_test_accuracy == json.load(f)["coarse_test_accuracy"]
+    fresh = str(tmp_path / "fresh")
+    assert cli.main(["records", "restore", saved, fresh]) == 0
+    summary = local_runner.run_plan(dataclasses.replace(plan, datasets=plan.datasets[:1],
+                                                        runs=plan.runs[:1]), fresh,
+                                    on_run_finished=None)
+    assert summary["computed"] == 0 and summary["done"] == 1
+    assert not os.path.exists(os.path.join(fresh, "example_gen", "examples",
+                                           plan.datasets[0].build_hash, "train"))
+    # Restoring again copies nothing and overwrites nothing.
+    assert local_runner.run_records.restore(saved, fresh) == []
+
+
+def test_records_of_another_config_are_not_taken_for_the_run(tiny_runs, tmp_path):
+    plan, runs_dir, _, _, _ = tiny_runs
+    saved = str(tmp_path / "saved")
+    local_runner.run_records.save(runs_dir, saved)
+    run = plan.runs[0]
+    out = os.path.join(saved, "trainer", "model", run.key)
+    build = plan.datasets[0].build_hash
+    assert local_runner.run_records.restored_metrics(out, run.experiment, build) is not None
+    other_seed = dataclasses.replace(run.experiment, train=dataclasses.replace(
+        run.experiment.train, seed=7))
+    assert local_runner.run_records.restored_metrics(out, other_seed, build) is None
+    assert local_runner.run_records.restored_metrics(out, run.experiment, "0" * 16) is None
+    # A run directory that still has its weights is the trainer's and evaluator's to judge.
+    assert local_runner.run_records.restored_metrics(
+        os.path.join(runs_dir, "trainer", "model", run.key), run.experiment, build) is None
+    with pytest.raises(RunDirError, match="outside"):
+        local_runner.run_records.save(runs_dir, os.path.join(runs_dir, "records"))
+    with pytest.raises(RunDirError, match="no plan.json"):
+        local_runner.run_records.restore(str(tmp_path), runs_dir)
 
 
 def test_a_narrower_plan_keeps_the_hierarchies_already_scored(tiny_runs):
