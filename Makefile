@@ -10,7 +10,7 @@ PROFILE ?= cpu
 RUNS ?= runs/$(PROFILE)
 PYTEST_ARGS ?=
 
-.PHONY: install test test-slow reproduce bench tensorboard lint clean
+.PHONY: install test test-slow reproduce save-results bench tensorboard lint clean
 
 install: $(STAMP)
 
@@ -29,8 +29,15 @@ test-slow: $(STAMP)
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 # Every table and figure of the paper at the chosen profile (cpu by default), report in $(RUNS).
+# Runs finished in earlier sessions come back from their saved records (results/$(PROFILE), no
+# weights) and are not trained again; `make save-results` saves this machine's for git.
+RESULTS ?= results/$(PROFILE)
 reproduce: $(STAMP)
+	if [ -f $(RESULTS)/plan.json ]; then $(VENV)/bin/lg records restore $(RESULTS) $(RUNS); fi
 	$(VENV)/bin/lg reproduce --profile $(PROFILE) --out $(RUNS)
+
+save-results: $(STAMP)
+	$(VENV)/bin/lg records save $(RUNS) $(RESULTS)
 
 bench: $(STAMP)
 	$(PY) -m pipelines.bench --out bench/latest.json
