@@ -51,10 +51,25 @@ class DatasetInfo:
         size = self.meta["image"]["fixed_size"]
         return tuple(size) if size else None
 
+    @property
+    def noise_kind(self) -> str:
+        """'within_coarse' or 'launched' (datasets built before kinds existed: within_coarse)."""
+        return self.meta.get("noise", {}).get("kind", "within_coarse")
+
+    @property
+    def noise_variants(self) -> list[str]:
+        """Noisy variant names, in rate order: '0.1' (within_coarse) or 'launched_0.1'.
+
+        The label view is 'fine_noise_' + name. Datasets built before variants were recorded
+        list only their rates, which are then the (within-coarse) variant names.
+        """
+        noise = self.meta.get("noise", {})
+        return list(noise.get("variants", noise.get("rates", [])))
+
     def label_views(self) -> list[str]:
         """Label views this dataset can train on."""
         views = ["fine", "coarse"]
-        views += [f"fine_noise_{name}" for name in self.meta.get("noise", {}).get("rates", [])]
+        views += [f"fine_noise_{name}" for name in self.noise_variants]
         views += [f"fine_cluster_{k}" for k in sorted(self.meta.get("clusters", {}), key=int)]
         return views
 

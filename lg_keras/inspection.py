@@ -84,11 +84,7 @@ def format_report(info: DatasetInfo, report: dict) -> str:
                      f"per fine class {fine.min():,}-{fine.max():,}")
         lines.append("    per coarse class: " + ", ".join(
             f"{k} {v:,}" for k, v in data["coarse"].items()))
-    noise = info.meta.get("noise", {})
-    for split, fractions in noise.get("changed_fraction", {}).items():
-        if fractions:
-            lines.append(f"  noise ({split}): " + ", ".join(
-                f"r={r}: {f:.2%} of fine labels changed" for r, f in fractions.items()))
+    lines += _noise_lines(info)
     for key, cluster in sorted(info.meta.get("clusters", {}).items()):
         lines.append(f"  clusters k={key}: " + ", ".join(
             f"{m} {v:.3f}" for m, v in cluster.get("agreement", {}).items()))
@@ -98,3 +94,32 @@ def format_report(info: DatasetInfo, report: dict) -> str:
     else:
         lines.append("  all shards readable; counts match dataset.json")
     return "\n".join(lines)
+
+
+def _noise_lines(info: DatasetInfo) -> list[str]:
+    """Report lines on the noise: its kind, then per split and variant the shares changed.
+
+    Datasets built before the coarse-changed shares were recorded show the fine shares only.
+    """
+    noise = info.meta.get("noise", {})
+    variants = info.noise_variants
+    if not variants:
+        return []
+    rates = dict(zip(variants, noise.get("rates", variants)))
+    lines = [f"  noise kind: {info.noise_kind}; label views "
+             + ", ".join(f"fine_noise_{v}" for v in variants)]
+    if noise.get("note"):
+        lines.append(f"    note: {noise['note']}")
+    coarse_changed = noise.get("coarse_changed_fraction", {})
+    for split in SPLITS:
+        fractions = noise.get("changed_fraction", {}).get(split)
+        if not fractions:
+            continue
+        parts = []
+        for variant, share in fractions.items():
+            part = f"r={rates.get(variant, variant)}: {share:.2%} of fine labels changed"
+            if variant in coarse_changed.get(split, {}):
+                part += f" ({coarse_changed[split][variant]:.2%} to another coarse class)"
+            parts.append(part)
+        lines.append(f"  noise ({split}): " + ", ".join(parts))
+    return lines

@@ -7,7 +7,7 @@ import sys
 
 from components.entrypoint import run_guarded
 from components.example_gen import executor
-from lg_keras.config import BuildConfig
+from lg_keras.config import NOISE_KINDS, BuildConfig
 from lg_keras.errors import ConfigError
 
 # Searched after --data-dir and LG_DATA_DIR: Debian's dataset packages and the project's cache.
@@ -44,6 +44,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--noise", default="",
                         help="comma-separated randomness factors r for noisy fine-label variants, "
                              "e.g. 0.01,0.03,0.1,0.3 (paper Table VII)")
+    parser.add_argument("--noise-kind", default="within_coarse", choices=NOISE_KINDS,
+                        help="within_coarse (default): swaps inside a coarse class, features "
+                             "fine_label_noise_<r>; launched: the authors' loop as it stood when "
+                             "their Table VII runs were launched (swap partner a position in the "
+                             "whole training set, so swaps cross coarse classes; training split "
+                             "only), features fine_label_noise_launched_<r>")
     parser.add_argument("--seed", type=int, default=0, help="seed of noise and fraction ranks")
     parser.add_argument("--max-train-per-class", type=int, default=None,
                         help="keep at most N training examples per fine class (small builds)")
@@ -72,7 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def build_config(args) -> BuildConfig:
     """The build config from parsed arguments (ConfigError naming the option on a bad value)."""
     return BuildConfig(dataset=args.dataset, hierarchy=args.hierarchy,
-                       noise=parse_rates(args.noise), seed=args.seed,
+                       noise=parse_rates(args.noise), noise_kind=args.noise_kind, seed=args.seed,
                        max_train_per_class=args.max_train_per_class,
                        max_test_per_class=args.max_test_per_class, train_shards=args.train_shards,
                        test_shards=args.test_shards, compression=args.compression,

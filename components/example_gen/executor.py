@@ -3,6 +3,14 @@
 `run(cfg, inputs, outputs)` reads `inputs['data_dirs']` (where local copies are looked for) and
 writes the dataset to `outputs['examples']` atomically: the job writes into a private partial
 directory that is renamed into place only when the records and `dataset.json` are complete.
+
+Noisy fine labels (paper Table VII) are one feature per variant of `BuildConfig.noise_variants`
+('fine_label_noise_0.1' within coarse classes, 'fine_label_noise_launched_0.1' for the authors'
+loop as launched; see `transforms`). A launched build's test split holds the true fine label in
+its noisy features: the authors' test-noise block was commented out when those runs were
+launched, so their ACR used clean test labels. `dataset.json` says so (`noise.noisy_splits`,
+`noise.note`) and records, per split and variant, the share of fine labels changed and the share
+moved to another coarse class (`noise.coarse_changed_fraction`, 0 for within-coarse noise).
 """
 
 import datetime
@@ -133,7 +141,7 @@ def count_shards(directory: str, compression: str) -> dict[str, dict[str, int]]:
 
 
 def _run_pipeline(cfg, source, label_map, partial, beam_args):
-    rates = tuple(cfg.noise)
+    rates, variants = tuple(cfg.noise), cfg.noise_variants
     max_per_class = {"train": cfg.max_train_per_class, "test": cfg.max_test_per_class}
     num_shards = {"train": cfg.train_shards or _DEFAULT_SHARDS["train"],
                   "test": cfg.test_shards or _DEFAULT_SHARDS["test"]}
@@ -151,13 +159,19 @@ def _run_pipeline(cfg, source, label_map, partial, beam_args):
         # The labels side is small (ids and ints): it joins the images at the shard writers as a
         # side input (a few arrays per split), so the images are shuffled once, into shards.
         label_table = (chunks
-                       | "RanksAndNoise" >> transforms.AssignRanksAndNoise(rates, cfg.seed,
-                                                                          max_per_class)
+                       | "RanksAndNoise" >> transforms.AssignRanksAndNoise(
+                           rates, cfg.seed, max_per_class, cfg.noise_kind)
                        | "MergeLabels" >> beam.CombineGlobally(transforms.merge_label_tables))
+        if cfg.noise_kind == "launched":
+            # The launched loop's swap partner is a position in the whole training split: one
+            # global step over the merged table, not one per coarse group.
+            label_table = label_table | "LaunchedNoise" >> beam.Map(
+                transforms.add_launched_noise, rates, cfg.seed, label_map.fine_to_coarse)
         _ = (chunks
-             | "Write" >> transforms.WriteShards(prefixes, num_shards, cfg.compression, rates,
-                                                 label_table)
-             | "Stats" >> beam.CombineGlobally(transforms.MergeStatsFn(rates))
+             | "Write" >> transforms.WriteShards(prefixes, num_shards, cfg.compression, variants,
+                                                 label_table, label_map.fine_to_coarse)
+             | "Stats" >> beam.CombineGlobally(
+                 transforms.MergeStatsFn(variants, label_map.fine_to_coarse))
              | "WriteStats" >> beam.Map(_write_stats, stats_path))
     with open(stats_path) as f:
         stats = json.load(f)
@@ -174,6 +188,7 @@ def _write_stats(acc, path):
         "fine": {s: {str(k): v for k, v in c.items()} for s, c in acc["fine"].items()},
         "coarse": {s: {str(k): v for k, v in c.items()} for s, c in acc["coarse"].items()},
         "changed": acc["changed"],
+        "coarse_changed": acc["coarse_changed"],
         "channels": acc["channels"],
         "fixed_size": list(next(iter(acc["shapes"]))) if len(acc["shapes"]) == 1 else None,
         "mean": mean.tolist(),
@@ -195,12 +210,7 @@ def _dataset_meta(cfg, source, aligned, stats, seconds):
             "coarse": {name: int(coarse.get(str(i), 0))
                        for i, name in enumerate(aligned.coarse_names)},
         }
-    noise = {"rates": [format_rate(r) for r in cfg.noise], "changed_fraction": {}}
-    for split in SPLITS:
-        total = max(counts[split]["total"], 1)
-        changed = stats["changed"].get(split, {})
-        noise["changed_fraction"][split] = {
-            name: changed.get(name, 0) / total for name in noise["rates"]}
+    noise = _noise_meta(cfg, counts, stats)
     return {
         "format_version": records.FORMAT_VERSION,
         "config_hash": config_hash(cfg),
@@ -217,9 +227,37 @@ def _dataset_meta(cfg, source, aligned, stats, seconds):
             "std": stats["std"][:channels] if channels == 1 else stats["std"],
         },
         "features": {
-            "int64": list(records.INT_FEATURES) + [records.noise_feature(n) for n in noise["rates"]],
+            "int64": list(records.INT_FEATURES) + [records.noise_feature(v)
+                                                   for v in noise["variants"]],
             "bytes": list(records.BYTES_FEATURES),
         },
         "built_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "build_seconds": round(seconds, 1),
     }
+
+
+def _noise_meta(cfg, counts, stats):
+    """The `noise` entry of dataset.json.
+
+    Returns:
+        {'kind', 'rates' (formatted, as before kinds existed), 'variants' (feature suffixes, in
+        rate order), 'noisy_splits', 'note' (launched only), and per split and variant
+        'changed_fraction' (fine label changed) and 'coarse_changed_fraction' (noisy fine label
+        in another coarse class than the true one)}.
+    """
+    noise = {"kind": cfg.noise_kind,
+             "rates": [format_rate(r) for r in cfg.noise],
+             "variants": list(cfg.noise_variants),
+             "noisy_splits": list(transforms.NOISY_SPLITS[cfg.noise_kind]),
+             "changed_fraction": {}, "coarse_changed_fraction": {}}
+    if cfg.noise_kind == "launched":
+        noise["note"] = ("test split: the noisy features hold the true fine label (the authors' "
+                         "test-noise block was commented out when the Table VII runs were "
+                         "launched, so their ACR used clean test labels)")
+    for split in SPLITS:
+        total = max(counts[split]["total"], 1)
+        for key, stat in (("changed_fraction", "changed"),
+                          ("coarse_changed_fraction", "coarse_changed")):
+            found = stats[stat].get(split, {})
+            noise[key][split] = {name: found.get(name, 0) / total for name in noise["variants"]}
+    return noise

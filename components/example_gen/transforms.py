@@ -1,8 +1,23 @@
 """Beam transforms of the dataset builder.
 
 The per-element logic lives in lg_keras (images.prepare_image, label_variants.swap_within_group,
-label_variants.class_balanced_ranks); these transforms only key, group and join. Results never depend on
-Beam's element order: every group is sorted by example id before a seeded computation.
+label_variants.inject_launched_noise, label_variants.class_balanced_ranks); these transforms only
+key, group and join. Results never depend on Beam's element order: every group is sorted by example
+id before a seeded computation.
+
+Noisy fine labels (paper Table VII) come in two kinds, one per build (`BuildConfig.noise_kind`):
+
+- within_coarse: swaps inside each coarse class, run per (split, coarse class) group in
+  `_ranks_and_noise`; both splits are noisy (the test split with its own seed).
+- launched: the authors' loop as it stood when their Table VII runs were launched
+  (`label_variants.inject_launched_noise`): the swap partner is a position in the whole training
+  set, so swaps cross coarse classes. It needs the whole split at once, so it runs in one global
+  step (`add_launched_noise`) over the merged label table. Only the training split is noisy: the
+  test split's `fine_label_noise_launched_<r>` holds the true fine label, because the authors'
+  test-noise block was commented out when those runs were launched (their ACR uses clean test
+  labels).
+
+`coarse_label` always holds the true coarse class.
 """
 
 import dataclasses
@@ -11,11 +26,13 @@ import apache_beam as beam
 import numpy as np
 
 from lg_keras import label_variants, labels, records
-from lg_keras.config import format_rate
 from lg_keras.sources.base import RawExample
 
 # The authors' code seeds the test split's label noise separately (seed 1234); we offset ours.
 TEST_NOISE_SEED_OFFSET = 1234
+
+# The splits each noise kind makes noisy (see the module docstring); the others keep true labels.
+NOISY_SPLITS = {"within_coarse": ("train", "test"), "launched": ("train",)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,12 +74,18 @@ def prepare_example(raw: RawExample, split: str, label_map: LabelMap, encoding: 
     }
 
 
-def read_chunks(split: str, source, chunk_size: int = CHUNK_SIZE):
+def read_chunks(split: str, source, chunk_size: int | None = None):
     """Yields (split, chunk index, [RawExample, ...]) in the source's order.
 
     Runs inside the pipeline, so payloads never enter its graph (a beam.Create of 50,000 payloads
     pickles them into the pipeline proto several times: about a minute for CIFAR-10).
+
+    Args:
+        split: 'train' or 'test'.
+        source: the opened source.
+        chunk_size: examples per chunk; None reads `CHUNK_SIZE` when called (tests vary it).
     """
+    chunk_size = chunk_size or CHUNK_SIZE
     chunk = []
     index = 0
     for raw in source.examples(split):
@@ -106,11 +129,13 @@ def _label_keys(element):
         yield (split, int(c)), (ids[members].tolist(), fine[members].tolist())
 
 
-def _ranks_and_noise(element, rates: tuple[float, ...], seed: int, max_per_class: dict):
+def _ranks_and_noise(element, rates: tuple[float, ...], seed: int, max_per_class: dict,
+                     noise_kind: str = "within_coarse"):
     """Ranks each fine class of a coarse group, keeps the subset, then swaps noisy labels.
 
     The subset is drawn first and the noise runs over the kept examples; both sort by example id,
-    so neither Beam's element order nor the chunking matters.
+    so neither Beam's element order nor the chunking matters. A launched build's noise needs the
+    whole split (`add_launched_noise`): here its noisy columns hold the true fine labels.
 
     Yields:
         One label table (see `merge_label_tables`) of the group's kept examples.
@@ -125,20 +150,25 @@ def _ranks_and_noise(element, rates: tuple[float, ...], seed: int, max_per_class
         kept += [(i, fine, int(r)) for i, r in zip(ids, ranks) if limit is None or r < limit]
     kept.sort()
     fine = np.array([f for _, f, _ in kept], np.int64)
-    split_seed = seed if split == "train" else seed + TEST_NOISE_SEED_OFFSET
-    noisy = [label_variants.swap_within_group(fine, rate, label_variants.noise_group_rng(split_seed, coarse, rate))
-             for rate in rates]
+    if noise_kind == "within_coarse":
+        split_seed = seed if split == "train" else seed + TEST_NOISE_SEED_OFFSET
+        noisy = [label_variants.swap_within_group(
+            fine, rate, label_variants.noise_group_rng(split_seed, coarse, rate)) for rate in rates]
+    else:
+        noisy = [fine] * len(rates)
     yield {split: (np.array([i for i, _, _ in kept], dtype=object),
                    np.array([r for _, _, r in kept], np.int64),
-                   np.stack(noisy, axis=1) if noisy else np.zeros((len(kept), 0), np.int64))}
+                   np.stack(noisy, axis=1) if noisy else np.zeros((len(kept), 0), np.int64),
+                   fine)}
 
 
 def merge_label_tables(tables):
-    """Merges label tables {split: (ids, ranks, noisy labels (n x rates))}, sorted by id.
+    """Merges label tables {split: (ids, ranks, noisy labels (n x rates), fine labels)} by id.
 
     A CombineGlobally function (partial merges merge again). The merged table is the side input
     of `to_records`: a few arrays per split, which Beam's side-input cache sizes and ships far
-    faster than a dict of 60,000 entries.
+    faster than a dict of 60,000 entries. Ids are unique, so the merged order is the id order
+    whatever order the parts come in.
     """
     parts = {}
     for table in tables:
@@ -148,9 +178,36 @@ def merge_label_tables(tables):
     for split, arrays in parts.items():
         ids = np.concatenate([a[0] for a in arrays])
         order = np.argsort(ids, kind="stable")
-        merged[split] = (ids[order], np.concatenate([a[1] for a in arrays])[order],
-                         np.concatenate([a[2] for a in arrays])[order])
+        merged[split] = (ids[order],) + tuple(
+            np.concatenate([a[k] for a in arrays])[order] for k in range(1, len(arrays[0])))
     return merged
+
+
+def add_launched_noise(table: dict, rates: tuple[float, ...], seed: int,
+                       fine_to_coarse: tuple[int, ...]) -> dict:
+    """Fills the training split's noisy columns with the launched noise of each rate.
+
+    The launched loop draws its swap partner from positions in the whole training set, so it
+    runs once over the merged table (the kept training examples, sorted by id), not per group.
+    Other splits keep their noisy columns as `_ranks_and_noise` left them: the true fine labels.
+
+    Args:
+        table: a merged label table (`merge_label_tables`).
+        rates: noise rates, in the order of the noisy columns.
+        seed: build seed.
+        fine_to_coarse: coarse class of each fine class (the pools of the loop).
+
+    Returns:
+        A new table; `table` is not modified.
+    """
+    out = dict(table)
+    if "train" in table:
+        ids, ranks, _, fine = table["train"]
+        noisy = [label_variants.inject_launched_noise(ids, fine, np.asarray(fine_to_coarse),
+                                                      rate, seed) for rate in rates]
+        out["train"] = (ids, ranks, np.stack(noisy, axis=1).astype(np.int64) if noisy
+                        else np.zeros((len(ids), 0), np.int64), fine)
+    return out
 
 
 def lookup_labels(table: dict, split: str, ids) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -158,14 +215,15 @@ def lookup_labels(table: dict, split: str, ids) -> tuple[np.ndarray, np.ndarray,
     ids = np.array(ids, dtype=object)
     if split not in table or not len(ids):
         return np.zeros(len(ids), bool), np.zeros(0, np.int64), np.zeros((0, 0), np.int64)
-    sorted_ids, ranks, noisy = table[split]
+    sorted_ids, ranks, noisy = table[split][:3]
     at = np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)
     kept = sorted_ids[at] == ids
     return kept, ranks[at[kept]], noisy[at[kept]]
 
 
 @beam.ptransform_fn
-def AssignRanksAndNoise(chunks, rates, seed, max_per_class):  # pylint: disable=invalid-name
+def AssignRanksAndNoise(chunks, rates, seed, max_per_class,  # pylint: disable=invalid-name
+                        noise_kind="within_coarse"):
     """Computes each example's class rank (dropping ranks past the subset size) and noisy labels.
 
     Args:
@@ -173,17 +231,20 @@ def AssignRanksAndNoise(chunks, rates, seed, max_per_class):  # pylint: disable=
         rates: noise rates.
         seed: build seed.
         max_per_class: {split: max examples per fine class or None}.
+        noise_kind: 'within_coarse' (noise added here) or 'launched' (noisy columns hold the true
+            fine labels until `add_launched_noise` runs on the merged table).
 
     Returns:
         PCollection of label tables, one per (split, coarse class), of the examples kept: {split:
-        (ids, ranks, noisy fine labels n x len(rates))}. A fine class lies in one coarse class,
-        so one grouping serves both the ranks and the noise.
+        (ids, ranks, noisy fine labels n x len(rates), fine labels)}. A fine class lies in one
+        coarse class, so one grouping serves both the ranks and the within-coarse noise.
     """
     return (
         chunks
         | "KeyByCoarse" >> beam.FlatMap(_label_keys)
         | "GroupByCoarse" >> beam.GroupByKey()
-        | "RanksAndNoise" >> beam.FlatMap(_ranks_and_noise, tuple(rates), seed, max_per_class))
+        | "RanksAndNoise" >> beam.FlatMap(_ranks_and_noise, tuple(rates), seed, max_per_class,
+                                          noise_kind))
 
 
 def deal_to_shards(element, num_shards: dict):
@@ -209,14 +270,14 @@ def _concat_columns(parts: list[dict]) -> dict:
                    else [v for p in parts for v in p[name]]) for name in names}
 
 
-def encode_records(split: str, columns: dict, rates: tuple[float, ...], label_table: dict,
+def encode_records(split: str, columns: dict, variants: tuple[str, ...], label_table: dict,
                    stats_fn: "DatasetStatsFn"):
     """Adds ranks and noisy labels to rows, serialises them and accumulates their statistics.
 
     Args:
         split: 'train' or 'test'.
         columns: rows as `prepare_chunk` columns.
-        rates: noise rates.
+        variants: noisy variant names (`BuildConfig.noise_variants`), one per noisy column.
         label_table: from `merge_label_tables`; rows it lacks are outside the subset and dropped.
         stats_fn: the DatasetStatsFn whose accumulator the statistics go to.
 
@@ -227,7 +288,7 @@ def encode_records(split: str, columns: dict, rates: tuple[float, ...], label_ta
     ranks, noisy = ranks.tolist(), noisy.tolist()  # Python ints: the statistics go to JSON
     columns = {name: columns[name].tolist() if name in _INT_FIELDS else columns[name]
                for name in (*_FIELDS, "moments")}
-    names = [records.noise_feature(format_rate(rate)) for rate in rates]
+    names = [records.noise_feature(variant) for variant in variants]
     out = []
     acc = stats_fn.create_accumulator()
     for n, j in enumerate(np.flatnonzero(kept)):
@@ -241,14 +302,23 @@ def encode_records(split: str, columns: dict, rates: tuple[float, ...], label_ta
 
 
 class DatasetStatsFn(beam.CombineFn):
-    """Counts per split and class, noise changes per rate, and train pixel moments."""
+    """Counts per split and class, noise changes per variant, and train pixel moments.
 
-    def __init__(self, rates):
-        self._names = [format_rate(r) for r in rates]
+    Per split and noisy variant, 'changed' counts the examples whose noisy fine label differs from
+    the true one, 'coarse_changed' those whose noisy fine label maps to another coarse class.
+
+    Args:
+        variants: noisy variant names (`BuildConfig.noise_variants`).
+        fine_to_coarse: coarse class of each fine class.
+    """
+
+    def __init__(self, variants, fine_to_coarse):
+        self._names = list(variants)
+        self._fine_to_coarse = tuple(fine_to_coarse)
 
     def create_accumulator(self):
-        return {"fine": {}, "coarse": {}, "changed": {}, "moments": np.zeros(7), "channels": 1,
-                "shapes": set()}
+        return {"fine": {}, "coarse": {}, "changed": {}, "coarse_changed": {},
+                "moments": np.zeros(7), "channels": 1, "shapes": set()}
 
     def add_input(self, acc, element):
         split, fields, moments = element
@@ -256,9 +326,13 @@ class DatasetStatsFn(beam.CombineFn):
             counts = acc[kind].setdefault(split, {})
             counts[fields[key]] = counts.get(fields[key], 0) + 1
         changed = acc["changed"].setdefault(split, {})
+        coarse_changed = acc["coarse_changed"].setdefault(split, {})
+        true_coarse = self._fine_to_coarse[fields[records.FINE]]
         for name in self._names:
-            changed[name] = changed.get(name, 0) + int(
-                fields[records.noise_feature(name)] != fields[records.FINE])
+            noisy = fields[records.noise_feature(name)]
+            changed[name] = changed.get(name, 0) + int(noisy != fields[records.FINE])
+            coarse_changed[name] = coarse_changed.get(name, 0) + int(
+                self._fine_to_coarse[noisy] != true_coarse)
         if split == "train":
             acc["moments"] = acc["moments"] + moments
         acc["channels"] = max(acc["channels"], fields[records.CHANNELS])
@@ -269,7 +343,7 @@ class DatasetStatsFn(beam.CombineFn):
     def merge_accumulators(self, accumulators):
         out = self.create_accumulator()
         for acc in accumulators:
-            for kind in ("fine", "coarse", "changed"):
+            for kind in ("fine", "coarse", "changed", "coarse_changed"):
                 for split, counts in acc[kind].items():
                     target = out[kind].setdefault(split, {})
                     for key, n in counts.items():
@@ -297,7 +371,7 @@ def shard_path(prefix: str, shard: int, num_shards: int, compression: str) -> st
 
 
 def write_shard(element, prefixes: dict, num_shards: dict, compression: str,
-                rates: tuple[float, ...], label_table: dict, stats_fn: "DatasetStatsFn"):
+                variants: tuple[str, ...], label_table: dict, stats_fn: "DatasetStatsFn"):
     """Labels, serialises and writes one shard's rows, sorted by example id.
 
     Every shard is written, empty ones included, so a split always has its `num_shards` files.
@@ -317,7 +391,7 @@ def write_shard(element, prefixes: dict, num_shards: dict, compression: str,
         order = np.argsort(np.array(columns[records.ID], dtype=object), kind="stable")
         columns = {name: (values[order] if isinstance(values, np.ndarray)
                           else [values[i] for i in order]) for name, values in columns.items()}
-        serialized, acc = encode_records(split, columns, rates, label_table, stats_fn)
+        serialized, acc = encode_records(split, columns, variants, label_table, stats_fn)
     options = tf.io.TFRecordOptions(compression_type="GZIP" if compression == "gzip" else "")
     with tf.io.TFRecordWriter(shard_path(prefixes[split], shard, num_shards[split], compression),
                               options) as writer:
@@ -328,7 +402,8 @@ def write_shard(element, prefixes: dict, num_shards: dict, compression: str,
 
 
 @beam.ptransform_fn
-def WriteShards(chunks, prefixes, num_shards, compression, rates, label_table):  # pylint: disable=invalid-name
+def WriteShards(chunks, prefixes, num_shards, compression, variants,  # pylint: disable=invalid-name
+                label_table, fine_to_coarse):
     """Deals chunks to shards, then labels, serialises and writes each shard's TFRecord file.
 
     Args:
@@ -336,8 +411,10 @@ def WriteShards(chunks, prefixes, num_shards, compression, rates, label_table): 
         prefixes: {split: path prefix of its shard files}.
         num_shards: {split: shard count}.
         compression: 'none' or 'gzip'.
-        rates: noise rates.
-        label_table: side input (a singleton PCollection from `merge_label_tables`).
+        variants: noisy variant names (`BuildConfig.noise_variants`), one per noisy column.
+        label_table: side input (a singleton PCollection from `merge_label_tables`, then
+            `add_launched_noise` for a launched build).
+        fine_to_coarse: coarse class of each fine class (for the coarse-changed counts).
 
     Returns:
         PCollection of per-shard statistics accumulators (`DatasetStatsFn`).
@@ -350,7 +427,8 @@ def WriteShards(chunks, prefixes, num_shards, compression, rates, label_table): 
         | "WithEmptyShards" >> beam.Flatten()
         | "GroupByShard" >> beam.GroupByKey()
         | "WriteShard" >> beam.FlatMap(
-            write_shard, prefixes, num_shards, compression, tuple(rates),
-            beam.pvalue.AsSingleton(label_table), DatasetStatsFn(rates)).with_outputs(
+            write_shard, prefixes, num_shards, compression, tuple(variants),
+            beam.pvalue.AsSingleton(label_table),
+            DatasetStatsFn(variants, fine_to_coarse)).with_outputs(
                 "stats", main="written"))
     return written.stats

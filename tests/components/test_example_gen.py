@@ -1,6 +1,11 @@
 """The Beam dataset builder: records, labels, noise, fractions, atomic output, real archives."""
 
+import argparse
 import collections
+import contextlib
+import hashlib
+import io
+import json
 import os
 
 import apache_beam as beam
@@ -10,9 +15,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from components.example_gen import __main__ as example_gen_main
 from components.example_gen import executor, transforms
-from lg_keras import data, dataset_info, hierarchy_files, label_variants, records
-from lg_keras.config import BuildConfig
+from lg_keras import (data, dataset_info, hierarchy_files, inspection, label_variants, records,
+                      sources)
+from lg_keras.config import BuildConfig, config_hash
 from lg_keras.errors import HierarchyError, RunDirError
 from tests import datagen
 from tests.conftest import require_copy
@@ -84,6 +91,196 @@ def test_noise_equals_reference_loop_exactly(built, rate):
         changed = float(np.mean(got != fine))
         assert info.meta["noise"]["changed_fraction"][split][f"{rate:g}"] == pytest.approx(changed)
         assert changed > 0
+
+
+def test_within_coarse_build_keeps_its_labels_hash_and_feature_names(built):
+    """Launched noise came in as a second kind; a within-coarse build is what it was before."""
+    _, out, _ = built
+    info, recs = read_records(out)
+    keys = [records.FINE, records.COARSE, records.RANK, "fine_label_noise_0.3",
+            "fine_label_noise_1"]
+    rows = [[i] + [recs[i][k] for k in keys] for i in sorted(recs)]
+    # Digest of this fixture's labels, recorded with the builder before noise kinds existed.
+    assert hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16] == "33a1681ad4f43d9f"
+    assert {k for k in next(iter(recs.values())) if k.startswith(records.NOISE_PREFIX)} == {
+        "fine_label_noise_0.3", "fine_label_noise_1"}
+    noise = info.meta["noise"]
+    assert noise["kind"] == "within_coarse" and noise["rates"] == noise["variants"] == ["0.3", "1"]
+    assert noise["noisy_splits"] == ["train", "test"] and "note" not in noise
+    assert noise["coarse_changed_fraction"] == {split: {"0.3": 0.0, "1": 0.0}
+                                                for split in ("train", "test")}
+    assert info.meta["features"]["int64"][-2:] == ["fine_label_noise_0.3", "fine_label_noise_1"]
+    assert info.label_views() == ["fine", "coarse", "fine_noise_0.3", "fine_noise_1"]
+    # A CIFAR-10 subset build's hash, recorded before BuildConfig.noise_kind existed.
+    assert config_hash(BuildConfig(dataset="cifar10", hierarchy="cifar10", noise=(0.01, 0.1, 0.3),
+                                   max_train_per_class=300, max_test_per_class=100)
+                       ) == "55a8fe3133a1b272"
+
+
+@pytest.fixture(scope="module")
+def launched(folder):
+    root, _, yaml_path = folder
+    cfg = BuildConfig(dataset=f"folder:{root / 'images'}", hierarchy=yaml_path, noise=(0.3, 1.0),
+                      noise_kind="launched", seed=3, max_train_per_class=25)
+    out = root / "launched"
+    executor.run(cfg, {"data_dirs": []}, {"examples": str(out)})
+    return cfg, str(out)
+
+
+def _noisy_labels(recs, split, name):
+    ids = sorted(i for i in recs if i.startswith(split + "/"))
+    return (ids, np.array([recs[i][records.FINE] for i in ids]),
+            np.array([recs[i][records.noise_feature(name)] for i in ids]))
+
+
+@pytest.mark.parametrize("rate", [0.3, 1.0])
+def test_launched_noise_equals_reference_loop_on_kept_train_examples(launched, rate):
+    cfg, out = launched
+    info, recs = read_records(out)
+    name = f"launched_{rate:g}"
+    ids, fine, got = _noisy_labels(recs, "train", name)
+    assert len(ids) == 6 * 25  # the subset is drawn first; the loop runs over the kept examples
+    want = label_variants.inject_launched_noise(ids, fine, info.fine_to_coarse, rate, cfg.seed)
+    np.testing.assert_array_equal(got, want)
+    assert collections.Counter(got.tolist()) == collections.Counter(fine.tolist())
+    coarse_changed = label_variants.coarse_changed_share(fine, got, info.fine_to_coarse)
+    assert coarse_changed > 0  # the launched loop's swaps cross coarse classes
+    test_ids, test_fine, test_got = _noisy_labels(recs, "test", name)
+    assert len(test_ids) == 60
+    np.testing.assert_array_equal(test_got, test_fine)  # training split only
+    for fields in recs.values():
+        assert fields[records.COARSE] == info.fine_to_coarse[fields[records.FINE]]
+    noise = info.meta["noise"]
+    assert noise["changed_fraction"]["train"][name] == pytest.approx(np.mean(got != fine))
+    assert noise["coarse_changed_fraction"]["train"][name] == pytest.approx(coarse_changed)
+    assert noise["changed_fraction"]["test"][name] == 0
+    assert noise["coarse_changed_fraction"]["test"][name] == 0
+
+
+def test_launched_dataset_json_and_readers(launched):
+    _, out = launched
+    info, recs = read_records(out)
+    noise = info.meta["noise"]
+    assert noise["kind"] == "launched" and noise["rates"] == ["0.3", "1"]
+    assert noise["variants"] == ["launched_0.3", "launched_1"]
+    assert noise["noisy_splits"] == ["train"] and "true fine label" in noise["note"]
+    assert info.meta["features"]["int64"][-2:] == ["fine_label_noise_launched_0.3",
+                                                   "fine_label_noise_launched_1"]
+    assert {k for k in next(iter(recs.values())) if k.startswith(records.NOISE_PREFIX)} == {
+        "fine_label_noise_launched_0.3", "fine_label_noise_launched_1"}
+    assert info.noise_kind == "launched"
+    assert info.label_views() == ["fine", "coarse", "fine_noise_launched_0.3",
+                                  "fine_noise_launched_1"]
+    labels = data.read_labels(info, "train", ("fine", "fine_noise_launched_1"))
+    ids = data.read_ids(info, "train")
+    np.testing.assert_array_equal(labels["fine_noise_launched_1"],
+                                  [recs[i]["fine_label_noise_launched_1"] for i in ids])
+    text = inspection.format_report(info, inspection.inspect_dataset(info))
+    assert "noise kind: launched" in text and "to another coarse class" in text, text
+    assert "fine_noise_launched_0.3" in text
+
+
+def test_launched_build_does_not_depend_on_chunking(launched, folder, tmp_path, monkeypatch):
+    cfg, out = launched
+    monkeypatch.setattr(transforms, "CHUNK_SIZE", 7)
+    source = sources.open_source(cfg.dataset, [])
+    assert {len(chunk) for _, _, chunk in transforms.read_chunks("train", source)} == {7, 5}
+    executor.run(cfg, {"data_dirs": []}, {"examples": str(tmp_path / "chunked")})
+    _, recs = read_records(out)
+    _, chunked = read_records(str(tmp_path / "chunked"))
+    assert chunked == recs
+
+
+def _label_table_parts(split, ids, fine, seed):
+    """Per-group label tables as `_ranks_and_noise` leaves them for a launched build, split
+    into random parts in a random order (noisy columns: the true labels)."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(ids))
+    cuts = np.sort(rng.choice(np.arange(1, len(ids)), size=4, replace=False))
+    return [{split: (np.array(ids, object)[part], np.zeros(len(part), np.int64),
+                     np.stack([fine[part]] * 2, axis=1), fine[part])}
+            for part in np.split(order, cuts)]
+
+
+def test_add_launched_noise_ignores_element_order_and_partition():
+    fine_to_coarse = (0, 0, 1, 1, 1, 2)
+    rng = np.random.default_rng(0)
+    ids = [f"train/{i:04d}" for i in rng.permutation(600)]
+    fine = rng.integers(0, 6, 600)
+    test_ids = [f"test/{i:03d}" for i in range(50)]
+    test_fine = rng.integers(0, 6, 50)
+    by_id = np.argsort(ids)
+    want = [label_variants.inject_launched_noise(np.array(ids)[by_id], fine[by_id],
+                                                 np.array(fine_to_coarse), rate, 5)
+            for rate in (0.1, 0.5)]
+    results = []
+    for seed in range(3):
+        parts = _label_table_parts("train", ids, fine, seed) + _label_table_parts(
+            "test", test_ids, test_fine, seed + 10)
+        np.random.default_rng(seed).shuffle(parts)
+        # Partial merges merged again, as a CombineGlobally may do.
+        table = transforms.merge_label_tables([transforms.merge_label_tables(parts[:3]),
+                                               transforms.merge_label_tables(parts[3:])])
+        table = transforms.add_launched_noise(table, (0.1, 0.5), 5, fine_to_coarse)
+        got_ids, _, noisy, got_fine = table["train"]
+        assert got_ids.tolist() == sorted(ids)
+        np.testing.assert_array_equal(noisy, np.stack(want, axis=1))
+        np.testing.assert_array_equal(got_fine, fine[by_id])
+        # The test split keeps its true labels in the noisy columns.
+        np.testing.assert_array_equal(table["test"][2], np.stack([table["test"][3]] * 2, axis=1))
+        assert table["test"][0].tolist() == sorted(test_ids)
+        results.append(noisy)
+    assert all(np.array_equal(r, results[0]) for r in results)
+
+
+def test_launched_ranks_and_noise_with_test_pipeline():
+    examples = [{records.ID: f"train/{i:03d}", records.FINE: i % 4, records.COARSE: (i % 4) // 2}
+                for i in range(60)]
+    ids = [e[records.ID] for e in examples]
+    fine = np.array([e[records.FINE] for e in examples])
+    ranks = label_variants.class_balanced_ranks(ids, fine, 11)
+    kept = ranks < 12
+    kept_ids = [i for i, k in zip(ids, kept) if k]
+    noisy = label_variants.inject_launched_noise(kept_ids, fine[kept], np.array([0, 0, 1, 1]),
+                                                 0.5, 11)
+    expected = [(i, int(r), int(n)) for i, r, n in zip(kept_ids, ranks[kept], noisy)]
+
+    def chunk(index, part):
+        return ("train", index, {records.ID: [e[records.ID] for e in part],
+                                 records.FINE: np.array([e[records.FINE] for e in part]),
+                                 records.COARSE: np.array([e[records.COARSE] for e in part])})
+
+    for size in (7, 60):
+        chunks = [chunk(k, examples[k * size:(k + 1) * size][::-1])
+                  for k in range(-(-60 // size))]
+        with BeamTestPipeline() as p:
+            got = (p | beam.Create(chunks[::-1])
+                   | transforms.AssignRanksAndNoise((0.5,), 11, {"train": 12}, "launched")
+                   | beam.CombineGlobally(transforms.merge_label_tables)
+                   | beam.Map(transforms.add_launched_noise, (0.5,), 11, (0, 0, 1, 1))
+                   | beam.FlatMap(lambda table: [(i, int(r), int(n[0]))
+                                                 for i, r, n, _ in zip(*table["train"])]))
+            assert_that(got, equal_to(expected))
+
+
+def _parse_build_args(argv):
+    parser = argparse.ArgumentParser()
+    example_gen_main.add_arguments(parser)
+    return parser.parse_args(["--dataset", "cifar10", "--hierarchy", "cifar10", "--out", "o",
+                              "--noise", "0.1,0.3", *argv])
+
+
+def test_cli_noise_kind_reaches_the_build_config():
+    assert example_gen_main.build_config(_parse_build_args([])).noise_kind == "within_coarse"
+    cfg = example_gen_main.build_config(_parse_build_args(["--noise-kind", "launched"]))
+    assert cfg.noise_kind == "launched"
+    assert cfg.noise_variants == ("launched_0.1", "launched_0.3")
+    err = io.StringIO()
+    with pytest.raises(SystemExit) as e, contextlib.redirect_stderr(err):
+        _parse_build_args(["--noise-kind", "across"])
+    assert e.value.code == 2
+    assert "--noise-kind: invalid choice: 'across'" in err.getvalue(), err.getvalue()
+    assert "within_coarse" in err.getvalue() and "launched" in err.getvalue()
 
 
 def test_fractions_are_balanced_and_nested(built):
@@ -189,7 +386,7 @@ def test_ranks_and_noise_transform_with_test_pipeline():
                | transforms.AssignRanksAndNoise((0.5,), 11, {"train": 8})
                | beam.CombineGlobally(transforms.merge_label_tables)
                | beam.FlatMap(lambda table: [(("train", i), int(r), int(n[0]))
-                                             for i, r, n in zip(*table["train"])]))
+                                             for i, r, n, _ in zip(*table["train"])]))
         assert_that(got, equal_to(expected))
 
 
@@ -204,15 +401,17 @@ def test_lookup_labels_finds_kept_ids_only():
 
 
 def test_stats_combine_fn_counts():
-    fn = transforms.DatasetStatsFn((0.1,))
-    rec = lambda f, n: ("train", {records.FINE: f, records.COARSE: 0, records.CHANNELS: 3,
+    fn = transforms.DatasetStatsFn(("0.1",), fine_to_coarse=(0, 0, 1))
+    rec = lambda f, n: ("train", {records.FINE: f, records.COARSE: f // 2, records.CHANNELS: 3,
                                    records.HEIGHT: 2, records.WIDTH: 2,
                                    records.noise_feature("0.1"): n}, np.ones(7))
     with BeamTestPipeline() as p:
-        got = (p | beam.Create([rec(0, 0), rec(0, 1), rec(1, 1)])
+        got = (p | beam.Create([rec(0, 0), rec(0, 1), rec(1, 1), rec(1, 2), rec(2, 0)])
                | beam.CombineGlobally(fn)
-               | beam.Map(lambda acc: (acc["fine"], acc["changed"], acc["moments"].tolist())))
-        assert_that(got, equal_to([({"train": {0: 2, 1: 1}}, {"train": {"0.1": 1}}, [3.0] * 7)]))
+               | beam.Map(lambda acc: (acc["fine"], acc["changed"], acc["coarse_changed"],
+                                       acc["moments"].tolist())))
+        assert_that(got, equal_to([({"train": {0: 2, 1: 2, 2: 1}}, {"train": {"0.1": 3}},
+                                    {"train": {"0.1": 2}}, [5.0] * 7)]))
 
 
 @pytest.mark.parametrize("dataset,hierarchy,per_class,fine,coarse", [

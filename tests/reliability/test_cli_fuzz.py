@@ -26,7 +26,8 @@ _VALUE = st.one_of(_NUMBER_TEXT, st.integers(-5, 300).map(str), st.floats(-2, 2)
                    st.sampled_from(["fine", "coarse", "fine_noise_0.1", "fine_cluster_3", "x",
                                     "preact_resnet18", "wide_resnet", "linear", "dropout", "step",
                                     "warmup_cosine", "mirrored", "default", "none", "gzip", "png",
-                                    "raw", "auto", "0.1,0.3", "0.1,,0.3", "0.5,0.5", "1,2",
+                                    "raw", "auto", "launched", "within_coarse", "0.1,0.3",
+                                    "0.1,,0.3", "0.5,0.5", "1,2",
                                     "a,b", "-1", "--", "--out"]),
                    st.text(max_size=8).filter(lambda t: t not in ("-h", "--help")))
 _SET_VALUES = st.sampled_from([
@@ -38,9 +39,9 @@ _SET_VALUES = st.sampled_from([
 TRAIN_FLAGS = {"--data": None, "--labels": None, "--model": None, "--epochs": "train.epochs",
                **{flag: f"{section}.{field}" for flag, section, field, _, _ in
                   trainer_main._OPTIONS}}  # pylint: disable=protected-access
-BUILD_FLAGS = ("--dataset", "--hierarchy", "--out", "--noise", "--seed", "--max-train-per-class",
-               "--max-test-per-class", "--train-shards", "--test-shards", "--compression",
-               "--image-encoding", "--data-dir", "--beam-args")
+BUILD_FLAGS = ("--dataset", "--hierarchy", "--out", "--noise", "--noise-kind", "--seed",
+               "--max-train-per-class", "--max-test-per-class", "--train-shards", "--test-shards",
+               "--compression", "--image-encoding", "--data-dir", "--beam-args")
 
 
 def _parse(argv):
