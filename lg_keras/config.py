@@ -30,7 +30,9 @@ SCHEDULES = ("step", "warmup_cosine", "constant", "milestones")
 EPOCH_ROUNDINGS = ("ceil", "floor")
 INITIALIZATIONS = ("default", "authors")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
-MIXED_PRECISION = ("auto", "on", "bfloat16", "off")
+# "native_bfloat16" names the cpu profile's rule rather than its outcome, so a config compiled on
+# one machine means the same on the one that trains it (lg_keras.distribute resolves it there).
+MIXED_PRECISION = ("auto", "on", "bfloat16", "off", "native_bfloat16")
 # Field metadata key: False for fields the config hash leaves out while at their default.
 HASHED_WHEN_DEFAULT = "hashed_when_default"
 IMAGE_ENCODINGS = ("auto", "raw", "png")
@@ -323,7 +325,10 @@ class TrainConfig:
         num_cpu_replicas: logical CPU devices for 'mirrored' on a machine without GPUs.
         mixed_precision: 'auto' (mixed_float16 on GPUs, float32 elsewhere), 'on' (mixed_float16),
             'bfloat16' (mixed_bfloat16: for CPUs with native bfloat16, AMX or AVX512-BF16, where
-            convolutions run about 1.5x faster; see `machine.native_bfloat16`) or 'off'.
+            convolutions run about 1.5x faster; see `machine.native_bfloat16`), 'off', or
+            'native_bfloat16' (decided where the run trains: mixed_float16 on GPUs, mixed_bfloat16
+            on a CPU that computes bfloat16 natively, float32 elsewhere; what a compiled pipeline
+            carries for the cpu profile).
         deterministic: enable TensorFlow op determinism.
         max_steps_per_epoch: cap on steps per epoch (0 = whole epoch); for benchmarks and smoke runs.
         eval_every: evaluate on the test split every N epochs for the curves of Fig. 3 (0 = never).

@@ -18,12 +18,15 @@ mixed_bfloat16 (variables, BatchNorm statistics, the loss and the logits stay fl
 with native bfloat16 (AMX or AVX512-BF16; `lg_keras.machine.native_bfloat16`) oneDNN's bfloat16 convolutions made
 the thin ResNet-18 train about 1.5x faster here (650 -> 950 images/s, batch 128); a CPU without it
 emulates bfloat16 and is slower than float32, which is why no profile asks for it blindly.
+'native_bfloat16' is that choice made here, where the run trains: mixed_float16 on GPUs,
+mixed_bfloat16 on such a CPU, float32 on other CPUs (a compiled pipeline's cpu-profile runs).
 """
 
 import logging
 
 import tensorflow as tf
 
+from lg_keras import machine
 from lg_keras.config import TrainConfig
 from lg_keras.errors import ConfigError
 
@@ -130,11 +133,15 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
 
 
 def mixed_precision_policy(train_cfg: TrainConfig) -> str:
-    """The Keras dtype policy of a run: 'auto' is mixed_float16 on GPUs and float32 elsewhere."""
-    if train_cfg.mixed_precision == "on":
+    """The Keras dtype policy of a run: 'auto' is mixed_float16 on GPUs and float32 elsewhere;
+    'native_bfloat16' is 'auto', except mixed_bfloat16 on a CPU with native bfloat16."""
+    choice = train_cfg.mixed_precision
+    if choice == "on":
         return "mixed_float16"
-    if train_cfg.mixed_precision == "bfloat16":
+    if choice == "bfloat16":
         return "mixed_bfloat16"
-    if train_cfg.mixed_precision == "auto" and gpus():
+    if choice in ("auto", "native_bfloat16") and gpus():
         return "mixed_float16"
+    if choice == "native_bfloat16" and machine.native_bfloat16():
+        return "mixed_bfloat16"
     return "float32"

@@ -40,6 +40,18 @@ def test_mixed_precision_policy_on_cpu():
         TrainConfig(mixed_precision="bfloat16")) == "mixed_bfloat16"
 
 
+@pytest.mark.parametrize("native,has_gpu,policy", [
+    (True, False, "mixed_bfloat16"), (False, False, "float32"),
+    (True, True, "mixed_float16"), (False, True, "mixed_float16")])
+def test_native_bfloat16_is_decided_where_the_run_trains(monkeypatch, native, has_gpu, policy):
+    """A compiled pipeline's cpu-profile config: bfloat16 only on a CPU that computes it natively,
+    and on a GPU what 'auto' picks."""
+    monkeypatch.setattr(distribute.machine, "native_bfloat16", lambda *_: native)
+    monkeypatch.setattr(distribute, "gpus", lambda: ["GPU:0"] if has_gpu else [])
+    cfg = TrainConfig(mixed_precision="native_bfloat16")
+    assert distribute.mixed_precision_policy(cfg) == policy
+
+
 def test_unknown_mixed_precision_names_the_field_and_the_choices():
     with pytest.raises(ConfigError, match=r"train.mixed_precision 'fp8'.*bfloat16"):
         TrainConfig(mixed_precision="fp8")
