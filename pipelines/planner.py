@@ -225,7 +225,8 @@ def _available(request, imagenet_available, datasets) -> str | None:
 
 def plan(profile_name: str, only: Sequence[str] | None = None,
          data_dirs: Sequence[str] = (), imagenet_available: bool = False, *,
-         datasets: Sequence[str] | None = None, budget_hours: float | None = -1.0) -> Plan:
+         datasets: Sequence[str] | None = None, budget_hours: float | None = -1.0,
+         portable: bool = False) -> Plan:
     """Plans a profile's experiments: merged, ordered, estimated, budgeted runs.
 
     Args:
@@ -236,6 +237,9 @@ def plan(profile_name: str, only: Sequence[str] | None = None,
             ImageNet subsets' runs are skipped with how to provide it.
         datasets: restrict to these dataset keys (None: all).
         budget_hours: override the profile's run budget (None: no budget; -1: the profile's).
+        portable: plan for other machines (a compiled pipeline): choices that depend on the
+            training machine stay unresolved (`profiles.get_profile`), so neither the configs
+            nor the estimates depend on this one.
 
     Returns:
         The Plan.
@@ -245,7 +249,7 @@ def plan(profile_name: str, only: Sequence[str] | None = None,
             invalid budget.
     """
     del data_dirs  # where to look is the runner's business; availability is decided above
-    profile = get_profile(profile_name)
+    profile = get_profile(profile_name, portable=portable)
     chosen = _experiments(profile, resolve_names(only))
     if datasets is not None:
         datasets = _check_datasets(datasets, chosen)

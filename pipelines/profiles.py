@@ -19,13 +19,19 @@ which Table VI rows, and the run budget the planner enforces.
     from pipelines.profiles import get_profile
     profile = get_profile("cpu")
     profile.recipe_for("cifar100").experiment("fine", seed=0)
+
+The cpu profile trains in mixed bfloat16 where the CPU computes it natively. `PROFILES` holds the
+profiles as declared, with that rule unresolved (train.mixed_precision 'native_bfloat16', which the
+trainer decides where it runs): what a compiled pipeline carries (`get_profile(name,
+portable=True)`). `get_profile(name)` resolves it on this machine at plan time ('bfloat16' or
+'auto'), as `lg reproduce` always has, so its runs keep their config hashes.
 """
 
 import dataclasses
 import types
 
+from lg_keras import machine
 from lg_keras.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig
-from lg_keras.machine import native_bfloat16
 from lg_keras.errors import ConfigError
 
 # Dataset families: a family shares one recipe (network, schedule, input size) in a profile.
@@ -226,7 +232,8 @@ def _describe(recipe: Recipe) -> str:
 
 
 _PRECISION_NAMES = {"auto": "", "on": "mixed float16", "bfloat16": "mixed bfloat16",
-                    "off": "float32"}
+                    "off": "float32",
+                    "native_bfloat16": "mixed bfloat16 where the CPU computes it natively"}
 
 
 # --------------------------------------------------------------------------- the paper
@@ -276,13 +283,13 @@ _PAPER = Profile(
 # --------------------------------------------------------------------------- 2 CPU cores
 
 # FACTS.md: width 16, batch 128, 12 epochs (2 warm-up, cosine from 0.1), SGD nesterov 0.9: about
-# 13 minutes per CIFAR-10 run here in bfloat16 (18 in float32), and the fine-vs-coarse gap shows. Mixed bfloat16
-# where the CPU computes it natively (about 1.5x faster here, lg_keras/machine.py); elsewhere
-# 'auto' (float32 on CPUs). The choice is part of each run's config, so its hash tells them apart.
-CPU_MIXED_PRECISION = "bfloat16" if native_bfloat16() else "auto"
+# 13 minutes per CIFAR-10 run here in bfloat16 (18 in float32), and the fine-vs-coarse gap shows.
+# Mixed bfloat16 where the CPU computes it natively (about 1.5x faster here, lg_keras/machine.py);
+# elsewhere 'auto' (float32 on CPUs). `get_profile` makes that choice at plan time
+# (`host_precision`), so it is part of each local run's config and its hash tells them apart.
 _CPU_TRAIN = TrainConfig(epochs=12, learning_rate=0.1, momentum=0.9, nesterov=True,
                          schedule="warmup_cosine", warmup_epochs=2,
-                         mixed_precision=CPU_MIXED_PRECISION)
+                         mixed_precision="native_bfloat16")
 _THIN = Recipe(model=ModelConfig(name="preact_resnet18", width=16), train=_CPU_TRAIN)
 _CPU = Profile(
     name="cpu",
@@ -331,12 +338,43 @@ _AUTHORS_NORMALIZE_SOURCE = {"cifar10_authors": "cifar10", "cifar100_authors": "
 PROFILES = types.MappingProxyType({p.name: p for p in (_SMOKE, _CPU, _PAPER)})
 
 
-def get_profile(name: str) -> Profile:
-    """The profile called `name`.
+def host_precision() -> str:
+    """What train.mixed_precision 'native_bfloat16' means on this machine at plan time: 'bfloat16'
+    on a CPU that computes it natively, else 'auto'."""
+    return "bfloat16" if machine.native_bfloat16() else "auto"
+
+
+def __getattr__(name: str):
+    # CPU_MIXED_PRECISION (the cpu profile's precision as `lg reproduce` plans it here) is read on
+    # use, not at import: compiling a pipeline imports this module on a host whose CPU says
+    # nothing about the machines that will train.
+    if name == "CPU_MIXED_PRECISION":
+        return host_precision()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _on_this_host(profile: Profile) -> Profile:
+    """`profile` with train.mixed_precision 'native_bfloat16' resolved by `host_precision`."""
+    def resolve(recipe: Recipe) -> Recipe:
+        if recipe.train.mixed_precision != "native_bfloat16":
+            return recipe
+        return dataclasses.replace(recipe, train=dataclasses.replace(
+            recipe.train, mixed_precision=host_precision()))
+
+    return dataclasses.replace(profile, **{f: resolve(getattr(profile, f)) for f in FAMILIES})
+
+
+def get_profile(name: str, *, portable: bool = False) -> Profile:
+    """The profile called `name`, as this machine runs it, or as declared.
+
+    Args:
+        name: 'smoke', 'cpu' or 'paper'.
+        portable: keep choices that depend on the training machine unresolved (a compiled
+            pipeline); False resolves them here, at plan time (`lg reproduce`).
 
     Raises:
         ConfigError: for an unknown name, listing the choices.
     """
     if name not in PROFILES:
         raise ConfigError(f"Unknown profile {name!r}. Available: {', '.join(PROFILES)}.")
-    return PROFILES[name]
+    return PROFILES[name] if portable else _on_this_host(PROFILES[name])

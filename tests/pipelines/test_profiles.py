@@ -16,10 +16,10 @@ import pytest
 import tensorflow as tf
 
 from components.example_gen import executor as example_gen
-from lg_keras import data, schedules, train
+from lg_keras import data, machine, schedules, train
 from lg_keras.config import BuildConfig, ExperimentConfig
 from lg_keras.dataset_info import load_dataset_info
-from pipelines import cli
+from pipelines import cli, planner, profiles
 from pipelines.profiles import PROFILES
 from tests import datagen
 
@@ -122,6 +122,28 @@ def test_the_dry_run_prints_one_line_per_family(capsys):
             "x0.1 from epoch 210, 225 epochs") in lines["imagenet"]
     assert "weight decay 1e-4" in lines["imagenet"] and "weight decay 5e-4" in lines["cifar10"]
     assert all("int(E // f)" in line for line in lines.values())
+
+
+@pytest.mark.parametrize("native,planned", [(True, "bfloat16"), (False, "auto")])
+def test_local_planning_resolves_the_cpu_precision_and_a_portable_plan_does_not(
+        monkeypatch, native, planned):
+    """`lg reproduce` keeps its plan-time choice (the finished runs' hashes, test_config.py); a
+    compiled pipeline carries the rule and never asks this machine."""
+    monkeypatch.setattr(machine, "native_bfloat16", lambda *_: native)
+    local = planner.plan("cpu", ["table1"], datasets=["cifar10"])
+    assert {r.experiment.train.mixed_precision for r in local.runs} == {planned}
+    assert profiles.CPU_MIXED_PRECISION == planned
+
+    def ask(*_):
+        raise AssertionError("a portable plan asked this machine about bfloat16")
+
+    monkeypatch.setattr(machine, "native_bfloat16", ask)
+    portable = planner.plan("cpu", ["table1"], datasets=["cifar10"], portable=True)
+    assert {r.experiment.train.mixed_precision for r in portable.runs} == {"native_bfloat16"}
+    assert [r.estimated_seconds for r in portable.runs] == pytest.approx([
+        planner.estimate_run_seconds(r.experiment, portable.datasets[0]) for r in portable.runs],
+        abs=0.05)  # the planner rounds to 0.1 s
+    assert PROFILES["cpu"] == profiles.get_profile("cpu", portable=True)
 
 
 def _build(root, size, per_class, classes=4):
