@@ -133,6 +133,10 @@ class BuildConfig:
         compression: 'none' or 'gzip'.
         image_encoding: 'auto' keeps what the source gives (raw pixels or the original JPEG/PNG
             bytes), 'raw' stores decoded pixels, 'png' re-encodes losslessly.
+        test_fraction: 'folder:PATH' only: for a folder without a test/ or val/ split, the share
+            of each class held out as the test split, chosen by `seed` and each image's id
+            (`label_variants.held_out_mask`); 0 requires the folder's own test split, which is
+            used whenever there is one. Left out of the hash at 0.
     """
 
     dataset: str = "cifar10"
@@ -147,6 +151,7 @@ class BuildConfig:
     image_encoding: str = "auto"
     noise_kind: str = dataclasses.field(default="within_coarse",
                                         metadata={HASHED_WHEN_DEFAULT: False})
+    test_fraction: float = dataclasses.field(default=0.0, metadata={HASHED_WHEN_DEFAULT: False})
 
     def __post_init__(self):
         _require(isinstance(self.dataset, str) and bool(self.dataset), "dataset",
@@ -172,6 +177,11 @@ class BuildConfig:
         _choice("compression", self.compression, COMPRESSIONS)
         _choice("image_encoding", self.image_encoding, IMAGE_ENCODINGS)
         _choice("noise_kind", self.noise_kind, NOISE_KINDS)
+        _require(_is_number(self.test_fraction) and 0 <= self.test_fraction < 1,
+                 "test_fraction", "must be a number in [0, 1)", self.test_fraction)
+        _require(not self.test_fraction or self.dataset.startswith("folder:"), "test_fraction",
+                 "applies to image folders (dataset 'folder:PATH') only, which may lack a test "
+                 f"split; dataset {self.dataset!r} has one", self.test_fraction)
 
     @property
     def noise_variants(self) -> tuple[str, ...]:
@@ -323,6 +333,11 @@ class TrainConfig:
         strategy: 'auto' (mirrored on several GPUs, else one device), 'default', 'mirrored' or
             'multi_worker' (MultiWorkerMirroredStrategy from TF_CONFIG).
         num_cpu_replicas: logical CPU devices for 'mirrored' on a machine without GPUs.
+        collective_timeout_s: 'multi_worker' only: seconds after which any collective op (the
+            gradient all-reduce, a metric read) fails with DeadlineExceeded, so a stalled peer
+            stops the run instead of hanging it (`tf.distribute.experimental.CommunicationOptions`).
+            It must exceed the longest time one worker can wait for another at a collective,
+            such as the chief writing a checkpoint. Left out of the hash at its default.
         mixed_precision: 'auto' (mixed_float16 on GPUs, float32 elsewhere), 'on' (mixed_float16),
             'bfloat16' (mixed_bfloat16: for CPUs with native bfloat16, AMX or AVX512-BF16, where
             convolutions run about 1.5x faster; see `machine.native_bfloat16`), 'off', or
@@ -357,6 +372,8 @@ class TrainConfig:
     restart_momentum: bool = dataclasses.field(default=False,
                                                metadata={HASHED_WHEN_DEFAULT: False})
     authors_test_passes: int = dataclasses.field(default=0, metadata={HASHED_WHEN_DEFAULT: False})
+    collective_timeout_s: float = dataclasses.field(default=300.0,
+                                                    metadata={HASHED_WHEN_DEFAULT: False})
 
     def __post_init__(self):
         _require(_is_int(self.epochs) and 1 <= self.epochs <= 100_000, "train.epochs",
@@ -381,6 +398,9 @@ class TrainConfig:
         _require(_is_int(self.num_cpu_replicas) and 1 <= self.num_cpu_replicas <= 64,
                  "train.num_cpu_replicas", "must be an integer in [1, 64]", self.num_cpu_replicas)
         _choice("train.mixed_precision", self.mixed_precision, MIXED_PRECISION)
+        _require(_is_number(self.collective_timeout_s) and 1 <= self.collective_timeout_s <= 86400,
+                 "train.collective_timeout_s", "must be a number of seconds in [1, 86400]",
+                 self.collective_timeout_s)
         _require(_is_int(self.max_steps_per_epoch) and self.max_steps_per_epoch >= 0,
                  "train.max_steps_per_epoch", "must be an integer >= 0", self.max_steps_per_epoch)
         _require(_is_int(self.eval_every) and self.eval_every >= 0, "train.eval_every",

@@ -186,16 +186,20 @@ def _check_ids(ids: Sequence[str], n: int) -> np.ndarray:
     return ids
 
 
-def class_balanced_ranks(ids: Sequence[str], fine_labels: np.ndarray, seed: int) -> np.ndarray:
+def class_balanced_ranks(ids: Sequence[str], fine_labels: np.ndarray, seed: int, *,
+                         salt: str = "") -> np.ndarray:
     """Ranks each example within its fine class under a seeded, order-independent permutation.
 
-    The permutation sorts by sha256(f"{seed}:{id}"), so it depends only on the seed and the ids.
-    With `fraction_threshold`, this gives class-balanced, nested data fractions (paper Fig. 2).
+    The permutation sorts by sha256(f"{salt}{seed}:{id}"), so it depends only on the salt, the
+    seed and the ids. With `fraction_threshold`, this gives class-balanced, nested data fractions
+    (paper Fig. 2).
 
     Args:
         ids: unique example ids.
         fine_labels: int array [n] of fine labels.
         seed: the seed.
+        salt: separates permutations drawn for different purposes from one seed ('' for the
+            fractions, `HELD_OUT_SALT` for a held-out test split).
 
     Returns:
         int64 array [n]: each example's rank (0-based) within its fine class, in the input order.
@@ -208,7 +212,8 @@ def class_balanced_ranks(ids: Sequence[str], fine_labels: np.ndarray, seed: int)
     n = len(ids)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    keys = np.asarray([hashlib.sha256(f"{seed}:{i}".encode()).hexdigest() for i in ids.tolist()])
+    keys = np.asarray([hashlib.sha256(f"{salt}{seed}:{i}".encode()).hexdigest()
+                       for i in ids.tolist()])
     order = np.lexsort((ids, keys, fine_labels))  # by fine label, then hash (ids break ties)
     sorted_labels = fine_labels[order]
     is_start = np.r_[True, sorted_labels[1:] != sorted_labels[:-1]]
@@ -237,3 +242,54 @@ def fraction_threshold(class_count: int, fraction: float) -> int:
     if not is_int(class_count) or class_count < 0:
         raise HierarchyError(f"class_count must be a non-negative integer; got {class_count!r}.")
     return min(max(int(math.floor(fraction * class_count + 0.5)), 1), class_count)
+
+
+# The held-out split's permutation is not the fractions' one: a test split drawn with the
+# fractions' ranks would take exactly the examples every fraction keeps first.
+HELD_OUT_SALT = "held_out:"
+
+
+def held_out_count(class_count: int, fraction: float) -> int:
+    """How many images of a class a held-out test split takes: round(fraction * class_count).
+
+    Rounds half up (floor(f * n + 0.5)), with no clipping: a class too small for the fraction
+    gets 0 (or all) of its images, and the caller names it.
+
+    Raises:
+        HierarchyError: if `fraction` is outside (0, 1) or `class_count` is negative.
+    """
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.floating)) \
+            or not 0 < fraction < 1:
+        raise HierarchyError(f"test fraction must lie in (0, 1); got {fraction!r}.")
+    if not is_int(class_count) or class_count < 0:
+        raise HierarchyError(f"class_count must be a non-negative integer; got {class_count!r}.")
+    return int(math.floor(fraction * class_count + 0.5))
+
+
+def held_out_mask(ids: Sequence[str], labels: np.ndarray, fraction: float,
+                  seed: int) -> np.ndarray:
+    """A seeded, class-balanced, order-independent held-out (test) split of labelled examples.
+
+    Within each class, the `held_out_count(n, fraction)` examples of lowest sha256(
+    f"held_out:{seed}:{id}") go to the test split. The choice depends only on the seed and the
+    ids: listing order, other classes and the machine do not change it.
+
+    Args:
+        ids: unique example ids (an image folder's relative paths).
+        labels: int array [n] of class labels.
+        fraction: share of each class held out, in (0, 1).
+        seed: the split's seed.
+
+    Returns:
+        bool array [n], True for the held-out (test) examples, in the input order.
+
+    Raises:
+        HierarchyError: bad fraction, repeated ids or a count mismatch.
+    """
+    labels = np.asarray(labels, np.int64)
+    ranks = class_balanced_ranks(ids, labels, seed, salt=HELD_OUT_SALT)
+    if not len(labels):
+        return np.zeros(0, bool)
+    counts = np.bincount(labels)
+    take = np.asarray([held_out_count(int(n), fraction) for n in counts], np.int64)
+    return ranks < take[labels]

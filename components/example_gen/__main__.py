@@ -37,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `lg data build`."""
     parser.add_argument("--dataset", required=True,
                         help="cifar10, cifar100, fashion_mnist, imagenet2012, or folder:PATH for an "
-                             "image folder laid out PATH/{train,test}/<class>/*.jpg|png")
+                             "image folder laid out PATH/{train,test}/<class>/*.jpg|png (without "
+                             "a test split, see --test-fraction)")
     parser.add_argument("--hierarchy", required=True,
                         help="built-in hierarchy name (see `lg data hierarchies`) or a YAML file")
     parser.add_argument("--out", required=True, help="output dataset directory (written atomically)")
@@ -50,7 +51,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "their Table VII runs were launched (swap partner a position in the "
                              "whole training set, so swaps cross coarse classes; training split "
                              "only), features fine_label_noise_launched_<r>")
-    parser.add_argument("--seed", type=int, default=0, help="seed of noise and fraction ranks")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of noise, fraction ranks and a held-out test split")
+    parser.add_argument("--test-fraction", type=float, default=0.0,
+                        help="folder:PATH without a test/ or val/ split (PATH/train/<class>/ or "
+                             "PATH/<class>/): hold out this share of each class as the test split, "
+                             "chosen by --seed and each image's path (default 0: the folder must "
+                             "have a test split)")
     parser.add_argument("--max-train-per-class", type=int, default=None,
                         help="keep at most N training examples per fine class (small builds)")
     parser.add_argument("--max-test-per-class", type=int, default=None,
@@ -82,7 +89,7 @@ def build_config(args) -> BuildConfig:
                        max_train_per_class=args.max_train_per_class,
                        max_test_per_class=args.max_test_per_class, train_shards=args.train_shards,
                        test_shards=args.test_shards, compression=args.compression,
-                       image_encoding=args.image_encoding)
+                       image_encoding=args.image_encoding, test_fraction=args.test_fraction)
 
 
 def run_from_args(args) -> dict:

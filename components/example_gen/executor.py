@@ -105,7 +105,8 @@ def _build(cfg, inputs, out_dir, beam_args, allow_download):
     hierarchy = hierarchy_files.load_hierarchy(cfg.hierarchy)
     source = sources.open_source(cfg.dataset, inputs.get("data_dirs", []),
                                  allow_download=allow_download,
-                                 tfds_data_dir=inputs.get("tfds_data_dir"))
+                                 tfds_data_dir=inputs.get("tfds_data_dir"),
+                                 test_fraction=cfg.test_fraction, seed=cfg.seed)
     aligned, label_map = _label_map(hierarchy, source.class_names)
     partial = outputs.new_partial_dir(out_dir)
     try:

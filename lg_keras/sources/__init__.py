@@ -119,6 +119,8 @@ def open_source(
     *,
     allow_download: bool = True,
     tfds_data_dir: str | None = None,
+    test_fraction: float = 0.0,
+    seed: int = 0,
 ) -> Source:
     """Opens the first local copy of `dataset` found in `data_dirs`, else its TFDS version.
 
@@ -127,6 +129,9 @@ def open_source(
         data_dirs: directories to search, in order (empty entries are skipped).
         allow_download: whether TFDS may download the dataset when no copy is found.
         tfds_data_dir: TFDS data dir; None for TFDS's default.
+        test_fraction: `folder:PATH` only: the share of each class held out as the test split
+            when the folder has no test split (`ImageFolderSource`); 0 requires one.
+        seed: `folder:PATH` only: the held-out split's seed.
 
     Returns:
         The source.
@@ -136,7 +141,11 @@ def open_source(
             every place looked at and how to provide the data.
     """
     if dataset.startswith(_FOLDER_PREFIX):
-        return ImageFolderSource(dataset[len(_FOLDER_PREFIX):])
+        return ImageFolderSource(dataset[len(_FOLDER_PREFIX):], test_fraction=test_fraction,
+                                 seed=seed)
+    if test_fraction:
+        raise DataError(f"A test fraction applies to image folders (folder:PATH) only; "
+                        f"{dataset!r} has its own test split (got test_fraction={test_fraction!r}).")
     if dataset not in _DATASETS:
         raise DataError(
             f"Unknown dataset {dataset!r}. Available: {', '.join(_DATASETS)}, folder:PATH."

@@ -17,7 +17,7 @@ import numpy as np
 
 from lg_keras.errors import DataError
 from lg_keras.sources.base import SPLITS, RawExample
-from lg_keras.sources.folder import is_tar_path, iter_tar_members
+from lg_keras.sources.archives import is_tar_path, iter_tar_members
 
 IMAGE_SHAPE = (32, 32, 3)
 _PIXELS = 32 * 32 * 3

@@ -21,7 +21,7 @@ from lg_keras.sources.cifar import (
     CIFAR100_FINE_NAMES,
     CIFAR100_FINE_TO_COARSE,
 )
-from lg_keras.sources.folder import detect_image_format
+from lg_keras.sources.archives import detect_image_format
 from lg_keras.sources.idx import FASHION_MNIST_CLASS_NAMES
 
 TFDS_NAMES = ("cifar10", "cifar100", "fashion_mnist", "imagenet2012")

@@ -20,7 +20,7 @@ from components.example_gen import executor, transforms
 from lg_keras import (data, dataset_info, hierarchy_files, inspection, label_variants, records,
                       sources)
 from lg_keras.config import BuildConfig, config_hash
-from lg_keras.errors import HierarchyError, RunDirError
+from lg_keras.errors import ConfigError, HierarchyError, RunDirError
 from tests import datagen
 from tests.conftest import require_copy
 
@@ -455,3 +455,29 @@ def test_real_full_builds(shared_data_dir, tmp_path, dataset, hierarchy, train, 
     if per_coarse:
         for split, n in zip(("train", "test"), per_coarse):
             assert set(meta["counts"][split]["coarse"].values()) == {n}
+
+
+def test_folder_without_test_split_builds_a_recorded_held_out_split(tmp_path):
+    """A folder of class folders only: the builder holds out a seeded, class-balanced test split
+    and records its rule in dataset.json; the same config rebuilds the same split."""
+    datagen.write_image_folder(tmp_path / "src", CLASSES[:4], 10, 0, size=(4, 4))
+    os.rename(tmp_path / "src" / "train", tmp_path / "flat")
+    yaml_path = datagen.write_hierarchy(tmp_path / "h.yaml", {"a": CLASSES[:2], "b": CLASSES[2:4]})
+    cfg = BuildConfig(dataset=f"folder:{tmp_path / 'flat'}", hierarchy=yaml_path, seed=2,
+                      test_fraction=0.2)
+    meta = executor.run(cfg, {"data_dirs": []}, {"examples": str(tmp_path / "built")})
+    assert meta["counts"]["test"]["fine"] == dict.fromkeys(CLASSES[:4], 2)
+    assert meta["counts"]["train"]["fine"] == dict.fromkeys(CLASSES[:4], 8)
+    assert meta["build"]["test_fraction"] == 0.2
+    assert meta["source"]["held_out"] == {
+        "test_fraction": 0.2, "seed": 2, "from": "./",
+        "rule": "per class, the round(test_fraction * n) images of lowest "
+                "sha256('held_out:<seed>:<example id>') form the test split"}
+    info, recs = read_records(str(tmp_path / "built"))
+    source = sources.open_source(cfg.dataset, [], test_fraction=0.2, seed=2)
+    assert sorted(e.id for e in source.examples("test")) == sorted(data.read_ids(info, "test"))
+    assert len(recs) == 40
+    assert config_hash(BuildConfig(dataset=cfg.dataset, hierarchy=yaml_path, seed=2)) != (
+        config_hash(cfg))
+    with pytest.raises(ConfigError, match=r"test_fraction applies to image folders"):
+        BuildConfig(dataset="cifar10", test_fraction=0.2)

@@ -73,3 +73,48 @@ def test_launched_noise_is_seeded_and_zero_rate_is_a_copy():
                                                                       0.1, seed=2))
     assert np.array_equal(label_variants.inject_launched_noise(ids, fine, FINE_TO_COARSE, 0, 1),
                           fine)
+
+
+# -- held-out test split of a folder without one (lg study) ----------------------------------------
+
+
+def _naive_held_out(ids, labels, fraction, seed):
+    """Per class: sort by sha256('held_out:<seed>:<id>'), take round-half-up(f * n) first."""
+    import hashlib  # pylint: disable=import-outside-toplevel
+    out = np.zeros(len(ids), bool)
+    for label in set(labels.tolist()):
+        members = [i for i in range(len(ids)) if labels[i] == label]
+        members.sort(key=lambda i: (hashlib.sha256(f"held_out:{seed}:{ids[i]}".encode())
+                                    .hexdigest(), ids[i]))
+        for i in members[:int(np.floor(fraction * len(members) + 0.5))]:
+            out[i] = True
+    return out
+
+
+@pytest.mark.parametrize("fraction,seed", [(0.2, 0), (0.5, 3), (0.25, 11)])
+def test_held_out_mask_equals_the_naive_loop_and_ignores_order(fraction, seed):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 4, 97)
+    ids = np.array([f"c{label}/{i:03d}.png" for i, label in enumerate(labels)])
+    want = _naive_held_out(ids, labels, fraction, seed)
+    got = label_variants.held_out_mask(ids, labels, fraction, seed)
+    np.testing.assert_array_equal(got, want)
+    perm = rng.permutation(len(ids))
+    np.testing.assert_array_equal(
+        label_variants.held_out_mask(ids[perm], labels[perm], fraction, seed), want[perm])
+    counts = np.bincount(labels)
+    np.testing.assert_array_equal(np.bincount(labels[got], minlength=4),
+                                  [label_variants.held_out_count(int(n), fraction) for n in counts])
+
+
+def test_held_out_split_is_seeded_and_not_the_fractions_permutation():
+    labels = np.repeat(np.arange(2), 50)
+    ids = [f"x/{i}.png" for i in range(100)]
+    a = label_variants.held_out_mask(ids, labels, 0.2, 0)
+    assert not np.array_equal(a, label_variants.held_out_mask(ids, labels, 0.2, 1))
+    fraction_first = label_variants.class_balanced_ranks(ids, labels, 0) < 10
+    assert not np.array_equal(a, fraction_first)  # another salt: not the fractions' first 20 %
+    assert label_variants.held_out_count(7, 0.2) == 1 and label_variants.held_out_count(8, 0.2) == 2
+    assert label_variants.held_out_count(2, 0.2) == 0  # no clipping: the caller names the class
+    with pytest.raises(label_variants.HierarchyError, match="test fraction must lie in"):
+        label_variants.held_out_count(10, 1.0)

@@ -573,3 +573,71 @@ def test_real_fashion_mnist_package():
     train, test = _count(source, "train"), _count(source, "test")
     assert train == {label: 6000 for label in range(10)}
     assert test == {label: 1000 for label in range(10)}
+
+
+# -- image folders without a test split: the held-out split ---------------------------------------
+
+
+def _flat_folder(root, per_class=(10, 10, 5)):
+    """ROOT/<class>/<i>.png with `per_class` images (no split folders)."""
+    for c, n in enumerate(per_class):
+        os.makedirs(root / f"k{c}")
+        for i in range(n):
+            (root / f"k{c}" / f"{i:02d}.png").write_bytes(_image_bytes("PNG", (4, 3), c * 50 + i))
+
+
+def test_held_out_split_of_a_flat_folder_is_class_balanced_and_stable(tmp_path):
+    _flat_folder(tmp_path / "flat")
+    source = ImageFolderSource(str(tmp_path / "flat"), test_fraction=0.2, seed=4)
+    assert source.class_names == ("k0", "k1", "k2") and source.held_out
+    assert source.class_counts() == {"train": {"k0": 8, "k1": 8, "k2": 4},
+                                     "test": {"k0": 2, "k1": 2, "k2": 1}}
+    test = [e.id for e in source.examples("test")]
+    train = [e.id for e in source.examples("train")]
+    assert not set(test) & set(train) and len(test) + len(train) == 25
+    assert all(e.startswith("k") for e in test)  # ids are paths below ROOT
+    again = ImageFolderSource(str(tmp_path / "flat"), test_fraction=0.2, seed=4)
+    assert [e.id for e in again.examples("test")] == test
+    other = ImageFolderSource(str(tmp_path / "flat"), test_fraction=0.2, seed=5)
+    assert [e.id for e in other.examples("test")] != test
+    held = source.describe()["held_out"]
+    assert held["test_fraction"] == 0.2 and held["seed"] == 4 and "sha256" in held["rule"]
+    assert "held out" in source.class_dir("test", "k2")
+    firsts = [next(i for i in train if i.startswith(f"k{c}/")) for c in range(3)]
+    assert [e.id for e in source.sample(1)] == firsts  # first training image of each class
+
+
+def test_held_out_split_of_train_only_directory_and_archive_agree(tmp_path):
+    root = tmp_path / "pets"
+    _flat_folder(root / "train")
+    archive = _tar_dir(root, tmp_path / "pets.tar.gz")
+    from_dir = ImageFolderSource(str(root), test_fraction=0.3)
+    from_tar = ImageFolderSource(archive, test_fraction=0.3)
+    for split in ("train", "test"):
+        assert ([e.id for e in from_dir.examples(split)]
+                == sorted(e.id for e in from_tar.examples(split)))
+    assert from_dir.class_counts() == from_tar.class_counts()
+    assert from_dir.describe()["held_out"]["from"] == "train/"
+    with pytest.raises(DataError, match=r"No test/ or val/ folder .*--test-fraction"):
+        ImageFolderSource(str(root))  # no fraction: a test split is required, as before
+
+
+def test_a_folder_with_a_test_split_ignores_the_test_fraction(tmp_path):
+    _write_image_folder(tmp_path / "f")
+    source = ImageFolderSource(str(tmp_path / "f"), test_fraction=0.5)
+    assert not source.held_out and "held_out" not in source.describe()
+    assert source.class_counts()["test"] == dict.fromkeys(SYNSETS, 1)
+
+
+def test_held_out_split_names_a_class_too_small_and_a_single_class_folder(tmp_path):
+    _flat_folder(tmp_path / "small", per_class=(10, 2))
+    with pytest.raises(DataError, match=r"Class 'k1' has 2 image\(s\) in .*small/k1/: holding out "
+                                        r"a test fraction of 0.2 leaves 2 for training and 0"):
+        ImageFolderSource(str(tmp_path / "small"), test_fraction=0.2)
+    _flat_folder(tmp_path / "one", per_class=(10,))
+    # ROOT/<class>/ with one class: that folder is a class, not a wrapper to descend into.
+    assert ImageFolderSource(str(tmp_path / "one"), test_fraction=0.2).class_names == ("k0",)
+    with pytest.raises(DataError, match=r"test_fraction must be a number in \[0, 1\)"):
+        ImageFolderSource(str(tmp_path / "one"), test_fraction=1.0)
+    with pytest.raises(DataError, match=r"applies to image folders"):
+        open_source("cifar10", [], test_fraction=0.2)
