@@ -192,15 +192,17 @@ def test_a_second_reproduce_on_the_same_directory_is_refused(tiny_runs):
 
 
 def test_the_report_hook_is_throttled_and_always_writes_at_the_end(monkeypatch, tmp_path):
+    """The hook goes through the reporter component's executor, the report into RUNS_DIR."""
     written = []
-    fake = types.ModuleType("components.reporter.report")
-    fake.write_report = lambda runs_dir: written.append(runs_dir) or f"{runs_dir}/report.md"
-    monkeypatch.setitem(sys.modules, "components.reporter.report", fake)
+    fake = types.ModuleType("components.reporter.executor")
+    fake.run = lambda cfg, inputs, outputs: written.append((inputs, outputs)) or {
+        "report": f"{outputs['report']}/report.md"}
+    monkeypatch.setitem(sys.modules, "components.reporter.executor", fake)
     hook = local_runner.report_hook(str(tmp_path), min_interval_s=3600)
     run = tiny_plan(str(tmp_path)).runs[0]
     hook(run, {})
     hook(run, {})
-    assert written == [str(tmp_path)]
+    assert written == [({"runs": str(tmp_path)}, {"report": str(tmp_path)})]
     hook(None, {})
     assert len(written) == 2
 
@@ -223,13 +225,14 @@ def test_smoke_reproduce_of_tables_1_6_7_and_cluster_labels_on_the_real_data(
     """`lg reproduce --profile smoke` of Tables I, VI, VII and cluster_labels on CIFAR-10's builds.
 
     Restricted to the CIFAR-10 builds (Table I's CIFAR-10 row, Table VI rows (1) and (6), all of
-    Table VII, CIFAR-10's cluster labels) to keep `make test` short: the other datasets take the
-    same code path, and their subset builds are tested in tests/components/test_example_gen.py.
+    Table VII with both noise kinds, CIFAR-10's cluster labels) to keep `make test` short: the
+    other datasets take the same code path, and their subset builds are tested in
+    tests/components/test_example_gen.py.
     """
     out = str(tmp_path / "runs")
     argv = ["reproduce", "--profile", "smoke", "--only", "table1,table6,table7,cluster_labels",
-            "--datasets", "cifar10,cifar10_custom_6", "--out", out, "--data-dir", shared_data_dir,
-            "--no-download"]
+            "--datasets", "cifar10,cifar10_custom_6,cifar10_launched", "--out", out,
+            "--data-dir", shared_data_dir, "--no-download"]
     assert cli.main(argv) == 0
     with open(os.path.join(out, "plan.json")) as f:
         book = json.load(f)
@@ -243,11 +246,16 @@ def test_smoke_reproduce_of_tables_1_6_7_and_cluster_labels_on_the_real_data(
         assert len(json.load(f)["by_hierarchy"]) == 10
     clusters = {r["experiment"]["data"]["labels"] for r in done if "_clusters_" in r["dataset"]}
     assert clusters == {"fine_cluster_2", "fine_cluster_5", "fine_cluster_10"}
+    launched = {r["experiment"]["data"]["labels"] for r in done if r["dataset"] == "cifar10_launched"}
+    assert launched == {f"fine_noise_launched_{r}" for r in ("0.01", "0.03", "0.1", "0.3")}
     with open(os.path.join(out, "report.md")) as f:
         report = f.read()
-    for section in ("## Table I", "## Table VI", "## Table VII", "## Extension: cluster"):
+    for section in ("## Table I", "## Table VI", "## Table VII", "## Extension: cluster",
+                    "Table VII with both noise kinds"):
         body = report.split(section, 1)[1].split("\n## ", 1)[0]
         assert re.search(r"\| [+-]?\d+\.\d\d \(", body), section  # a number, not only dashes
+    kinds = report.split("Table VII with both noise kinds", 1)[1].split("\n\n", 2)[1]
+    assert re.search(r"\| 0\.3 \|.*\| \d+\.\d% \|", kinds)  # the launched coarse-target share
     capsys.readouterr()
     start = time.time()
     assert cli.main(argv) == 0
