@@ -208,6 +208,36 @@ def test_noise_run_reports_acr_on_clean_and_on_noisy_test_labels(tiny_runs, info
     assert m["fine_test_accuracy"] == pytest.approx(_naive_accuracy(predicted, test["fine"]))
 
 
+def test_a_launched_noise_run_reports_acr_on_clean_test_labels_only(tiny_runs, tmp_path):
+    """The launched noise touches the training split only: no noisy-test-label ACR, a note why."""
+    from components.example_gen import executor as example_gen  # pylint: disable=import-outside-toplevel
+    from lg_keras.config import BuildConfig  # pylint: disable=import-outside-toplevel
+    from tests.evaluator_fixtures import derive_run, write_image_folder, write_run_files
+
+    images = write_image_folder(str(tmp_path / "images"), {"train": 12, "test": 6})
+    out = str(tmp_path / "launched")
+    example_gen.run(BuildConfig(dataset=f"folder:{images}",
+                                hierarchy=write_hierarchy(str(tmp_path / "h.yaml")),
+                                noise=(NOISE_RATE,), noise_kind="launched"),
+                    {"data_dirs": []}, {"examples": out})
+    info = load_dataset_info(out)
+    view = f"fine_noise_launched_{NOISE_RATE:g}"
+    assert view in info.label_views()
+    run = derive_run(tiny_runs("fine", FINE_FRACTION), str(tmp_path / "run"), view, 1.0)
+    with open(os.path.join(run, "config.json")) as f:
+        experiment = json.load(f)["experiment"]
+    write_run_files(run, experiment, "launched-run", info.meta["config_hash"], 1)
+    m = evaluate.evaluate_run(run, info)
+    test = data.read_labels(info, "test", ("fine", view))
+    np.testing.assert_array_equal(test[view], test["fine"])  # the test split stays clean
+    (test_logits, _), _ = _reference(run, info).values()
+    expected, _ = evaluate.acr_or_none(_naive_confusion(test["fine"], test_logits.argmax(1), 4),
+                                       info.fine_to_coarse)
+    assert m["acr"] == (pytest.approx(expected) if expected is not None else None)
+    assert m["acr_noisy_test_labels"] is None
+    assert "training split only" in m["acr_noisy_test_labels_note"]
+
+
 def test_acr_or_none_turns_undefined_ratios_into_none_with_a_note():
     f2c = [0, 0, 1, 1]
     value, note = evaluate.acr_or_none(np.array([[5, 1, 1, 0], [1, 5, 0, 1], [1, 0, 5, 1],
