@@ -78,6 +78,9 @@ class Plan:
         budget_seconds: the run budget the planner enforced (None: none).
         evaluator: evaluator config fields shared by every run (the runs add 'hierarchies').
         notes: what the profile trims relative to the paper, one line each.
+        study: for a plan of `lg study` (a user's dataset), what the report needs beyond the
+            runs: the dataset key, the equivalence margin, the recipe rule's choice, the
+            command; empty for the paper's plans (and then absent from plan.json).
     """
 
     profile: str
@@ -88,6 +91,7 @@ class Plan:
     budget_seconds: float | None = None
     evaluator: dict = dataclasses.field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    study: dict = dataclasses.field(default_factory=dict)
 
     @property
     def estimated_seconds(self) -> float:
@@ -100,6 +104,7 @@ class Plan:
         return {**self.evaluator, "hierarchies": list(run.hierarchies)}
 
     def to_dict(self) -> dict:
+        study = {"study": self.study} if self.study else {}
         return {
             "profile": self.profile,
             "datasets": {d.key: {"build": to_dict(d.build), "build_hash": d.build_hash,
@@ -116,4 +121,5 @@ class Plan:
             "evaluator": self.evaluator,
             "estimated_seconds": self.estimated_seconds,
             "notes": list(self.notes),
+            **study,
         }

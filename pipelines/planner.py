@@ -24,7 +24,7 @@ from lg_keras.config import ExperimentConfig, ModelConfig, config_hash
 from lg_keras.errors import ConfigError, LgError
 from pipelines import experiments as registry
 from pipelines.plan import DatasetSpec, Plan, RunSpec
-from pipelines.profiles import get_profile
+from pipelines.profiles import Profile, get_profile
 
 # Training images/s at 32 x 32 on this 2-core CPU, batch 128 (FACTS.md).
 # preact_resnet18 width 16 with the fused BatchNorm: quiet CIFAR-10 epochs of the cpu profile took
@@ -113,6 +113,12 @@ def find_imagenet(data_dirs: Sequence[str], tfds_data_dir: str | None = None) ->
 
 
 def _size(spec: DatasetSpec) -> SourceSize:
+    """A spec's own `source_size` (a user's dataset, counted: `pipelines.study`), its parent's
+    for a derived dataset, else the source's official sizes."""
+    for candidate in (spec, getattr(spec, "parent", None)):
+        size = getattr(candidate, "source_size", None)
+        if size is not None:
+            return size
     return SOURCE_SIZES.get(spec.build.dataset, _UNKNOWN_SOURCE)
 
 
@@ -227,7 +233,7 @@ def plan(profile_name: str, only: Sequence[str] | None = None,
          data_dirs: Sequence[str] = (), imagenet_available: bool = False, *,
          datasets: Sequence[str] | None = None, budget_hours: float | None = -1.0,
          portable: bool = False) -> Plan:
-    """Plans a profile's experiments: merged, ordered, estimated, budgeted runs.
+    """Plans a profile's registered experiments: merged, ordered, estimated, budgeted runs.
 
     Args:
         profile_name: 'smoke', 'cpu' or 'paper'.
@@ -255,6 +261,37 @@ def plan(profile_name: str, only: Sequence[str] | None = None,
         datasets = _check_datasets(datasets, chosen)
     if budget_hours is not None and budget_hours == -1.0:
         budget_hours = profile.budget_hours
+    return plan_experiments(profile, chosen, imagenet_available=imagenet_available,
+                            datasets=datasets, budget_hours=budget_hours,
+                            notes=tuple(profile.trims()))
+
+
+def plan_experiments(profile: Profile, chosen: Sequence[registry.Experiment], *,
+                     imagenet_available: bool = False, datasets: set[str] | None = None,
+                     budget_hours: float | None = None, notes: Sequence[str] = (),
+                     study: dict | None = None) -> Plan:
+    """Plans given experiments (registered or not) under a profile: merged, ordered, estimated.
+
+    `plan` calls it with the registry's experiments; `pipelines.study` with the one experiment it
+    makes for a user's dataset. Identical requests (same build, same ExperimentConfig) become one
+    run; groups run in priority order (stable, so equal priorities keep `chosen`'s order) and a
+    budget drops whole groups from the first that does not fit.
+
+    Args:
+        profile: the profile the experiments were made for.
+        chosen: the experiments, in priority order.
+        imagenet_available: whether an ImageNet copy exists (else its runs are skipped).
+        datasets: restrict to these dataset keys (None: all).
+        budget_hours: the run budget in estimated hours (None: none).
+        notes: what the plan trims, one line each (the profile's trims for the paper).
+        study: `lg study`'s description of the plan (Plan.study), or None.
+
+    Returns:
+        The Plan.
+
+    Raises:
+        ConfigError: an invalid budget.
+    """
     if budget_hours is not None and not budget_hours > 0:
         raise ConfigError(f"--budget-hours must be > 0; got {budget_hours!r}.")
     budget = None if budget_hours is None else budget_hours * 3600.0
@@ -322,8 +359,9 @@ def plan(profile_name: str, only: Sequence[str] | None = None,
                         f"{_duration(run.estimated_seconds)})"))
     return Plan(profile=profile.name, datasets=tuple(dataset_specs.values()), runs=accepted_runs,
                 skipped=tuple(reasons), experiments={e.name: e.metadata() for e in chosen},
-                budget_seconds=budget, notes=tuple(profile.trims()),
-                evaluator={"max_embedding_examples": profile.embedding_examples})
+                budget_seconds=budget, notes=tuple(notes),
+                evaluator={"max_embedding_examples": profile.embedding_examples},
+                study=dict(study or {}))
 
 
 def _run_spec(entry: _Merged) -> RunSpec:
@@ -388,8 +426,12 @@ def format_plan(plan_: Plan) -> str:
              f"builds, estimated {_duration(plan_.estimated_seconds)} on this machine{budget}.",
              "Experiments:"]
     lines += [f"  {name:7s} {meta['title']}" for name, meta in plan_.experiments.items()]
-    lines.append("Recipes (per dataset family):")
-    lines += [f"  {line}" for line in get_profile(plan_.profile).recipe_lines()]
+    if plan_.study.get("recipe"):
+        lines.append("Recipe (lg study's rule, pipelines/study_recipe.py):")
+        lines += [f"  {line}" for line in plan_.study["recipe"]]
+    else:
+        lines.append("Recipes (per dataset family):")
+        lines += [f"  {line}" for line in get_profile(plan_.profile).recipe_lines()]
     if plan_.notes:
         lines.append("Trimmed relative to the paper profile:")
         lines += [f"  - {note}" for note in plan_.notes]

@@ -183,3 +183,45 @@ def test_a_request_ranked_below_its_experiment_runs_after_every_higher_priority_
     with_table1 = planner.plan("cpu", only=["table1", "table7"])
     assert sorted(r.priority for r in with_table1.runs if r.dataset == "cifar10"
                   and r.experiment.data.labels == "coarse") == [0, 0, 0]
+
+
+def test_a_plan_is_made_from_given_experiments_as_from_registry_names():
+    """plan_experiments (what `lg study` uses) is plan()'s own merging and ordering: the registry's
+    experiments give the same plan, and an unregistered experiment plans like any other."""
+    profile = profiles.get_profile("smoke")
+    chosen = [experiments.get_experiment(n, profile) for n in ("table1", "fig5")]
+    by_name = planner.plan("smoke", ["table1", "fig5"], budget_hours=None)
+    given = planner.plan_experiments(profile, chosen, notes=profile.trims())
+    assert given.to_dict() == by_name.to_dict() and "study" not in given.to_dict()
+    spec = experiments.dataset_spec("cifar10", profile)
+    recipe = profile.recipe_for("cifar10")
+    mine = experiments.Experiment(
+        name="mine", title="a user's question", doc="", priority=0,
+        runs=tuple(experiments.RunRequest(spec, recipe.experiment(labels, seed=seed),
+                                          group=f"seed{seed}")
+                   for seed in range(2) for labels in ("coarse", "fine")))
+    plan = planner.plan_experiments(profile, [mine], study={"recipe": ["rule: chose this"]})
+    assert [(r.experiment.data.labels, r.experiment.train.seed) for r in plan.runs] == [
+        ("coarse", 0), ("fine", 0), ("coarse", 1), ("fine", 1)]
+    assert plan.runs[1].key == _find(by_name, "cifar10", "fine").key  # shared, same key
+    assert plan.to_dict()["study"] == {"recipe": ["rule: chose this"]}
+    text = planner.format_plan(plan)
+    assert "Recipe (lg study's rule" in text and "rule: chose this" in text
+    assert "Recipes (per dataset family)" not in text
+
+
+def test_a_counted_dataset_size_drives_the_estimates():
+    """A spec carrying `source_size` (a user's folder, counted) is estimated by it, and a dataset
+    derived from it (its cluster labels) by its parent's."""
+    @dataclasses.dataclass(frozen=True)
+    class Counted(experiments.DatasetSpec):
+        source_size: planner.SourceSize | None = None
+
+    build = experiments.dataset_spec("cifar10", profiles.get_profile("smoke")).build
+    small = Counted("mine", build, "mine", source_size=planner.SourceSize(10, 2, 32, 240, 2500.0))
+    large = dataclasses.replace(small, source_size=planner.SourceSize(1000, 200, 32, 24_000,
+                                                                       2500.0))
+    assert planner.split_sizes(small) == (100, 20)
+    assert planner.estimate_build_seconds(large) > planner.estimate_build_seconds(small)
+    cfg = profiles.get_profile("smoke").cifar10.experiment("fine")
+    assert planner.estimate_run_seconds(cfg, large) > planner.estimate_run_seconds(cfg, small)
