@@ -199,11 +199,6 @@ def dataset_hash(cfg: ClusterConfig, source_hash: str, run_hash: str | None) -> 
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _write_json(value, path):
-    with open(path, "w") as f:
-        json.dump(value, f)
-
-
 def _relabel(info: DatasetInfo, assigned: dict, ids: dict, partial: str, beam_args) -> dict:
     """Runs the Beam job writing the shards into `partial`; returns records written per split."""
     per_example = {}
@@ -221,11 +216,8 @@ def _relabel(info: DatasetInfo, assigned: dict, ids: dict, partial: str, beam_ar
              | "Shards" >> beam.Create(jobs)
              | "RelabelShards" >> transforms.RelabelShards(labels, info.compression)
              | "Collect" >> beam.combiners.ToDict()
-             | "WriteCounts" >> beam.Map(_write_json, counts_path))
-    with open(counts_path) as f:
-        counts = json.load(f)
-    os.remove(counts_path)
-    return counts
+             | "WriteCounts" >> example_gen_executor.WriteJson(counts_path))
+    return example_gen_executor.read_json_output(counts_path)
 
 
 def _meta(info: DatasetInfo, entries: dict, run: dict | None, chash: str,

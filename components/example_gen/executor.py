@@ -3,6 +3,11 @@
 `run(cfg, inputs, outputs)` reads `inputs['data_dirs']` (where local copies are looked for) and
 writes the dataset to `outputs['examples']` atomically: the job writes into a private partial
 directory that is renamed into place only when the records and `dataset.json` are complete.
+The workers write the shards (tf.io) and the statistics (Beam's text sink, `WriteJson`); the
+launcher reads the statistics back through Beam's FileSystems and writes `dataset.json`. Nothing
+passes through a worker's own disk, but the launcher creates, counts and renames the partial
+directory with os calls, so the output must be a path that the launcher and every worker see
+(one machine's disk, or a shared file system mounted at the same path).
 
 Noisy fine labels (paper Table VII) are one feature per variant of `BuildConfig.noise_variants`
 ('fine_label_noise_0.1' within coarse classes, 'fine_label_noise_launched_0.1' for the authors'
@@ -20,6 +25,7 @@ import os
 import time
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 import numpy as np
 
@@ -45,6 +51,35 @@ def pipeline_options(beam_args: list[str]) -> PipelineOptions:
         args += ["--runner=FnApiRunner", "--direct_running_mode=in_memory",
                  "--direct_num_workers=1"]
     return PipelineOptions(args)
+
+
+@beam.ptransform_fn
+def WriteJson(pcoll, path):  # pylint: disable=invalid-name
+    """Writes the one element of `pcoll`, as JSON, to the file `path` with Beam's text sink.
+
+    The launcher reads it back with `read_json_output` once the pipeline has finished. The sink
+    writes through Beam's FileSystems (a temporary file, renamed into place by the sink's finalize
+    step), so the file lands in the job's output storage, where the shards go, and not on the disk
+    of whichever worker computed it.
+
+    Args:
+        pcoll: a PCollection holding one JSON-serialisable element.
+        path: the file to write (local or a FileSystems URL such as gs://).
+
+    Returns:
+        The sink's PCollection of written file names.
+    """
+    return (pcoll
+            | "ToJson" >> beam.Map(json.dumps)
+            | "WriteText" >> beam.io.WriteToText(path, shard_name_template=""))
+
+
+def read_json_output(path: str):
+    """Reads, then deletes, the file a finished pipeline wrote with `WriteJson`."""
+    with FileSystems.open(path) as f:
+        value = json.loads(f.read())
+    FileSystems.delete([path])
+    return value
 
 
 def _label_map(hierarchy: labels.Hierarchy, class_names) -> transforms.LabelMap:
@@ -173,19 +208,18 @@ def _run_pipeline(cfg, source, label_map, partial, beam_args):
                                                  label_table, label_map.fine_to_coarse)
              | "Stats" >> beam.CombineGlobally(
                  transforms.MergeStatsFn(variants, label_map.fine_to_coarse))
-             | "WriteStats" >> beam.Map(_write_stats, stats_path))
-    with open(stats_path) as f:
-        stats = json.load(f)
-    os.remove(stats_path)
-    return stats
+             | "Summarize" >> beam.Map(_summarize_stats)
+             | "WriteStats" >> WriteJson(stats_path))
+    return read_json_output(stats_path)
 
 
-def _write_stats(acc, path):
+def _summarize_stats(acc):
+    """The JSON-ready statistics (counts, noise changes, image shape, pixel mean and std)."""
     moments = acc["moments"]
     n = max(moments[6], 1)
     mean = moments[0:3] / n
     std = np.sqrt(np.maximum(moments[3:6] / n - mean ** 2, 0))
-    out = {
+    return {
         "fine": {s: {str(k): v for k, v in c.items()} for s, c in acc["fine"].items()},
         "coarse": {s: {str(k): v for k, v in c.items()} for s, c in acc["coarse"].items()},
         "changed": acc["changed"],
@@ -195,8 +229,6 @@ def _write_stats(acc, path):
         "mean": mean.tolist(),
         "std": std.tolist(),
     }
-    with open(path, "w") as f:
-        json.dump(out, f)
 
 
 def _dataset_meta(cfg, source, aligned, stats, seconds):
