@@ -6,6 +6,23 @@ trainer task per run (requesting one NVIDIA GPU) and an evaluator task after eac
 dataset (cluster labels, `pipelines.cluster_experiment`) becomes a cluster task fed by its parent's
 build and its features run's trainer. The config of every task is one JSON string.
 
+The pipeline ends in one reporter task after every evaluator. Its signature is written for the
+plan (components/reporter/kfp_component.py): the plan as a JSON string and one input artifact per
+run, each evaluator's 'records' output (the run's JSON records and figures, no weights). Why not a
+shared pipeline root that the reporter lists: on a cluster the pipeline root is an object store
+(gs://, s3://, minio) that a task sees only through the artifacts passed to it, as local paths the
+launcher downloads or mounts, and the layout under it is the backend's, not ours; explicit inputs
+are the one way that works alike under `kfp.local` (local paths under --pipeline-root) and on a
+cluster, and they make the reporter wait for every evaluator. The records are a few hundred
+kilobytes per run, so the reporter never downloads models or TensorBoard files. Its outputs
+(report directory, Markdown, HTML, CSV tables, figures, Metrics) appear on the reporter task in
+the Kubeflow UI.
+
+Compiling plans portably (`planner.plan(portable=True)`): a choice that depends on the training
+machine (the cpu profile's bfloat16 on CPUs that compute it natively) stays in the configs as the
+rule, train.mixed_precision 'native_bfloat16', which the trainer decides where it runs and records
+as config.json's dtype_policy. So the package does not depend on the host that compiled it.
+
     lg pipeline compile --profile paper --out pipeline.yaml --image REGISTRY/lg-keras:0.1.0
     lg pipeline run-local --profile smoke --only table1 --datasets cifar10 --pipeline-root /tmp/kfp
 
@@ -13,9 +30,11 @@ kfp is imported inside the functions, so the `lg` command starts without it.
 """
 
 import dataclasses
+import glob
 import json
 import logging
 import os
+import time
 
 from lg_keras.config import to_dict
 from pipelines import planner, reproduce
@@ -31,7 +50,7 @@ GPU_RESOURCE = "nvidia.com/gpu"
 def pipeline_from_plan(plan: Plan, *, base_image: str = DEFAULT_BASE_IMAGE,
                        data_dirs=(), tfds_data_dir: str = "", beam_args: str = "",
                        allow_download: bool = True, gpu: bool = True):
-    """A kfp pipeline function with one branch per run of `plan`.
+    """A kfp pipeline function with one branch per run of `plan`, ending in the report.
 
     Args:
         plan: the plan (`pipelines.planner.plan`).
@@ -50,18 +69,20 @@ def pipeline_from_plan(plan: Plan, *, base_image: str = DEFAULT_BASE_IMAGE,
 
     from components.evaluator.kfp_component import make_evaluator_component
     from components.example_gen.kfp_component import make_example_gen_component
+    from components.reporter.kfp_component import make_reporter_component
     from components.trainer.kfp_component import make_trainer_component
 
     example_gen_op = make_example_gen_component(base_image)
     trainer_op = make_trainer_component(base_image)
     evaluator_op = make_evaluator_component(base_image)
+    reporter_op = make_reporter_component(base_image, num_runs=len(plan.runs))
     specs = {d.key: d for d in plan.datasets}
 
     @dsl.pipeline(name=f"lg-keras-{plan.profile}",
                   description=f"Label granularity (Chen et al. 2018), profile {plan.profile}: "
                               f"{', '.join(plan.experiments)}.")
     def lg_pipeline():
-        datasets, trainers = {}, {}
+        datasets, trainers, records = {}, {}, []
 
         def dataset_output(key: str):
             if key not in datasets:
@@ -82,6 +103,10 @@ def pipeline_from_plan(plan: Plan, *, base_image: str = DEFAULT_BASE_IMAGE,
             evaluate = evaluator_op(model=train.outputs["model"], examples=examples,
                                     config_json=json.dumps(plan.evaluator_config(run)))
             evaluate.set_display_name(f"evaluate {run.key}")
+            records.append(evaluate.outputs["records"])
+        report = reporter_op(plan_json=json.dumps(plan.to_dict()),
+                             **{f"run_{i}": r for i, r in enumerate(records)})
+        report.set_display_name("report")
 
     return lg_pipeline
 
@@ -115,7 +140,7 @@ def compile_pipeline(profile: str, only, out_yaml: str, base_image: str = DEFAUL
                      datasets=None, data_dirs=(), imagenet_available: bool = False,
                      tfds_data_dir: str = "", beam_args: str = "",
                      budget_hours: float | None = -1.0) -> Plan:
-    """Plans `profile` and compiles its pipeline to `out_yaml`.
+    """Plans `profile` for any machine (module docstring) and compiles its pipeline to `out_yaml`.
 
     Args:
         profile: 'smoke', 'cpu' or 'paper'.
@@ -135,7 +160,7 @@ def compile_pipeline(profile: str, only, out_yaml: str, base_image: str = DEFAUL
     from kfp import compiler  # pylint: disable=import-outside-toplevel
 
     plan = planner.plan(profile, only, data_dirs, imagenet_available, datasets=datasets,
-                        budget_hours=budget_hours)
+                        budget_hours=budget_hours, portable=True)
     pipeline = pipeline_from_plan(plan, base_image=base_image, data_dirs=data_dirs,
                                   tfds_data_dir=tfds_data_dir, beam_args=beam_args)
     compiler.Compiler().compile(pipeline, out_yaml)
@@ -149,7 +174,8 @@ def run_local(plan: Plan, pipeline_root: str, *, data_dirs=(), tfds_data_dir: st
     """Runs the plan's pipeline with kfp's local SubprocessRunner (no GPU requests, no cluster).
 
     Every task runs in a fresh Python process of this interpreter (lg_keras must be installed in
-    it, as `pip install -e .` does); outputs go under `pipeline_root`.
+    it, as `pip install -e .` does); outputs go under `pipeline_root`, the report in
+    PIPELINE_ROOT/lg-keras-PROFILE-TIMESTAMP/reporter/report/report.md (`report_dir`).
     """
     from kfp import local  # pylint: disable=import-outside-toplevel
 
@@ -158,6 +184,17 @@ def run_local(plan: Plan, pipeline_root: str, *, data_dirs=(), tfds_data_dir: st
                                   tfds_data_dir=tfds_data_dir, allow_download=allow_download,
                                   gpu=False)
     pipeline()
+
+
+def report_dir(pipeline_root: str, profile: str) -> str | None:
+    """The newest report directory a local run of `profile` left under `pipeline_root`, if any.
+
+    kfp.local writes each task's outputs to
+    PIPELINE_ROOT/<pipeline name>-<timestamp>/<task name>/<output name>.
+    """
+    found = glob.glob(os.path.join(glob.escape(pipeline_root), f"lg-keras-{profile}-*",
+                                   "reporter", "report", "report.md"))
+    return os.path.dirname(max(found, key=os.path.getmtime)) if found else None
 
 
 def _compile(args) -> None:
@@ -169,16 +206,20 @@ def _compile(args) -> None:
                             budget_hours=budget)
     print(planner.format_plan(plan))
     print(f"wrote {args.out}: {len(plan.datasets)} dataset, {len(plan.runs)} trainer (1 GPU "
-          f"each) and {len(plan.runs)} evaluator tasks; image {args.image}")
+          f"each) and {len(plan.runs)} evaluator tasks and a reporter task; image {args.image}")
 
 
 def _run_local(args) -> None:
     plan, dirs = reproduce.plan_from_args(args)
     print(planner.format_plan(plan), flush=True)
     root = os.path.abspath(args.pipeline_root)
+    start = time.time()
     run_local(plan, root, data_dirs=dirs, tfds_data_dir=args.tfds_data_dir or "",
               allow_download=not args.no_download)
-    print(f"pipeline finished; artifacts under {root}")
+    print(f"pipeline finished in {time.time() - start:.0f} s; artifacts under {root}")
+    report = report_dir(root, plan.profile)
+    if report:
+        print(f"report: {os.path.join(report, 'report.md')} (and report.html)")
 
 
 def register(commands, data_commands) -> None:
@@ -189,8 +230,9 @@ def register(commands, data_commands) -> None:
     compile_ = sub.add_parser(
         "compile", help="compile a profile's experiments to a kfp v2 pipeline package (YAML)",
         description="Plans the experiments like `lg reproduce` and writes a pipeline package "
-                    "with one example_gen task per dataset and a trainer (1 GPU) and evaluator "
-                    "task per run. Submit it with kfp.Client().create_run_from_pipeline_package.")
+                    "with one example_gen task per dataset, a trainer (1 GPU) and evaluator "
+                    "task per run, and a reporter task after them. Submit it with "
+                    "kfp.Client().create_run_from_pipeline_package.")
     reproduce.add_plan_arguments(compile_, default_profile="paper")
     compile_.add_argument("--out", default="pipeline.yaml", help="the YAML file to write")
     compile_.add_argument("--image", default=DEFAULT_BASE_IMAGE,
@@ -205,8 +247,8 @@ def register(commands, data_commands) -> None:
     local_ = sub.add_parser(
         "run-local", help="run the pipeline with kfp's local SubprocessRunner (small profiles)",
         description="Runs the compiled pipeline's tasks one by one in subprocesses of this "
-                    "Python (no cluster, no GPU requests). Use --only and --datasets to keep "
-                    "it small.")
+                    "Python (no cluster, no GPU requests), the report last. Use --only and "
+                    "--datasets to keep it small.")
     reproduce.add_plan_arguments(local_, default_profile="smoke")
     local_.add_argument("--pipeline-root", required=True, help="where kfp writes the artifacts")
     local_.add_argument("--no-download", action="store_true",

@@ -50,13 +50,14 @@ def run_dir(runs_dir: str, run: RunSpec) -> str:
 
 def report_hook(runs_dir: str, min_interval_s: float = REPORT_INTERVAL_S
                 ) -> Callable[[RunSpec | None, dict], None]:
-    """`components.reporter.report.write_report(runs_dir)` as an on_run_finished hook.
+    """The reporter component (`components.reporter.executor.run`) on RUNS_DIR as an
+    on_run_finished hook: the report goes into RUNS_DIR.
 
     The report takes a while (tables, figures), so after a run it is rewritten only when
     `min_interval_s` have passed since the last one; the final call (run None) always writes.
     """
     # Imported here: pandas and matplotlib load only when a report is written.
-    report = importlib.import_module("components.reporter.report")
+    reporter = importlib.import_module("components.reporter.executor")
     last = [-math.inf]
 
     def write(run: RunSpec | None, result: dict) -> None:
@@ -67,7 +68,7 @@ def report_hook(runs_dir: str, min_interval_s: float = REPORT_INTERVAL_S
         # The report is derived output that `lg report RUNS_DIR` can always rewrite: a failure
         # here is logged with its traceback and must not stop hours of training.
         try:
-            path = report.write_report(runs_dir)
+            path = reporter.run({}, {"runs": runs_dir}, {"report": runs_dir})["report"]
         except Exception:  # pylint: disable=broad-except
             logging.exception("Writing the report failed; rerun `lg report %s` later.", runs_dir)
         else:
@@ -254,7 +255,7 @@ def run_plan(plan: Plan, runs_dir: str, *, data_dirs: Sequence[str] = (),
         allow_download: let TFDS download a dataset no local copy of which is found.
         on_run_finished: called as hook(run, metrics) after every run that computed something
             and once as hook(None, {}) at the end; "report" (default) is `report_hook(runs_dir)`:
-            components.reporter.report.write_report(runs_dir); None for nothing.
+            the reporter component writes RUNS_DIR's report; None for nothing.
 
     Returns:
         {'runs': N, 'done': finished runs, 'computed': runs that trained or evaluated now,

@@ -66,9 +66,10 @@ def _reproduce(args) -> None:
 
 
 def _report(args) -> None:
-    from components.reporter import report  # pylint: disable=import-outside-toplevel
+    from components.reporter import executor  # pylint: disable=import-outside-toplevel
 
-    print(report.write_report(os.path.abspath(args.runs_dir)))
+    runs_dir = os.path.abspath(args.runs_dir)
+    print(executor.run({}, {"runs": runs_dir}, {"report": runs_dir})["report"])
 
 
 def register(commands, data_commands) -> None:

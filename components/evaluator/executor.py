@@ -12,6 +12,11 @@ called from the CLI, so `tensorboard --logdir RUN_DIR/logs` shows everything):
 
 metrics.json is written last and atomically; a second call with the same config, run and dataset
 returns it without recomputing unless `overwrite` is set.
+
+With `outputs['records']` it also copies the run's records into that directory: metrics.json and
+figures/*.png from above, the trainer's config.json, train_state.json and history.json, and the
+build's dataset.json. They are what the reporter reads of a run, a few hundred kilobytes without
+weights or TensorBoard files, so a Kubeflow reporter task downloads these and not the models.
 """
 
 import dataclasses
@@ -25,11 +30,14 @@ import time
 import tensorflow as tf
 
 from lg_keras import data, evaluate, figures, hierarchy_files, outputs
+from lg_keras import train as train_lib
 from lg_keras import embeddings as embedding_lib
 from lg_keras.dataset_info import DatasetInfo, load_dataset_info
 from lg_keras.errors import ConfigError
 
 EVALUATION_LOG_DIR = os.path.join("logs", "evaluation")
+# The trainer's records of a run that the reporter reads (besides metrics.json and figures).
+RUN_RECORD_FILES = (train_lib.CONFIG_FILE, train_lib.TRAIN_STATE_FILE, train_lib.HISTORY_FILE)
 _SCALARS = ("coarse_test_accuracy", "coarse_train_accuracy", "fine_test_accuracy",
             "fine_train_accuracy", "acr", "acr_noisy_test_labels")
 
@@ -120,7 +128,8 @@ def run(cfg, inputs: dict, outputs_: dict, *, overwrite: bool = False) -> dict:
         cfg: an EvaluatorConfig, its dict ({'hierarchies': [...], 'embeddings': bool, ...}) or
             that dict as a JSON string.
         inputs: {'model': run directory, 'examples': dataset directory}.
-        outputs_: {'metrics': output directory (the run directory from the CLI)}.
+        outputs_: {'metrics': output directory (the run directory from the CLI)}, and optionally
+            'records': a directory for the run's records (module docstring).
         overwrite: recompute even if metrics.json holds this very evaluation.
 
     Returns:
@@ -145,6 +154,8 @@ def run(cfg, inputs: dict, outputs_: dict, *, overwrite: bool = False) -> dict:
         previous = None if overwrite else _previous(metrics_path, key)
         if previous is not None:
             logging.info("%s already holds this evaluation; nothing to do.", metrics_path)
+            if outputs_.get("records"):
+                write_records(run_dir, info.path, out_dir, outputs_["records"])
             return previous
         start = time.time()
         pred = evaluate.predict_run(run_dir, info, batch_size=cfg.batch_size or None,
@@ -158,9 +169,28 @@ def run(cfg, inputs: dict, outputs_: dict, *, overwrite: bool = False) -> dict:
         result["evaluation_seconds"] = round(time.time() - start, 1)
         evaluate.assert_json_finite(result)
         outputs.write_json_atomic(metrics_path, result)
+        if outputs_.get("records"):
+            write_records(run_dir, info.path, out_dir, outputs_["records"])
     logging.info("Evaluated %s: coarse test accuracy %.4f, ACR %s (%.1f s).", run_dir,
                  result["coarse_test_accuracy"], result["acr"], result["evaluation_seconds"])
     return result
+
+
+def write_records(run_dir: str, dataset_dir: str, metrics_dir: str, records_dir: str) -> None:
+    """Copies a run's records into `records_dir`: the trainer's RUN_RECORD_FILES from `run_dir`,
+    metrics.json and figures/*.png from `metrics_dir`, dataset.json from `dataset_dir`."""
+    os.makedirs(os.path.join(records_dir, "figures"), exist_ok=True)
+    sources = [os.path.join(run_dir, name) for name in RUN_RECORD_FILES]
+    sources += [os.path.join(metrics_dir, "metrics.json"), os.path.join(dataset_dir,
+                                                                        "dataset.json")]
+    for source in sources:
+        if os.path.isfile(source):
+            shutil.copyfile(source, os.path.join(records_dir, os.path.basename(source)))
+    figure_dir = os.path.join(metrics_dir, "figures")
+    for name in sorted(os.listdir(figure_dir)) if os.path.isdir(figure_dir) else []:
+        if name.endswith(".png"):
+            shutil.copyfile(os.path.join(figure_dir, name),
+                            os.path.join(records_dir, "figures", name))
 
 
 def _write_figures_and_logs(cfg, pred, result, info, out_dir) -> None:

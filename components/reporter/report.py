@@ -13,6 +13,7 @@ McNemar's test on the same test images is reported as secondary: it ignores run-
 variance.
 """
 
+import base64
 import datetime
 import html
 import logging
@@ -134,7 +135,7 @@ def _verdict_summary(sections: list) -> tuple[list, Table]:
     rows = [{"Claim": claim, "Verdict": verdict, "Evidence": evidence, "Section": s.title}
             for s in sections for claim, verdict, evidence in s.verdicts]
     table = make_table("verdicts", "Every claim checked", rows, rows)
-    counts = pd.Series([_verdict_kind(r["Verdict"]) for r in rows]).value_counts().to_dict()
+    counts = pd.Series([verdict_kind(r["Verdict"]) for r in rows]).value_counts().to_dict()
     text = "Verdict counts: " + (", ".join(f"{v} {k}" for k, v in counts.items()) or "none")
     if report_stats.NOT_COUNTED in counts:
         text += (f". '{report_stats.NOT_COUNTED}' claims restate another claim's test by "
@@ -149,7 +150,7 @@ def _verdict_summary(sections: list) -> tuple[list, Table]:
     return blocks, table
 
 
-def _verdict_kind(verdict: str) -> str:
+def verdict_kind(verdict: str) -> str:
     """The verdict without its parenthesised detail, except 'reproduced (negligible)'."""
     return verdict if verdict == report_stats.REPRODUCED_NEGLIGIBLE else verdict.split(" (")[0]
 
@@ -276,6 +277,21 @@ def render_html(blocks: list, title: str) -> str:
                          frame.map(_cell).to_html(index=False, escape=True))
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def inline_figures(page: str, base_dir: str) -> str:
+    """`render_html`'s page with each figure (img src='figures/NAME.png', relative to base_dir)
+    inlined as a data URI, so the page shows its figures on its own (the Kubeflow UI shows one
+    HTML file). A figure that is missing keeps its link."""
+    def inline(match: re.Match) -> str:
+        path = os.path.join(base_dir, html.unescape(match.group(1)))
+        if not os.path.isfile(path):
+            return match.group(0)
+        with open(path, "rb") as f:
+            data = base64.b64encode(f.read()).decode("ascii")
+        return f"<img src='data:image/png;base64,{data}'>"
+
+    return re.sub(r"<img src='(figures/[^']+\.png)'>", inline, page)
 
 
 def _write_text(path: str, text: str) -> None:

@@ -80,6 +80,22 @@ def test_executor_skips_a_finished_evaluation_and_recomputes_when_asked(evaluate
     assert not os.path.exists(os.path.join(os.path.dirname(run_dir), "other", "figures", "tsne.png"))
 
 
+def test_the_records_output_holds_what_the_reporter_reads_and_no_weights(evaluated_run,
+                                                                         tiny_dataset, tmp_path):
+    """The pipeline's evaluator also fills a records directory (a finished evaluation too)."""
+    run_dir, result = evaluated_run
+    records = str(tmp_path / "records")
+    again = executor.run({"hierarchies": result["config"]["hierarchies"]},
+                         {"model": run_dir, "examples": tiny_dataset},
+                         {"metrics": run_dir, "records": records})
+    assert again["evaluation_key"] == result["evaluation_key"]  # found, not recomputed
+    files = sorted(os.path.relpath(os.path.join(d, f), records)
+                   for d, _, names in os.walk(records) for f in names)
+    assert files == ["config.json", "dataset.json", "figures/confusion.png", "figures/tsne.png",
+                     "history.json", "metrics.json", "train_state.json"]
+    assert _strict_json(os.path.join(records, "metrics.json")) == result
+
+
 def test_executor_config_errors_name_the_field(tiny_runs, tiny_dataset, tmp_path):
     inputs = {"model": tiny_runs("coarse"), "examples": tiny_dataset}
     with pytest.raises(ConfigError, match="Unknown evaluator config key 'hierarchy'.*hierarchies"):

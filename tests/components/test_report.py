@@ -13,6 +13,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from components.reporter import __main__ as reporter_main
 from components.reporter import executor as reporter
@@ -481,16 +482,101 @@ def test_reporter_component_cli_and_config(tmp_path, capsys):
         reporter.run({}, {"runs": str(tmp_path / "missing")}, {"report": str(tmp_path)})
 
 
-def test_kfp_component_compiles(tmp_path):
+def _pipeline_records(root) -> tuple[dict, list[str]]:
+    """A plan of three runs and each run's records directory, as the evaluator's records outputs
+    hold them (the run's files flat, with its build's dataset.json); the third never finished."""
+    runs_dir = os.path.join(root, "written")
+    os.makedirs(runs_dir)
+    entries = [rf.write_run(runs_dir, "cifar10", "fine", 0, 0.99),
+               rf.write_run(runs_dir, "cifar10", "coarse", 0, 0.98),
+               rf.write_run(runs_dir, "cifar10", "fine", 1, None, state="running")]
+    rf.write_plan(runs_dir, entries)
+    with open(os.path.join(runs_dir, "plan.json")) as f:
+        plan = json.load(f)
+    records = []
+    for i, entry in enumerate(plan["runs"]):
+        out = os.path.join(root, "evaluator", str(i), "records")
+        os.makedirs(out)
+        for name in os.listdir(entry.pop("run_dir")):
+            os.replace(os.path.join(runs_dir, "runs", entry["key"], name), os.path.join(out, name))
+        with open(os.path.join(out, "dataset.json"), "w") as f:
+            json.dump({"noise": {}}, f)
+        records.append(out)
+        del entry["dataset_dir"]
+    return plan, records
+
+
+def test_the_pipeline_form_lays_out_the_records_and_fills_the_ui_outputs(tmp_path):
+    """A Kubeflow reporter task: the plan and each evaluator's records in, the report directory
+    (a runs directory `lg report` rewrites), Markdown, self-contained HTML, CSV tables, figures
+    and metrics out."""
+    plan, records = _pipeline_records(str(tmp_path))
+    report_dir = str(tmp_path / "report")
+    ui = {name: str(tmp_path / "ui" / name) for name in ("markdown", "html", "tables", "figures")}
+    os.makedirs(tmp_path / "ui")
+    result = reporter.run("{}", {"plan": json.dumps(plan), "records": records},
+                          {"report": report_dir, **ui})
+    keys = [e["key"] for e in plan["runs"]]
+    build = plan["datasets"]["cifar10"]["build_hash"]
+    for key in keys[:2]:
+        assert os.path.isfile(os.path.join(report_dir, "trainer", "model", key, "metrics.json"))
+    assert os.path.isfile(os.path.join(report_dir, "example_gen", "examples", build,
+                                       "dataset.json"))
+    runs = load_runs(report_dir)
+    assert list(runs["status"])[:2] == ["done", "done"] and runs["status"].iloc[2] != "done"
+    text = open(result["report"], encoding="utf-8").read()
+    assert open(ui["markdown"], encoding="utf-8").read() == text
+    page = open(ui["html"], encoding="utf-8").read()
+    assert "src='figures/" not in page and "src='data:image/png;base64," in page
+    assert sorted(os.listdir(ui["tables"])) == sorted(os.listdir(os.path.join(report_dir,
+                                                                              "tables")))
+    assert "fig2.png" in os.listdir(ui["figures"])
+    metrics = result["metrics"]
+    assert (metrics["runs_planned"], metrics["runs_done"]) == (3, 2)
+    assert metrics[f"{keys[0]}/coarse_test_accuracy"] == pytest.approx(0.99)
+    assert f"{keys[2]}/coarse_test_accuracy" not in metrics and metrics["verdicts/not run"] > 0
+    again = reporter.run({}, {"runs": report_dir}, {"report": report_dir})  # `lg report DIR`
+    assert again["metrics"] == metrics
+
+
+def test_the_pipeline_form_checks_its_inputs(tmp_path):
+    plan, records = _pipeline_records(str(tmp_path))
+    out = {"report": str(tmp_path / "report")}
+    with pytest.raises(ConfigError, match="got 2 run records for a plan of 3 runs"):
+        reporter.run({}, {"plan": plan, "records": records[:2]}, out)
+    with pytest.raises(ConfigError, match="'runs' and 'datasets'"):
+        reporter.run({}, {"plan": "[]", "records": []}, out)
+    key, plan["runs"][0]["key"] = plan["runs"][0]["key"], "../escape"
+    with pytest.raises(ConfigError, match="run key must be a plain name; got '../escape'"):
+        reporter.run({}, {"plan": plan, "records": records}, out)
+    plan["runs"][0]["key"] = key
+    with pytest.raises(RunDirError, match="does not exist"):
+        reporter.run({}, {"plan": plan, "records": records[:2] + ["/nonexistent"]}, out)
+
+
+@pytest.mark.parametrize("num_runs", [0, 3])
+def test_kfp_component_compiles_with_one_input_per_run(tmp_path, num_runs):
     from kfp import compiler  # pylint: disable=g-import-not-at-top
 
     from components.reporter import kfp_component  # pylint: disable=g-import-not-at-top
 
     path = str(tmp_path / "reporter.yaml")
-    compiler.Compiler().compile(kfp_component.make_reporter_component("lg-keras:test"), path)
+    compiler.Compiler().compile(
+        kfp_component.make_reporter_component("lg-keras:test", num_runs=num_runs), path)
+    with open(path) as f:
+        spec = yaml.safe_load(f)["components"]["comp-reporter"]
+    assert sorted(spec["inputDefinitions"].get("artifacts", {})) == sorted(
+        f"run_{i}" for i in range(num_runs))
+    assert set(spec["inputDefinitions"]["parameters"]) == {"plan_json", "config_json"}
+    outputs = {name: o["artifactType"]["schemaTitle"]
+               for name, o in spec["outputDefinitions"]["artifacts"].items()}
+    assert outputs == {"report": "system.Artifact", "markdown": "system.Markdown",
+                       "html": "system.HTML", "tables": "system.Dataset",
+                       "figures": "system.Artifact", "metrics": "system.Metrics"}
     text = open(path).read()
-    assert "system.Artifact" in text and "system.Markdown" in text
     assert "pip install" not in text and "lg-keras:test" in text
+    with pytest.raises(ValueError, match="num_runs"):
+        kfp_component.make_reporter_component(num_runs=-1)
 
 
 def test_the_report_says_where_the_papers_text_and_the_authors_code_differ(written):
