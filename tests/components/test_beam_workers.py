@@ -92,9 +92,10 @@ def _contents(directory):
     Returns:
         ({relative path: [decoded record, ...] in file order, for shards; bytes, for other
         files}, dataset.json less its timings and its pixel mean and std, (mean, std)).
-        Shards are compared decoded: a tf.train.Example's features are a protobuf map, whose
-        serialised order follows the writing process's string hashing. The pixel moments are
-        summed in the order the runner merges its partial sums, so they agree to rounding.
+        Shards are compared decoded: a tf.train.Example's features are a protobuf map, serialised
+        in an order that changes from one process to the next (two in-process builds of the same
+        config differ in bytes too). The pixel moments are summed in the order the runner merges
+        its partial sums, so they agree to rounding.
     """
     files = {}
     for root, _, names in os.walk(directory):
