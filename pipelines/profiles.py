@@ -102,8 +102,9 @@ class Profile:
             points in the paper, so it needs an interval).
         claim_seeds: seeds of the other pairs whose claim needs an interval (Table I's CIFAR-100
             and CIFAR-100-animals pairs, Table VIII's 5- and 15-class pairs, Table VII at r = 0.1
-            and 0.3 for both noise kinds). The seeds past `seeds` rank below every paper table
-            (priority 8): they run by name, or in what a budget leaves over.
+            and 0.3 for both noise kinds); at most `seeds` adds none. The seeds past `seeds`
+            rank below every paper table (priority 8): they run by name, or in what a budget
+            leaves over.
         memorisation_factor: Table VII's memorisation check trains a clean and an r = 0.3 fine
             network for this many times the recipe's epochs (1: the recipe's epochs are long
             enough, as the paper's 200 are; the check's runs are then Table VII's own).
@@ -138,9 +139,9 @@ class Profile:
     def __post_init__(self):
         if not (isinstance(self.seeds, int) and self.seeds >= 1
                 and isinstance(self.pair_seeds, int) and self.pair_seeds >= self.seeds
-                and isinstance(self.claim_seeds, int) and self.claim_seeds >= self.seeds):
-            raise ConfigError(f"Profile {self.name!r}: seeds must be >= 1, pair_seeds and "
-                              f"claim_seeds >= seeds; got seeds={self.seeds!r}, pair_seeds="
+                and isinstance(self.claim_seeds, int) and self.claim_seeds >= 0):
+            raise ConfigError(f"Profile {self.name!r}: seeds must be >= 1, pair_seeds >= seeds "
+                              f"and claim_seeds >= 0; got seeds={self.seeds!r}, pair_seeds="
                               f"{self.pair_seeds!r}, claim_seeds={self.claim_seeds!r}.")
         if not (isinstance(self.memorisation_factor, int) and self.memorisation_factor >= 1):
             raise ConfigError(f"Profile {self.name!r}: memorisation_factor must be an integer "
