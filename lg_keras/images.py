@@ -28,6 +28,22 @@ def read_payload(raw: RawExample) -> bytes:
         raise DataError(f"Cannot read image {raw.path!r} (example {raw.id!r}): {e}.") from e
 
 
+def read_size(raw: RawExample) -> tuple[int, int]:
+    """(height, width) of an example's image from its header, without decoding the pixels.
+
+    Raises:
+        DataError: naming the example when the header cannot be read.
+    """
+    if raw.format == "raw":
+        return int(raw.shape[0]), int(raw.shape[1])
+    try:
+        with Image.open(io.BytesIO(read_payload(raw))) as image:
+            return int(image.height), int(image.width)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        where = f"example {raw.id!r}" + (f" (file {raw.path!r})" if raw.path else "")
+        raise DataError(f"Image of {where} has no readable {raw.format} header: {e}.") from e
+
+
 def decode_pixels(raw: RawExample, payload: bytes) -> tuple[np.ndarray, bool]:
     """Decodes an example's payload to uint8 HWC pixels (1 or 3 channels).
 

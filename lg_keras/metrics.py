@@ -198,6 +198,32 @@ def confusion_matrix(labels, predictions, num_classes) -> np.ndarray:
     return np.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 
+def balanced_accuracy(confusion) -> float:
+    """Mean over true classes of the share of the class predicted right (recall).
+
+    The accuracy a classifier would have on a test split with equally many images per class: the
+    figure to read beside plain accuracy when the classes are imbalanced. Classes with no test
+    image (an all-zero row) are left out of the mean.
+
+    Args:
+        confusion: (num_classes, num_classes) counts, rows true classes (`confusion_matrix`).
+
+    Returns:
+        The balanced accuracy in [0, 1]; nan when no row has a count.
+
+    Raises:
+        ValueError: if `confusion` is not a square 2-D array.
+    """
+    confusion = np.asarray(confusion, np.float64)
+    if confusion.ndim != 2 or confusion.shape[0] != confusion.shape[1]:
+        raise ValueError(f"confusion must be a square matrix; got shape {confusion.shape}.")
+    totals = confusion.sum(axis=1)
+    present = totals > 0
+    if not present.any():
+        return math.nan
+    return float(np.mean(np.diag(confusion)[present] / totals[present]))
+
+
 def average_confusion_ratio(confusion, fine_to_coarse, *, orientation="code") -> float:
     """Average Confusion Ratio (ACR) of a fine confusion matrix (paper Section V).
 

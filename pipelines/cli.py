@@ -3,6 +3,7 @@
   lg data build|inspect|hierarchies|cluster   datasets (Beam builder, checks, label hierarchies)
   lg train | lg evaluate                      one run (trainer and evaluator components)
   lg reproduce | lg report | lg advise        the paper's experiments, their report, a verdict
+  lg study                                    the paper's question on your dataset, one command
   lg pipeline compile|run-local               the same components as a Kubeflow pipeline
   lg tensorboard DIR                          TensorBoard on 127.0.0.1
   lg records save|restore                     a runs directory's records without weights (for git)
@@ -76,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 _COMMAND_MODULES = ("components.trainer.__main__", "components.evaluator.__main__",
                     "pipelines.reproduce", "pipelines.kubeflow", "pipelines.tensorboard",
                     "components.cluster.__main__", "pipelines.advice",
-                    "pipelines.run_records")
+                    "pipelines.run_records", "pipelines.study")
 
 
 def _extra_commands():

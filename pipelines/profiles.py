@@ -207,6 +207,12 @@ def _floats(values) -> str:
     return ",".join(f"{v:g}" for v in values)
 
 
+def describe_recipe(recipe: Recipe) -> str:
+    """One line: network, batch, schedule, epochs, input size and the rest (as `lg reproduce
+    --dry-run` prints each family's)."""
+    return _describe(recipe)
+
+
 def _describe(recipe: Recipe) -> str:
     m, t = recipe.model, recipe.train
     net = (f"preact_resnet18 width {m.width}{'' if m.final_norm else ' (no final BN)'}"

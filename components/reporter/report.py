@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from components.reporter import paper_numbers, report_acr, report_stats, report_tables
-from components.reporter.report_runs import DONE, load_runs  # noqa: F401  (load_runs is part of this API)
+from components.reporter.report_runs import DONE, load_runs, read_json  # noqa: F401  (load_runs is part of this API)
 from components.reporter.report_sections import Context, Section, Table, make_table
 from lg_keras import machine
 
@@ -317,6 +317,10 @@ def write_report(runs_dir: str, out_dir: str | None = None,
     """
     runs_dir = os.path.abspath(runs_dir)
     out_dir = os.path.abspath(out_dir or runs_dir)
+    if (read_json(os.path.join(runs_dir, "plan.json"), {}) or {}).get("study"):
+        # A plan of `lg study` (a user's dataset): its own report (report_study imports this).
+        from components.reporter import report_study  # pylint: disable=import-outside-toplevel
+        return report_study.write_study_report(runs_dir, out_dir, confidence)
     figures_dir, tables_dir = os.path.join(out_dir, "figures"), os.path.join(out_dir, "tables")
     os.makedirs(figures_dir, exist_ok=True)
     os.makedirs(tables_dir, exist_ok=True)

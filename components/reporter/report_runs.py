@@ -20,6 +20,7 @@ import os
 import numpy as np
 import pandas as pd
 
+from lg_keras import metrics as lg_metrics
 from lg_keras.config import parse_label_view
 from lg_keras.errors import ConfigError
 from components.reporter import paper_numbers
@@ -202,6 +203,9 @@ def _row(runs_dir: str, entry: dict, plan: dict) -> dict:
     for name in METRIC_COLUMNS:
         value = metrics.get(name)
         row[name] = float(value) if isinstance(value, (int, float)) else math.nan
+    confusion = metrics.get("coarse_confusion_matrix")
+    row["balanced_coarse_test_accuracy"] = (lg_metrics.balanced_accuracy(confusion)
+                                            if confusion else math.nan)
     authors = metrics.get("authors_protocol") or {}
     for column, key in AUTHORS_COLUMNS.items():
         value = authors.get(key)
@@ -245,6 +249,7 @@ def load_runs(runs_dir: str) -> pd.DataFrame:
         A DataFrame with the setting (dataset, hierarchy, paper_dataset, labels, label_kind,
         noise_rate, noise_kind, coarse_targets_changed, cluster_k, fraction, model, width, head,
         dropout, epochs, seed, condition),
+        balanced_coarse_test_accuracy (from metrics.json's coarse confusion matrix),
         the plan's bookkeeping (run_key, run_dir, experiments, in_plan, status (one of STATUSES),
         estimated_seconds), timings (train_seconds, eval_seconds), versions, every scalar of
         metrics.json in METRIC_COLUMNS and of its 'authors_protocol' in AUTHORS_COLUMNS (NaN

@@ -153,6 +153,30 @@ def test_confusion_matrix_rejects_out_of_range():
         metrics.confusion_matrix([0, 1], [0, 3], 3)
 
 
+def naive_balanced_accuracy(labels, predictions):
+    """Per true class present: the share predicted right; then their plain mean."""
+    recalls = []
+    for c in sorted(set(int(x) for x in labels)):
+        members = [p for t, p in zip(labels, predictions) if t == c]
+        recalls.append(sum(p == c for p in members) / len(members))
+    return sum(recalls) / len(recalls)
+
+
+def test_balanced_accuracy_matches_naive():
+    # 3 of class 0 (2 right), 1 of class 1 (right): plain 3/4, balanced (2/3 + 1) / 2 = 5/6.
+    tiny = metrics.confusion_matrix([0, 0, 0, 1], [0, 0, 1, 1], 2)
+    assert metrics.balanced_accuracy(tiny) == pytest.approx(5 / 6)
+    rng = np.random.default_rng(5)
+    labels = rng.choice(5, size=400, p=[0.5, 0.2, 0.2, 0.1, 0.0])  # class 4 absent: left out
+    predictions = np.where(rng.random(400) < 0.7, labels, rng.integers(0, 5, 400))
+    confusion = metrics.confusion_matrix(labels, predictions, 5)
+    assert metrics.balanced_accuracy(confusion) == pytest.approx(
+        naive_balanced_accuracy(labels, predictions))
+    assert math.isnan(metrics.balanced_accuracy(np.zeros((2, 2))))
+    with pytest.raises(ValueError, match="square"):
+        metrics.balanced_accuracy(np.zeros((2, 3)))
+
+
 # ---------------------------------------------------------------- ACR
 
 # Hand-worked: 4 fine classes, fine 0, 1 -> coarse 0 and fine 2, 3 -> coarse 1.
