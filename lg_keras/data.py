@@ -86,6 +86,23 @@ def verify_shards(info: DatasetInfo, split: str) -> dict[str, int]:
     return counts
 
 
+def _same_batches_on_every_worker(ds: tf.data.Dataset) -> tf.data.Dataset:
+    """Sets the auto-shard policy DATA: every worker keeps its part of every global batch.
+
+    Under MultiWorkerMirroredStrategy, tf.distribute splits each global batch (`batch_size`) into
+    one part per replica and each worker keeps the parts of its replicas, so a step sees the batch
+    a one-process run would. FILE sharding (what AUTO picks for TFRecord input with at least as
+    many files as workers) would give each worker its own files instead: other batches than a
+    one-process run, an order that no longer follows (seed, epoch), and uneven step counts when the
+    files do not divide evenly. The training split is also permuted in memory, where there are no
+    files to shard. The price: each worker reads and augments the whole split. Without a
+    multi-worker strategy the option does nothing.
+    """
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options)
+
+
 def _feature_spec(keys: list[str]) -> dict:
     spec = {k: tf.io.FixedLenFeature([], tf.string) for k in (records.IMAGE, records.IMAGE_FORMAT)}
     for key in keys:
@@ -275,7 +292,7 @@ def train_dataset(info: DatasetInfo, cfg: DataConfig, *, seed: int, start_epoch:
         ds = epochs[0]
         for more in epochs[1:]:
             ds = ds.concatenate(more)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return _same_batches_on_every_worker(ds.prefetch(tf.data.AUTOTUNE))
 
 
 def eval_dataset(info: DatasetInfo, split: str, cfg: DataConfig,
@@ -297,7 +314,8 @@ def eval_dataset(info: DatasetInfo, split: str, cfg: DataConfig,
         return _normalize(image, info, cfg), {view: r[key] for view, key in keys.items()}
 
     ds = ds.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.batch(batch_size or cfg.batch_size).prefetch(tf.data.AUTOTUNE)
+    return _same_batches_on_every_worker(
+        ds.batch(batch_size or cfg.batch_size).prefetch(tf.data.AUTOTUNE))
 
 
 def augmented_dataset(info: DatasetInfo, split: str, cfg: DataConfig, *, augment_key: int,
@@ -322,7 +340,8 @@ def augmented_dataset(info: DatasetInfo, split: str, cfg: DataConfig, *, augment
 
     ds = _records(info, split, [], 1.0, decode=True).enumerate()
     ds = ds.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.batch(batch_size or cfg.batch_size).prefetch(tf.data.AUTOTUNE)
+    return _same_batches_on_every_worker(
+        ds.batch(batch_size or cfg.batch_size).prefetch(tf.data.AUTOTUNE))
 
 
 def read_labels(info: DatasetInfo, split: str, label_views: tuple[str, ...],

@@ -7,6 +7,20 @@
   (FACTS.md: two CPU replicas run at about 0.57x the speed of no strategy; it is for testing the
   distributed path, not for speed).
 - 'multi_worker': MultiWorkerMirroredStrategy; TensorFlow reads the cluster from TF_CONFIG itself.
+  Every worker runs the same command with the same run directory, which must be storage they all
+  read (a shared file system or bucket): every worker resumes from the chief's checkpoint, and
+  `check_workers_agree` fails the run when they disagree on where to resume. Only the chief writes
+  the run directory; the trainer component gives the other workers a temporary directory it
+  removes at the end (Keras' and TensorFlow's multi-worker pattern: every worker saves, since a
+  save may read variables across workers, but only the chief's files are kept). Each worker reads
+  the whole split and keeps its part of every global batch (`data.py`: auto-shard policy DATA).
+
+Multi-worker faults: a worker whose process dies closes its connections and the others' next
+collective fails within seconds; one that stops answering (a hung or unreachable machine) is
+caught by TensorFlow's coordination service, which MultiWorkerMirroredStrategy starts with a
+10 s heartbeat timeout (TF 2.21); and every collective fails with DeadlineExceeded after
+`train.collective_timeout_s` (`CommunicationOptions(timeout_seconds=...)`), which also catches a
+live worker stuck outside the collectives. The trainer turns these errors into a `ClusterError`.
 
 Under a mirrored strategy the global batch is split across replicas; Keras scales each replica's
 loss (including the L2 regularisation losses) by 1 / num_replicas and sums the gradients, so one
@@ -28,7 +42,14 @@ import tensorflow as tf
 
 from lg_keras import machine
 from lg_keras.config import TrainConfig
-from lg_keras.errors import ConfigError
+from lg_keras.errors import ClusterError, ConfigError
+
+# What a collective op raises when a peer dies (Unavailable: connection closed, or the coordination
+# service's heartbeat), restarts (FailedPrecondition, Aborted), is cancelled, or exceeds
+# `train.collective_timeout_s` (DeadlineExceeded).
+PEER_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
+               tf.errors.CancelledError, tf.errors.AbortedError,
+               tf.errors.FailedPreconditionError)
 
 
 def gpus() -> list:
@@ -89,7 +110,7 @@ def make_strategy(train_cfg: TrainConfig) -> tf.distribute.Strategy:
     """The tf.distribute strategy `train_cfg.strategy` names (see the module docstring).
 
     Args:
-        train_cfg: reads `strategy` and `num_cpu_replicas`.
+        train_cfg: reads `strategy`, `num_cpu_replicas` and `collective_timeout_s`.
 
     Returns:
         A `tf.distribute.Strategy`.
@@ -99,7 +120,9 @@ def make_strategy(train_cfg: TrainConfig) -> tf.distribute.Strategy:
     """
     kind = train_cfg.strategy
     if kind == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return tf.distribute.MultiWorkerMirroredStrategy(
+            communication_options=tf.distribute.experimental.CommunicationOptions(
+                timeout_seconds=float(train_cfg.collective_timeout_s)))
     if kind == "mirrored":
         if gpus():
             return tf.distribute.MirroredStrategy()
@@ -119,6 +142,42 @@ def strategy_name(strategy: tf.distribute.Strategy) -> str:
     if not tf.distribute.has_strategy() and strategy is tf.distribute.get_strategy():
         return "default"
     return type(strategy).__name__
+
+
+def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
+    """Whether `strategy` is a MultiWorkerMirroredStrategy over more than one worker."""
+    return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+            and strategy.extended._in_multi_worker_mode())  # pylint: disable=protected-access
+
+
+def task_name(strategy: tf.distribute.Strategy) -> str:
+    """'chief-0', 'worker-1', ... from the cluster; 'local' outside a multi-worker cluster."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return "local"
+    return f"{resolver.task_type}-{resolver.task_id}"
+
+
+def check_workers_agree(strategy: tf.distribute.Strategy, value: int, what: str) -> None:
+    """Raises ClusterError unless every worker passed the same `value` (a no-op on one worker).
+
+    Every worker must call it at the same point: it is a collective op.
+
+    Args:
+        strategy: the run's strategy.
+        value: this worker's value, e.g. the epoch it resumes after.
+        what: names the value in the error, e.g. 'the epoch to resume after'.
+
+    Raises:
+        ClusterError: the workers passed different values.
+    """
+    if not is_multi_worker(strategy):
+        return
+    values = strategy.gather(tf.constant([value], tf.int64), axis=0).numpy().tolist()
+    if len(set(values)) > 1:
+        raise ClusterError(
+            f"The workers disagree on {what}: {values} (this is {task_name(strategy)}). Every "
+            f"worker must see the same run directory, on storage they all read: the chief's.")
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:

@@ -23,3 +23,7 @@ class DataError(LgError):
 
 class RunDirError(LgError):
     """An output directory holds a different run, is locked by another process, or cannot be written."""
+
+
+class ClusterError(LgError):
+    """A multi-worker run lost a worker (dead, hung or unreachable) or its workers disagree."""

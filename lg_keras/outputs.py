@@ -116,6 +116,21 @@ def remove_stale_partials(target: str) -> list[str]:
     return removed
 
 
+def remove_stale_private_dirs(parent: str, prefix: str) -> list[str]:
+    """Deletes directories `parent/<prefix><pid>-*` whose process is gone; returns their names.
+
+    For a process's private scratch directory (e.g. a non-chief worker's, `<prefix><pid>-XXXX`
+    from `tempfile.mkdtemp`) that a SIGKILL left behind.
+    """
+    removed = []
+    for path in glob.glob(os.path.join(glob.escape(parent), glob.escape(prefix) + "*")):
+        pid = os.path.basename(path)[len(prefix):].split("-")[0]
+        if os.path.isdir(path) and pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(os.path.basename(path))
+    return removed
+
+
 def publish(partial: str, target: str) -> None:
     """Atomically replaces `target` by the finished `partial` directory."""
     target = os.path.abspath(target.rstrip("/"))

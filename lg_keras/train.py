@@ -28,6 +28,11 @@ momentum (m = 0.9 m - lr g), PyTorch when applying it (w -= lr b); they agree at
 differ for a few steps after a cut, unless the momentum restarts at the cut: with
 `train.restart_momentum` (the authors' new SGD every epoch, `RestartMomentum`) and the 'milestones'
 schedule, whose cuts fall on epoch starts, the two give the same updates. Under a mirrored strategy BatchNorm uses per-replica statistics.
+
+Several workers (MultiWorkerMirroredStrategy, `lg_keras.distribute`): every worker runs this loop
+on the same run directory and resumes from its checkpoint; only the chief writes it, the others
+write the same files to a `write_dir` of their own. A lost worker ends the run with a
+ClusterError, leaving the last completed epoch's checkpoint and no train_state.json.
 """
 
 import contextlib
@@ -39,8 +44,8 @@ import logging
 import math
 import os
 import platform
+import re
 import sys
-import tempfile
 import time
 import zipfile
 
@@ -48,10 +53,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from lg_keras import authors_protocol, data, distribute, keras_metrics, outputs, schedules
+from lg_keras import (authors_protocol, data, distribute, keras_metrics, keras_multi_worker,
+                      outputs, schedules)
 from lg_keras.config import ExperimentConfig, TrainConfig, config_hash, to_dict
 from lg_keras.dataset_info import DatasetInfo
-from lg_keras.errors import RunDirError
+from lg_keras.errors import ClusterError, RunDirError
 from lg_keras.models import build_model
 from lg_keras.models.layers import policy_scope
 
@@ -347,18 +353,45 @@ def _restore(model: keras.Model, run_dir: str, state: dict) -> None:
                  int(model.optimizer.iterations.numpy()))
 
 
+def _lost_worker(error: Exception, strategy, run_dir: str, completed: int,
+                 timeout_s: float) -> ClusterError:
+    """The ClusterError for a collective op that failed because a peer was lost or stalled."""
+    # TensorFlow's message: an op trace, then the cause ("Collective ops is aborted by: ...
+    # stopped sending heartbeats):" and the task on the next line), then advice.
+    lines = [re.sub(r"\{\{[^}]*\}\}|\[[^\]]*\]\s*$", "", line).strip()
+             for line in str(error).splitlines()]
+    lines = [line for line in lines if line]
+    at = next((i for i, line in enumerate(lines) if re.search(
+        r"aborted by|unhealthy|timed out|deadline|socket closed|connect", line, re.I)), 0)
+    cause = " ".join(lines[at:at + 2] if lines and lines[at].endswith(":") else lines[at:at + 1])
+    kept = (f"it keeps the checkpoint of epoch {completed}" if completed
+            else "it has no checkpoint yet")
+    task = distribute.task_name(strategy)
+    return ClusterError(
+        f"Multi-worker training stopped in epoch {completed + 1} on {task}: another worker died, "
+        f"hung or became unreachable ({type(error).__name__}: {cause[:300]}). {run_dir} is not "
+        f"finished; {kept}. Start every worker again with the same command to "
+        f"resume. (A dead worker stops the others within seconds, a hung one within TensorFlow's "
+        f"heartbeat timeout or train.collective_timeout_s = {timeout_s:g} s.)")
+
+
 # --------------------------------------------------------------------------- the loop
 
 def train(cfg: ExperimentConfig, info: DatasetInfo, run_dir: str, *,
-          strategy: tf.distribute.Strategy, callbacks=()) -> list[dict]:
+          strategy: tf.distribute.Strategy, callbacks=(),
+          write_dir: str | None = None) -> list[dict]:
     """Trains (or resumes, or returns a finished run of) `cfg` on `info` into `run_dir`.
 
     Args:
         cfg: the experiment; `cfg.data` selects the label view, fraction and input pipeline.
         info: the built dataset (`dataset_info.load_dataset_info(cfg.data.dataset_dir)`).
-        run_dir: the run directory (layout in the module docstring); created if missing.
+        run_dir: the run directory (layout in the module docstring); created if missing. Every
+            worker of a multi-worker run reads the chief's checkpoint from it.
         strategy: the tf.distribute strategy (`distribute.make_strategy(cfg.train)`).
         callbacks: extra Keras callbacks (e.g. the trainer component's TensorBoard).
+        write_dir: where this process writes the run's files; None is `run_dir`. A non-chief
+            worker of a multi-worker run must pass a directory of its own (the trainer component
+            passes a temporary one), so that only the chief writes `run_dir`.
 
     Returns:
         One dict per epoch: 'epoch' (1-based), 'loss' (cross-entropy plus the L2 term),
@@ -376,6 +409,8 @@ def train(cfg: ExperimentConfig, info: DatasetInfo, run_dir: str, *,
             when evaluating during training).
         RunDirError: if `run_dir` holds a run of another config or dataset, its checkpoint is
             damaged, or the disk is full or read-only.
+        ClusterError: a multi-worker run lost a worker, or its workers disagree on the epoch to
+            resume after (they do not share `run_dir`).
     """
     # ----------------------------------------------------------------------- setup
     run_dir, chash = os.path.abspath(run_dir), config_hash(cfg)
@@ -402,12 +437,19 @@ def train(cfg: ExperimentConfig, info: DatasetInfo, run_dir: str, *,
     scores_test = cfg.train.eval_every or cfg.train.authors_test_passes
     for split in ("train", "test") if scores_test else ("train",):
         data.verify_shards(info, split)
-    for directory in (run_dir, os.path.join(run_dir, CHECKPOINT_DIR)):
-        for name in outputs.remove_stale_temp_files(directory):
-            logging.info("Removed %s, left by an interrupted run.", name)
     chief = distribute.is_chief(strategy)
-    write_dir = run_dir if chief else tempfile.mkdtemp(prefix="lg-worker-")
+    write_dir = run_dir if write_dir is None else os.path.abspath(write_dir)
+    if not chief and write_dir == run_dir:
+        raise ValueError(f"{distribute.task_name(strategy)} is not the chief: pass a write_dir "
+                         f"of its own, not the run directory {run_dir!r}.")
+    if chief:  # another machine's pids say nothing about the chief's temporary files
+        for directory in (run_dir, os.path.join(run_dir, CHECKPOINT_DIR)):
+            for name in outputs.remove_stale_temp_files(directory):
+                logging.info("Removed %s, left by an interrupted run.", name)
     os.makedirs(write_dir, exist_ok=True)
+    if distribute.is_multi_worker(strategy):
+        keras_multi_worker.install()
+        distribute.check_workers_agree(strategy, done, "the epoch to resume after")
     if chief and saved is None:
         outputs.write_json_atomic(os.path.join(run_dir, CONFIG_FILE),
                                   _run_record(cfg, info, strategy, policy, steps, epochs))
@@ -439,11 +481,18 @@ def train(cfg: ExperimentConfig, info: DatasetInfo, run_dir: str, *,
     epoch_end = _EpochEnd(write_dir, schedule, history, epochs, chash)
     restart = [RestartMomentum()] if cfg.train.restart_momentum else []
     if done < epochs:
-        model.fit(train_ds, epochs=epochs, initial_epoch=done, steps_per_epoch=steps,
-                  validation_data=val_ds, validation_freq=cfg.train.eval_every or 1,
-                  callbacks=[*restart, *authors_protocol.callbacks(info, cfg), *callbacks,
-                             epoch_end], shuffle=False,
-                  verbose=_fit_verbosity())
+        try:
+            model.fit(train_ds, epochs=epochs, initial_epoch=done, steps_per_epoch=steps,
+                      validation_data=val_ds, validation_freq=cfg.train.eval_every or 1,
+                      callbacks=[*restart, *authors_protocol.callbacks(info, cfg), *callbacks,
+                                 epoch_end], shuffle=False,
+                      verbose=_fit_verbosity())
+        except distribute.PEER_ERRORS as e:
+            if not distribute.is_multi_worker(strategy):
+                raise
+            completed = history[-1]["epoch"] if history else 0
+            raise _lost_worker(e, strategy, run_dir, completed,
+                               cfg.train.collective_timeout_s) from e
 
     # ----------------------------------------------------------------------- finish
     _save_model(model, os.path.join(write_dir, MODEL_FILE))

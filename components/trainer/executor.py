@@ -6,6 +6,11 @@
 while training so a second trainer refuses, returns at once for a finished run of the same config,
 and resumes an interrupted one from its last checkpoint.
 
+On several workers (`--strategy multi_worker`, TF_CONFIG) every worker runs the same command with
+the same run directory. The chief holds the lock and writes the run directory; every other worker
+writes its files to a temporary directory (`lg-worker-<task>-<pid>-*` under TMPDIR) that is
+removed when it returns or fails, or, after a SIGKILL, when a worker of that task starts again.
+
 The component owns the TensorBoard output (the library never picks log paths): RUN_DIR/logs gets
 the Keras TensorBoard callback's scalars (loss, accuracy, coarse_accuracy, acr, learning_rate under
 train/ and validation/) and an HParams summary of the flattened config with the final metrics.
@@ -15,6 +20,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import tempfile
 
 import keras
 import numpy as np
@@ -115,7 +121,7 @@ def run(cfg: ExperimentConfig, inputs: dict, outputs: dict, *, callbacks=()) -> 
     train_lib.check_run_dir(run_dir, cfg)
     strategy = distribute.make_strategy(cfg.train)
     chief = distribute.is_chief(strategy)
-    with outputs_lib.exclusive_lock(run_dir) if chief else contextlib.nullcontext():
+    with _write_dir(strategy, run_dir) as write_dir:
         history = train_lib.finished_history(run_dir, cfg)
         if history is not None:
             return _result(run_dir, chash, history, skipped=True)
@@ -124,8 +130,24 @@ def run(cfg: ExperimentConfig, inputs: dict, outputs: dict, *, callbacks=()) -> 
                  HParamsSummary(cfg, log_dir)] if chief else []
         logging.info("Training config (hash %s): %s", chash, to_dict(cfg))
         history = train_lib.train(cfg, info, run_dir, strategy=strategy,
-                                  callbacks=[*board, *callbacks])
+                                  callbacks=[*board, *callbacks], write_dir=write_dir)
     return _result(run_dir, chash, history, skipped=False)
+
+
+@contextlib.contextmanager
+def _write_dir(strategy, run_dir: str):
+    """The chief: `run_dir`, locked. Another worker: a temporary directory, removed at the end."""
+    if distribute.is_chief(strategy):
+        with outputs_lib.exclusive_lock(run_dir):
+            yield run_dir
+        return
+    prefix = f"lg-worker-{distribute.task_name(strategy)}-"
+    for name in outputs_lib.remove_stale_private_dirs(tempfile.gettempdir(), prefix):
+        logging.info("Removed %s, left by a killed worker.", name)
+    with tempfile.TemporaryDirectory(prefix=f"{prefix}{os.getpid()}-") as write_dir:
+        logging.info("Not the chief: writing to %s (removed at the end), not %s.", write_dir,
+                     run_dir)
+        yield write_dir
 
 
 def _result(run_dir, chash, history, skipped):

@@ -77,6 +77,17 @@ def test_eval_order_matches_read_labels_and_normalisation(info):
     np.testing.assert_allclose(images.std(axis=(0, 1, 2)), 1, atol=1e-3)
 
 
+def test_every_worker_keeps_its_part_of_the_global_batches(info):
+    """Auto-shard policy DATA on every dataset the trainer distributes (the multi-worker tests in
+    tests/components/test_trainer_multi_worker.py check the batches a worker then gets)."""
+    cfg = DataConfig(batch_size=8)
+    for ds in (data.train_dataset(info, cfg, seed=0, start_epoch=0, end_epoch=1),
+               data.eval_dataset(info, "test", cfg),
+               data.augmented_dataset(info, "test", cfg, augment_key=-2)):
+        assert (ds.options().experimental_distribute.auto_shard_policy
+                == tf.data.experimental.AutoShardPolicy.DATA)
+
+
 def test_crop_flip_eager_and_in_map_agree():
     image = tf.constant(np.arange(8 * 8 * 3, dtype=np.uint8).reshape(8, 8, 3))
     seed = tf.constant([3, 4], tf.int64)

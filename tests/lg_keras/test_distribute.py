@@ -78,8 +78,12 @@ _CHILD = textwrap.dedent("""
         distribute.split_cpu(3)
     except RuntimeError as e:
         out["late"] = str(e)
-    worker = distribute.make_strategy(TrainConfig(strategy="multi_worker"))
-    out["multi_worker"] = [distribute.strategy_name(worker), distribute.is_chief(worker)]
+    worker = distribute.make_strategy(TrainConfig(strategy="multi_worker",
+                                                  collective_timeout_s=42))
+    out["multi_worker"] = [distribute.strategy_name(worker), distribute.is_chief(worker),
+                           distribute.is_multi_worker(worker), distribute.task_name(worker),
+                           worker.extended._communication_options.timeout_seconds]
+    distribute.check_workers_agree(worker, 3, "the epoch")  # one worker: nothing to compare
     print(json.dumps(out))
 """)
 
@@ -97,4 +101,17 @@ def test_split_cpu_and_the_strategies_in_a_fresh_process():
     assert (name, replicas) == ("mirrored", 2)
     assert [d.split("/")[-1] for d in devices] == ["device:CPU:0", "device:CPU:1"]
     assert "already initialised" in result["late"]
-    assert result["multi_worker"] == ["multi_worker", True]
+    # Without TF_CONFIG the strategy has one worker: the chief, not in multi-worker mode.
+    assert result["multi_worker"] == ["multi_worker", True, False, "local", 42.0]
+
+
+def test_one_process_strategies_are_not_multi_worker():
+    strategy = distribute.make_strategy(TrainConfig(strategy="default"))
+    assert not distribute.is_multi_worker(strategy)
+    assert distribute.task_name(strategy) == "local"
+    distribute.check_workers_agree(strategy, 1, "the epoch")
+
+
+def test_collective_timeout_must_be_positive_seconds():
+    with pytest.raises(ConfigError, match=r"train.collective_timeout_s.*\[1, 86400\].*0"):
+        TrainConfig(collective_timeout_s=0)
