@@ -52,11 +52,14 @@ def _start(argv, log_path, tmp_dir, tf_config=None) -> subprocess.Popen:
                                 env=env, stdout=log, stderr=log, start_new_session=True)
 
 
-def _start_cluster(argv, tmp_path, name) -> dict[str, subprocess.Popen]:
-    """A chief and a worker on fresh loopback ports running `argv`, TMPDIR tmp_path/tmp-TASK."""
+def _start_cluster(argv, tmp_path, name, worker_argv=None) -> dict[str, subprocess.Popen]:
+    """A chief and a worker on fresh loopback ports running `argv` (the worker `worker_argv` if
+    given), with TMPDIR tmp_path/tmp-TASK."""
     ports = _free_ports(2)
     cluster = {"chief": [f"127.0.0.1:{ports[0]}"], "worker": [f"127.0.0.1:{ports[1]}"]}
-    return {task: _start(argv, tmp_path / f"{name}-{task}.log", str(tmp_path / f"tmp-{task}"),
+    argvs = {"chief": argv, "worker": worker_argv or argv}
+    return {task: _start(argvs[task], tmp_path / f"{name}-{task}.log",
+                         str(tmp_path / f"tmp-{task}"),
                          {"cluster": cluster, "task": {"type": task, "index": 0}})
             for task in ("chief", "worker")}
 
@@ -181,6 +184,18 @@ def test_a_killed_worker_stops_the_chief_clearly_and_the_rerun_resumes(grid_data
     logging.info("The chief stopped %.1f s after the worker was killed, checkpoint of epoch %d.",
                  stopped_after, done)
 
+    # A worker that does not see the chief's run directory (here: another --out) would start
+    # from scratch beside a chief that resumes; both refuse before training.
+    split = _start_cluster(argv, tmp_path, "split",
+                           worker_argv=[*argv[:-1], str(tmp_path / "not_shared")])
+    assert _wait(split) == {"chief": 2, "worker": 2}, _log(tmp_path, "split-chief")[-3000:]
+    for task in ("chief", "worker"):
+        assert ("error: The workers disagree on the epoch to resume after"
+                in _log(tmp_path, f"split-{task}")), _log(tmp_path, f"split-{task}")[-3000:]
+    assert _files(run_dir) == files and _read(os.path.join(run_dir, "history.json")) == kept
+    # The killed worker could not remove its directory; the next worker of its task did.
+    assert "left by a killed worker" in _log(tmp_path, "split-worker")
+
     # The same command on both workers resumes from the chief's checkpoint.
     rerun = _start_cluster(argv, tmp_path, "again")
     codes = _wait(rerun)
@@ -192,6 +207,4 @@ def test_a_killed_worker_stops_the_chief_clearly_and_the_rerun_resumes(grid_data
     assert [h["epoch"] for h in history] == list(range(1, epochs + 1))
     assert history[:done] == kept
     assert _RUN_FILES <= _files(run_dir)
-    # The killed worker could not remove its directory; the restarted one removed it.
-    assert "left by a killed worker" in _log(tmp_path, "again-worker")
     assert _worker_dirs(tmp_path / "tmp-worker") == []
