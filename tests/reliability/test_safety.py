@@ -78,14 +78,36 @@ def _findings(tree: ast.AST) -> list[tuple[int, str]]:
     return found
 
 
+# Findings allowed by name, each with why it reads no user input. kfp ships a lightweight component
+# as its function's SOURCE (inspect.getsource) and kfp.local's SubprocessRunner runs only
+# lightweight components (a container component, which needs no source, would not run locally), so
+# the reporter's signature with one input per run is compiled from the module's own template,
+# formatted with integers only (make_reporter_component rejects anything but an int >= 0).
+ALLOWED = {("components/reporter/kfp_component.py", "exec()")}
+
+
 def test_no_unsafe_deserialisation_or_shell_in_the_source_tree(counts):
-    problems, files = [], 0
+    problems, files, allowed = [], 0, set()
     for path, tree in _sources():
         files += 1
-        problems += [f"{path}:{line}: {what}" for line, what in _findings(tree)]
+        rel = path.relative_to(processes.REPO).as_posix()
+        for line, what in _findings(tree):
+            if (rel, what) in ALLOWED:
+                allowed.add((rel, what))
+            else:
+                problems.append(f"{path}:{line}: {what}")
     assert files > 50
     assert not problems, "\n".join(problems)
+    assert allowed == ALLOWED  # an allowance nothing needs any more must go
     counts["source_files_scanned"] += files
+
+
+def test_the_reporter_template_takes_only_a_run_count():
+    from components.reporter import kfp_component  # pylint: disable=import-outside-toplevel
+
+    for bad in ("1); import os; os.system('x')  #", 1.0, True, -1):
+        with pytest.raises(ValueError, match="num_runs"):
+            kfp_component.make_reporter_component(num_runs=bad)
 
 
 def test_the_scanner_sees_what_it_must_refuse():
