@@ -157,16 +157,23 @@ def compile_pipeline(profile: str, only, out_yaml: str, base_image: str = DEFAUL
     Returns:
         The compiled plan.
     """
-    from kfp import compiler  # pylint: disable=import-outside-toplevel
-
     plan = planner.plan(profile, only, data_dirs, imagenet_available, datasets=datasets,
                         budget_hours=budget_hours, portable=True)
+    compile_plan(plan, out_yaml, base_image, data_dirs=data_dirs, tfds_data_dir=tfds_data_dir,
+                 beam_args=beam_args)
+    return plan
+
+
+def compile_plan(plan: Plan, out_yaml: str, base_image: str = DEFAULT_BASE_IMAGE, *,
+                 data_dirs=(), tfds_data_dir: str = "", beam_args: str = "") -> None:
+    """Compiles a plan made for any machine (a profile's, or `lg study`'s) to `out_yaml`."""
+    from kfp import compiler  # pylint: disable=import-outside-toplevel
+
     pipeline = pipeline_from_plan(plan, base_image=base_image, data_dirs=data_dirs,
                                   tfds_data_dir=tfds_data_dir, beam_args=beam_args)
     compiler.Compiler().compile(pipeline, out_yaml)
     logging.info("Compiled %d runs on %d datasets to %s.", len(plan.runs), len(plan.datasets),
                  out_yaml)
-    return plan
 
 
 def run_local(plan: Plan, pipeline_root: str, *, data_dirs=(), tfds_data_dir: str = "",
@@ -199,11 +206,19 @@ def report_dir(pipeline_root: str, profile: str) -> str | None:
 
 def _compile(args) -> None:
     # Paths as the containers see them: this machine's LG_DATA_DIR and defaults mean nothing there.
-    budget = -1.0 if args.budget_hours is None else args.budget_hours
-    plan = compile_pipeline(args.profile, args.only, args.out, args.image, datasets=args.datasets,
-                            data_dirs=args.data_dir, imagenet_available=args.with_imagenet,
-                            tfds_data_dir=args.tfds_data_dir or "", beam_args=args.beam_args,
-                            budget_hours=budget)
+    if args.study:
+        from pipelines import study  # pylint: disable=import-outside-toplevel
+
+        plan = study.plan_from_args(args, portable=True, imagenet_available=args.with_imagenet)
+        compile_plan(plan, args.out, args.image, data_dirs=args.data_dir,
+                     tfds_data_dir=args.tfds_data_dir or "", beam_args=args.beam_args)
+    else:
+        budget = -1.0 if args.budget_hours is None else args.budget_hours
+        plan = compile_pipeline(args.profile, args.only, args.out, args.image,
+                                datasets=args.datasets, data_dirs=args.data_dir,
+                                imagenet_available=args.with_imagenet,
+                                tfds_data_dir=args.tfds_data_dir or "",
+                                beam_args=args.beam_args, budget_hours=budget)
     print(planner.format_plan(plan))
     print(f"wrote {args.out}: {len(plan.datasets)} dataset, {len(plan.runs)} trainer (1 GPU "
           f"each) and {len(plan.runs)} evaluator tasks and a reporter task; image {args.image}")
@@ -243,6 +258,13 @@ def register(commands, data_commands) -> None:
     compile_.add_argument("--beam-args", default="",
                           help="Beam options for the dataset builds, e.g. '--runner=DataflowRunner "
                                "--project=P --region=R --temp_location=gs://B/tmp'")
+    compile_.add_argument("--study", action="store_true",
+                          help="compile `lg study`'s plan for --dataset and --hierarchy instead "
+                               "of the paper's experiments (a folder: dataset is counted here "
+                               "and must be at the same path inside the containers)")
+    from pipelines import study  # pylint: disable=import-outside-toplevel
+
+    study.add_study_arguments(compile_, required=False)
     compile_.set_defaults(func=_compile)
     local_ = sub.add_parser(
         "run-local", help="run the pipeline with kfp's local SubprocessRunner (small profiles)",

@@ -20,6 +20,7 @@ skipped, an interrupted run resumed. The recipe follows `pipelines.study_recipe`
 with the plan. Bad input (`pipelines.study_dataset`) is one error before anything is built.
 """
 
+import argparse
 import dataclasses
 import logging
 import math
@@ -236,11 +237,7 @@ def _study(args) -> None:
     dirs = data_dirs(args.data_dir)
     imagenet = args.dataset == "imagenet2012" and bool(
         planner.find_imagenet(dirs, args.tfds_data_dir))
-    plan, _, _ = plan_study(
-        args.dataset, args.hierarchy, profile=args.profile, seeds=args.seeds,
-        fractions=_numbers(args.fractions, float, "--fractions"),
-        clusters=_numbers(args.clusters, int, "--clusters"), margin=args.margin,
-        test_fraction=args.test_fraction, imagenet_available=imagenet, command=_command(args))
+    plan = plan_from_args(args, imagenet_available=imagenet)
     print(planner.format_plan(plan), flush=True)
     if args.dry_run:
         return
@@ -256,25 +253,16 @@ def _study(args) -> None:
     logging.info("Study finished: %s", summary)
 
 
-def register(commands, data_commands) -> None:
-    """Adds `lg study` to the `lg` command."""
-    del data_commands
-    parser = commands.add_parser(
-        "study", help="the paper's question on your dataset: fine vs. coarse labels (resumable)",
-        description="Builds your dataset, trains coarse- and fine-trained networks from scratch "
-                    "per seed (optionally on data fractions and k-means cluster labels), "
-                    "evaluates them and writes RUNS_DIR/report.md: ΔA with its interval over "
-                    "seeds, the equivalence verdict at --margin and lg advise's verdict. The "
-                    "recipe follows an explicit rule (printed with the plan). Rerun to resume.")
-    parser.add_argument("--dataset", required=True,
+def add_study_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    """The options that define a study (dataset, hierarchy, seeds, fractions, clusters, margin,
+    held-out share): `lg study` and `lg pipeline compile --study` share them."""
+    parser.add_argument("--dataset", required=required,
                         help="folder:PATH (PATH/<class>/*.png|jpg, or PATH/{train,test}/<class>/"
                              "), or a named dataset: cifar10, cifar100, fashion_mnist, "
                              "imagenet2012")
-    parser.add_argument("--hierarchy", required=True,
+    parser.add_argument("--hierarchy", required=required,
                         help="built-in hierarchy name or YAML file: coarse classes and the fine "
                              "classes (class folder names) each holds")
-    parser.add_argument("--profile", default="cpu", choices=list(PROFILES),
-                        help="; ".join(f"{p.name}: {p.summary}" for p in PROFILES.values()))
     parser.add_argument("--seeds", type=int, default=DEFAULT_SEEDS,
                         help=f"seeds per setting (default {DEFAULT_SEEDS}; 2 or more give ΔA an "
                              f"interval)")
@@ -291,6 +279,34 @@ def register(commands, data_commands) -> None:
     parser.add_argument("--test-fraction", type=float, default=DEFAULT_TEST_FRACTION,
                         help=f"a folder without a test split holds out this share of each class "
                              f"(seeded, class-balanced; default {DEFAULT_TEST_FRACTION:g})")
+
+
+def plan_from_args(args, *, portable: bool = False, imagenet_available: bool = False) -> Plan:
+    """The study plan of parsed `add_study_arguments` options (and --profile)."""
+    if not (args.dataset and args.hierarchy):
+        raise ConfigError("A study needs --dataset and --hierarchy.")
+    plan, _, _ = plan_study(
+        args.dataset, args.hierarchy, profile=args.profile, seeds=args.seeds,
+        fractions=_numbers(args.fractions, float, "--fractions"),
+        clusters=_numbers(args.clusters, int, "--clusters"), margin=args.margin,
+        test_fraction=args.test_fraction, imagenet_available=imagenet_available,
+        portable=portable, command=_command(args))
+    return plan
+
+
+def register(commands, data_commands) -> None:
+    """Adds `lg study` to the `lg` command."""
+    del data_commands
+    parser = commands.add_parser(
+        "study", help="the paper's question on your dataset: fine vs. coarse labels (resumable)",
+        description="Builds your dataset, trains coarse- and fine-trained networks from scratch "
+                    "per seed (optionally on data fractions and k-means cluster labels), "
+                    "evaluates them and writes RUNS_DIR/report.md: ΔA with its interval over "
+                    "seeds, the equivalence verdict at --margin and lg advise's verdict. The "
+                    "recipe follows an explicit rule (printed with the plan). Rerun to resume.")
+    add_study_arguments(parser, required=True)
+    parser.add_argument("--profile", default="cpu", choices=list(PROFILES),
+                        help="; ".join(f"{p.name}: {p.summary}" for p in PROFILES.values()))
     parser.add_argument("--dry-run", action="store_true",
                         help="print the plan (recipe rule, runs, estimated time) only")
     parser.add_argument("--out", default=None, metavar="RUNS_DIR",

@@ -109,6 +109,35 @@ def test_compile_command(tmp_path, capsys):
     assert kinds["trainer"] == len(planner.plan("smoke", ["table1", "table8"]).runs)
 
 
+def test_compile_study_emits_lg_study_as_a_pipeline_that_ends_in_its_report(tmp_path, capsys):
+    """`lg pipeline compile --study`: the study's plan (the same as `lg study` makes) as tasks."""
+    from pipelines import make_example_folder, study  # pylint: disable=import-outside-toplevel
+
+    folder, hierarchy = make_example_folder.write_example_folder(str(tmp_path / "shapes"),
+                                                                 per_class=10, size=8)
+    out = str(tmp_path / "study.yaml")
+    assert cli.main(["pipeline", "compile", "--study", "--dataset", f"folder:{folder}",
+                     "--hierarchy", hierarchy, "--profile", "smoke", "--seeds", "2",
+                     "--out", out]) == 0
+    assert "trainer (1 GPU each)" in capsys.readouterr().out
+    kinds, _ = _tasks(out)
+    assert (kinds["example-gen"], kinds["trainer"], kinds["evaluator"], kinds["reporter"]) == (
+        1, 4, 4, 1)
+    producers, plan = _reporter_inputs(out)
+    assert len(producers) == 4 and plan["study"]["seeds"] == 2
+    local, _, _ = study.plan_study(f"folder:{folder}", hierarchy, profile="smoke", seeds=2)
+    assert [r["key"] for r in plan["runs"]] == [r.key for r in local.runs]
+    (build,) = [json.loads(t["inputs"]["parameters"]["build_json"]["runtimeValue"]["constant"])
+                for t in _package(out)["root"]["dag"]["tasks"].values()
+                if _kind(t) == "example-gen"]
+    assert build["dataset"] == f"folder:{folder}" and build["test_fraction"] > 0
+    # A study needs its dataset and hierarchy: one error line, nothing written.
+    os.remove(out)
+    assert cli.main(["pipeline", "compile", "--study", "--profile", "smoke", "--out", out]) != 0
+    assert "needs --dataset and --hierarchy" in capsys.readouterr().err
+    assert not os.path.exists(out)
+
+
 def _evaluator_metrics(root: str) -> list[str]:
     """The metrics.json of each evaluator task under a kfp.local pipeline root (the records
     outputs and the report directory hold copies)."""
