@@ -112,7 +112,11 @@ def encode_example(fields: dict) -> bytes:
             feature[key] = feature_pb2.Feature(bytes_list=feature_pb2.BytesList(value=[value]))
         else:
             feature[key] = feature_pb2.Feature(int64_list=feature_pb2.Int64List(value=[int(value)]))
-    return example_pb2.Example(features=feature_pb2.Features(feature=feature)).SerializeToString()
+    # deterministic=True: protobuf writes a map's entries in an order that changes per process
+    # (measured: same PYTHONHASHSEED, different bytes); sorted keys make a build's shards
+    # byte-reproducible. The records' content is the same either way.
+    return example_pb2.Example(features=feature_pb2.Features(feature=feature)).SerializeToString(
+        deterministic=True)
 
 
 def decode_example(serialized: bytes) -> dict:
