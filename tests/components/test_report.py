@@ -385,6 +385,12 @@ def test_table_vii_sets_the_two_noise_kinds_side_by_side(verdict_cases):
     assert "| 22.0% |" in text
 
 
+def test_no_memorisation_table_without_its_runs(written):
+    runs_dir, text, _ = written
+    assert not os.path.exists(os.path.join(runs_dir, "tables", "table7_memorisation.csv"))
+    assert "Memorisation check" not in text
+
+
 def test_the_memorisation_check_compares_the_long_runs_with_table7s(verdict_cases):
     table = _csv(verdict_cases, "table7_memorisation").set_index(["labels", "epochs"])
     assert table.loc[("fine", 32), "a_fc_mean"] == pytest.approx(99.0)
