@@ -30,12 +30,25 @@ RECORD_SUFFIXES = (".json", ".md", ".html", ".csv", ".png")
 SKIPPED_DIRS = ("checkpoint", "logs")
 
 
+def _finished_run(directory: str, files) -> bool:
+    """Whether a directory holding config.json is a finished, evaluated run."""
+    state = _read(os.path.join(directory, "train_state.json")) or {}
+    return bool(state.get("finished")) and "metrics.json" in files
+
+
 def _record_files(runs_dir: str):
-    """Relative paths of the record files under runs_dir, sorted."""
+    """Relative paths of the record files under runs_dir, sorted.
+
+    A run directory (one holding config.json) counts only when finished and evaluated: an
+    interrupted run's records would restore as a run directory without its checkpoint.
+    """
     out = []
     for root, dirs, files in os.walk(runs_dir):
         dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS and ".partial-" not in d
                          and not d.startswith("."))
+        if "config.json" in files and not _finished_run(root, files):
+            dirs[:] = []
+            continue
         for name in sorted(files):
             if name.endswith(RECORD_SUFFIXES) and not name.endswith(".lock"):
                 out.append(os.path.relpath(os.path.join(root, name), runs_dir))

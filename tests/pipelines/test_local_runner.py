@@ -148,6 +148,22 @@ def test_saved_records_rebuild_the_report_and_restored_runs_are_not_trained_agai
     assert local_runner.run_records.restore(saved, fresh) == []
 
 
+def test_an_unfinished_run_has_no_records_to_save(tiny_runs, tmp_path):
+    _, runs_dir, _, _, _ = tiny_runs
+    partial = os.path.join(runs_dir, "trainer", "model", "toy-coarse-unfinished")
+    os.makedirs(partial)
+    try:
+        for name, content in (("config.json", {"experiment": {}}), ("history.json", [])):
+            with open(os.path.join(partial, name), "w") as f:
+                json.dump(content, f)
+        saved = local_runner.run_records.save(runs_dir, str(tmp_path / "saved"))
+        assert saved and not [f for f in saved if "toy-coarse-unfinished" in f]
+    finally:
+        for name in os.listdir(partial):
+            os.remove(os.path.join(partial, name))
+        os.rmdir(partial)
+
+
 def test_records_of_another_config_are_not_taken_for_the_run(tiny_runs, tmp_path):
     plan, runs_dir, _, _, _ = tiny_runs
     saved = str(tmp_path / "saved")
