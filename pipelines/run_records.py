@@ -8,7 +8,8 @@ report uses. So:
 - `lg records save RUNS_DIR DEST` copies plan.json, the report (md, html, tables, figures), each
   build's dataset.json and each run's records into DEST, same layout: small enough for git
   (`results/cpu` in this repository), and `lg report DEST` rebuilds the report from it.
-- `lg records restore SRC RUNS_DIR` copies them back without overwriting anything. `lg reproduce`
+- `lg records restore SRC RUNS_DIR` copies them back without overwriting anything, builds'
+  dataset.json aside (a build is rebuilt when a run needs it). `lg reproduce`
   then keeps a restored run whose records match its plan entry (`restored_metrics`) as finished,
   weights or not, and trains only what is missing: hours of CPU that a fresh machine (or one whose
   disk was reset) need not repeat. Such a run cannot be evaluated again (no weights): to change its
@@ -96,7 +97,9 @@ def restore(src: str, runs_dir: str) -> list[str]:
     copied = []
     for rel in _record_files(src):
         target = os.path.join(runs_dir, rel)
-        if os.path.exists(target):
+        # A build's dataset.json without its shards would pass for a finished build (example_gen
+        # skips a directory whose dataset.json has its config hash): builds are rebuilt instead.
+        if os.path.exists(target) or os.path.basename(rel) == "dataset.json":
             continue
         os.makedirs(os.path.dirname(target), exist_ok=True)
         tmp = f"{target}.partial"
