@@ -22,7 +22,7 @@ import logging
 import os
 import shutil
 
-from lg_keras.config import ExperimentConfig, config_hash, from_dict
+from lg_keras.config import ExperimentConfig, from_dict, to_dict
 from lg_keras.errors import ConfigError, RunDirError
 
 # File kinds that are records; everything else (TFRecords, weights, event files) stays behind.
@@ -117,10 +117,11 @@ def _read(path: str):
         return None
 
 
-def _without_dataset_dir(cfg: ExperimentConfig) -> str:
+def _without_dataset_dir(cfg: ExperimentConfig) -> dict:
+    """The config as a dict, its dataset directory blanked. Compared as values, not hashed: a
+    config read back from JSON may hold 2.0 where the plan holds 2, which hash differently."""
     import dataclasses  # pylint: disable=import-outside-toplevel
-    return config_hash(dataclasses.replace(cfg, data=dataclasses.replace(cfg.data,
-                                                                          dataset_dir="")))
+    return to_dict(dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, dataset_dir="")))
 
 
 def restored_metrics(run_dir: str, cfg: ExperimentConfig, build_hash: str) -> dict | None:

@@ -174,6 +174,12 @@ def test_records_of_another_config_are_not_taken_for_the_run(tiny_runs, tmp_path
     out = os.path.join(saved, "trainer", "model", run.key)
     build = plan.datasets[0].build_hash
     assert local_runner.run_records.restored_metrics(out, run.experiment, build) is not None
+    # The record holds warmup_epochs 0.0; a plan may hold the int 0 (the cpu profile writes 2):
+    # the same run, though the two hash differently.
+    assert run.experiment.train.warmup_epochs == 0.0
+    as_int = dataclasses.replace(run.experiment, train=dataclasses.replace(
+        run.experiment.train, warmup_epochs=0))
+    assert local_runner.run_records.restored_metrics(out, as_int, build) is not None
     other_seed = dataclasses.replace(run.experiment, train=dataclasses.replace(
         run.experiment.train, seed=7))
     assert local_runner.run_records.restored_metrics(out, other_seed, build) is None
