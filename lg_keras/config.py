@@ -460,14 +460,14 @@ def to_dict(cfg) -> dict:
     return json.loads(json.dumps(dataclasses.asdict(cfg)))
 
 
-def _hashed_fields(cfg) -> dict:
+def hashed_fields(cfg) -> dict:
     """The fields of a config dataclass that its hash covers (nested configs recursively)."""
     out = {}
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
         if not f.metadata.get(HASHED_WHEN_DEFAULT, True) and value == f.default:
             continue
-        out[f.name] = _hashed_fields(value) if dataclasses.is_dataclass(value) else value
+        out[f.name] = hashed_fields(value) if dataclasses.is_dataclass(value) else value
     return out
 
 
@@ -477,7 +477,7 @@ def config_hash(cfg) -> str:
     Fields added after runs were recorded carry `HASHED_WHEN_DEFAULT: False`: at their default
     they are left out, so adding one keeps every existing hash (and finished run) valid.
     """
-    text = json.dumps(json.loads(json.dumps(_hashed_fields(cfg))), sort_keys=True)
+    text = json.dumps(json.loads(json.dumps(hashed_fields(cfg))), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from lg_keras import metrics as lg_metrics
-from lg_keras.config import parse_label_view
+from lg_keras.config import ExperimentConfig, from_dict, hashed_fields, parse_label_view
 from lg_keras.errors import ConfigError
 from components.reporter import paper_numbers
 from components.reporter.report_stats import NOT_RUN, PENDING
@@ -77,8 +77,17 @@ def read_history(run_dir: str) -> list[dict]:
 
 
 def condition_id(experiment: dict) -> str:
-    """A short hash of an experiment config without its seed and dataset path (one setting)."""
+    """A short hash of an experiment config without its seed and dataset path (one setting).
+
+    The config is read as the hash reads it (`config.hashed_fields`): a field added later and
+    recorded at its default counts as absent, so a run recorded before the field existed and one
+    recorded after it are the same setting. A record this version cannot read is hashed as is.
+    """
     data = json.loads(json.dumps(experiment or {}))
+    try:
+        data = json.loads(json.dumps(hashed_fields(from_dict(ExperimentConfig, data))))
+    except (ConfigError, TypeError, ValueError):
+        pass
     data.get("train", {}).pop("seed", None)
     data.get("data", {}).pop("dataset_dir", None)
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:10]
