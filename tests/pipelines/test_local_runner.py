@@ -13,6 +13,7 @@ import sys
 import time
 import types
 
+import keras
 import pytest
 
 from components.reporter.report_runs import load_runs
@@ -101,18 +102,17 @@ def test_an_unobtainable_dataset_is_skipped_with_the_reason(tiny_runs):
     assert [w for w, _ in summary["skipped"]] == ["gone"]
 
 
-def test_a_rerun_redoes_nothing(tiny_runs):
-    plan, runs_dir, _, _, first_seconds = tiny_runs
+def test_a_rerun_redoes_nothing(tiny_runs, monkeypatch):
+    plan, runs_dir, _, _, _ = tiny_runs
+    monkeypatch.setattr(keras.Model, "fit", lambda *a, **k: pytest.fail("trained again"))
     model = os.path.join(runs_dir, "trainer", "model", plan.runs[0].key, "model.keras")
     metrics = os.path.join(runs_dir, "trainer", "model", plan.runs[0].key, "metrics.json")
     stamps = os.stat(model).st_mtime_ns, os.stat(metrics).st_mtime_ns
     calls = []
-    start = time.time()
     summary = local_runner.run_plan(plan, runs_dir, on_run_finished=lambda r, m: calls.append(r))
     assert summary["computed"] == 0 and summary["done"] == 1
     assert (os.stat(model).st_mtime_ns, os.stat(metrics).st_mtime_ns) == stamps
     assert calls == [None]  # only the final call, so a report exists even when nothing was new
-    assert time.time() - start < max(first_seconds / 2, 20)
 
 
 def test_saved_records_rebuild_the_report_and_restored_runs_are_not_trained_again(
@@ -245,7 +245,7 @@ def test_time_left_counts_a_resumed_run_by_the_share_it_trained(tmp_path, monkey
 
 
 def test_smoke_reproduce_of_tables_1_6_7_and_cluster_labels_on_the_real_data(
-        shared_data_dir, tmp_path, capsys):
+        shared_data_dir, tmp_path, capsys, monkeypatch):
     """`lg reproduce --profile smoke` of Tables I, VI, VII and cluster_labels on CIFAR-10's builds.
 
     Restricted to the CIFAR-10 builds (Table I's CIFAR-10 row, Table VI rows (1) and (6), all of
@@ -281,7 +281,6 @@ def test_smoke_reproduce_of_tables_1_6_7_and_cluster_labels_on_the_real_data(
     kinds = report.split("Table VII with both noise kinds", 1)[1].split("\n\n", 2)[1]
     assert re.search(r"\| 0\.3 \|.*\| \d+\.\d% \|", kinds)  # the launched coarse-target share
     capsys.readouterr()
-    start = time.time()
+    monkeypatch.setattr(keras.Model, "fit", lambda *a, **k: pytest.fail("trained again"))
     assert cli.main(argv) == 0
     assert "(0 computed now)" in capsys.readouterr().out
-    assert time.time() - start < 120
