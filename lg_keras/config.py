@@ -140,7 +140,7 @@ def noise_label_view(variant: str) -> LabelView:
     Args:
         variant: a variant name (`noise_variant`, `DatasetInfo.noise_variants`).
     """
-    return parse_label_view(NOISE_VIEW_PREFIX + variant)
+    return parse_label_view(f"{NOISE_VIEW_PREFIX}{variant}")
 
 
 def cluster_label_view(clusters: int | str) -> LabelView:
