@@ -7,6 +7,7 @@ import os
 import numpy as np
 
 from lg_keras import records
+from lg_keras.config import cluster_label_view, noise_label_view, parse_label_view
 from lg_keras.errors import DataError
 
 
@@ -60,8 +61,8 @@ class DatasetInfo:
     def noise_variants(self) -> list[str]:
         """Noisy variant names, in rate order: '0.1' (within_coarse) or 'launched_0.1'.
 
-        The label view is 'fine_noise_' + name. Datasets built before variants were recorded
-        list only their rates, which are then the (within-coarse) variant names.
+        The label view is `config.noise_label_view(name)`. Datasets built before variants were
+        recorded list only their rates, which are then the (within-coarse) variant names.
         """
         noise = self.meta.get("noise", {})
         return list(noise.get("variants", noise.get("rates", [])))
@@ -69,25 +70,27 @@ class DatasetInfo:
     def label_views(self) -> list[str]:
         """Label views this dataset can train on."""
         views = ["fine", "coarse"]
-        views += [f"fine_noise_{name}" for name in self.noise_variants]
-        views += [f"fine_cluster_{k}" for k in sorted(self.meta.get("clusters", {}), key=int)]
+        views += [noise_label_view(name).name for name in self.noise_variants]
+        views += [cluster_label_view(k).name
+                  for k in sorted(self.meta.get("clusters", {}), key=int)]
         return views
 
     def num_classes(self, label_view: str) -> int:
         """Number of classes of a label view."""
-        if label_view == "coarse":
+        view = parse_label_view(label_view)
+        if view.kind == "coarse":
             return self.num_coarse_classes
-        if label_view.startswith("fine_cluster_"):
-            return len(self.meta["clusters"][label_view[len("fine_cluster_"):]]["fine_to_coarse"])
+        if view.kind == "cluster":
+            return len(self.meta["clusters"][view.cluster_key]["fine_to_coarse"])
         return self.num_fine_classes
 
     def view_to_coarse(self, label_view: str) -> np.ndarray:
         """The map from a label view's classes to coarse classes (identity for 'coarse')."""
-        if label_view == "coarse":
+        view = parse_label_view(label_view)
+        if view.kind == "coarse":
             return np.arange(self.num_coarse_classes, dtype=np.int64)
-        if label_view.startswith("fine_cluster_"):
-            key = label_view[len("fine_cluster_"):]
-            return np.asarray(self.meta["clusters"][key]["fine_to_coarse"], np.int64)
+        if view.kind == "cluster":
+            return np.asarray(self.meta["clusters"][view.cluster_key]["fine_to_coarse"], np.int64)
         return self.fine_to_coarse
 
     def fine_counts(self, split: str) -> np.ndarray:

@@ -12,6 +12,7 @@ import zlib
 
 import numpy as np
 
+from lg_keras.config import LabelView, parse_label_view
 from lg_keras.errors import DataError
 
 FORMAT_VERSION = 1
@@ -38,22 +39,30 @@ def noise_feature(rate_name: str) -> str:
     return NOISE_PREFIX + rate_name
 
 
-def cluster_feature(k: int) -> str:
+def cluster_feature(k: int | str) -> str:
     """Feature key of cluster-derived fine labels, e.g. 'fine_label_cluster_5'."""
     return f"{CLUSTER_PREFIX}{k}"
 
 
-def label_feature(label_view: str) -> str:
-    """Maps a label view ('fine', 'coarse', 'fine_noise_0.1', 'fine_cluster_5') to its feature key."""
-    if label_view == "fine":
-        return FINE
-    if label_view == "coarse":
-        return COARSE
-    if label_view.startswith("fine_noise_"):
-        return NOISE_PREFIX + label_view[len("fine_noise_"):]
-    if label_view.startswith("fine_cluster_"):
-        return CLUSTER_PREFIX + label_view[len("fine_cluster_"):]
-    raise ValueError(f"Unknown label view {label_view!r}.")
+def label_feature(label_view: str | LabelView) -> str:
+    """The feature key of a label view: the one place views map to the record schema.
+
+    'fine' -> 'fine_label', 'coarse' -> 'coarse_label', 'fine_noise_<variant>' ->
+    'fine_label_noise_<variant>' (variant '0.1' or 'launched_0.1'), 'fine_cluster_<k>' ->
+    'fine_label_cluster_<k>'.
+
+    Args:
+        label_view: a label view, as written or parsed (`lg_keras.config.parse_label_view`).
+
+    Raises:
+        ConfigError: (a ValueError) naming the view when it is not one.
+    """
+    view = parse_label_view(label_view) if isinstance(label_view, str) else label_view
+    if view.kind == "noise":
+        return noise_feature(view.variant)
+    if view.kind == "cluster":
+        return cluster_feature(view.cluster_key)
+    return {"fine": FINE, "coarse": COARSE}[view.kind]
 
 
 def count_records(path: str, compression: str = "none") -> int:

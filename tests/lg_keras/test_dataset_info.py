@@ -20,3 +20,15 @@ def test_datasets_built_before_variants_list_their_rates():
     assert info.noise_kind == "within_coarse" and info.noise_variants == ["0.3", "1"]
     assert info.label_views()[2:4] == ["fine_noise_0.3", "fine_noise_1"]
     assert DatasetInfo(path="/d", meta={}).label_views() == ["fine", "coarse"]
+
+
+def test_classes_and_coarse_map_per_label_view():
+    meta = {"hierarchy": {"fine_names": list("abcd"), "coarse_names": ["x", "y"],
+                          "fine_to_coarse": [0, 0, 1, 1]},
+            "clusters": {"3": {"fine_to_coarse": [0, 0, 0, 1, 1, 1]}}}
+    info = DatasetInfo(path="/d", meta=meta)
+    assert [info.num_classes(v) for v in ("fine", "coarse", "fine_noise_0.1", "fine_cluster_3")] \
+        == [4, 2, 4, 6]
+    assert info.view_to_coarse("coarse").tolist() == [0, 1]
+    assert info.view_to_coarse("fine_noise_launched_0.1").tolist() == [0, 0, 1, 1]
+    assert info.view_to_coarse("fine_cluster_3").tolist() == [0, 0, 0, 1, 1, 1]

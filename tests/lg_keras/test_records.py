@@ -3,7 +3,7 @@
 import pytest
 
 from lg_keras import records
-from lg_keras.config import noise_variant
+from lg_keras.config import cluster_label_view, noise_label_view, noise_variant, parse_label_view
 
 
 @pytest.mark.parametrize("view,feature", [
@@ -21,6 +21,25 @@ def test_label_feature(view, feature):
 def test_noise_view_and_feature_share_the_variant_name(kind):
     variant = noise_variant(0.03, kind)
     assert records.label_feature(f"fine_noise_{variant}") == records.noise_feature(variant)
+
+
+@pytest.mark.parametrize("view", ["fine", "coarse", "fine_noise_0.1", "fine_noise_launched_0.03",
+                                  "fine_cluster_5"])
+def test_parsed_and_written_views_name_the_same_feature(view):
+    parsed = parse_label_view(view)
+    assert parsed.name == view
+    assert records.label_feature(parsed) == records.label_feature(view)
+
+
+def test_views_built_from_parts_name_the_builders_features():
+    variant = noise_variant(0.3, "launched")
+    assert records.label_feature(noise_label_view(variant)) == records.noise_feature(variant)
+    assert records.label_feature(cluster_label_view(7)) == records.cluster_feature(7)
+
+
+def test_a_view_keeps_its_spelling_in_the_feature():
+    """The feature is the view's text after its prefix, not a reformatted rate ('0.10' stays)."""
+    assert records.label_feature("fine_noise_0.10") == "fine_label_noise_0.10"
 
 
 def test_unknown_label_view():
