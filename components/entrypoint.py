@@ -25,13 +25,31 @@ class _NoTracebackForLgErrors(logging.Filter):
         return True
 
 
+class _CurrentStderrHandler(logging.StreamHandler):
+    """Writes each record to `sys.stderr` as it is when the record is emitted.
+
+    A plain StreamHandler keeps the stream it was created with. An entry point called in-process
+    (a test calling `main()` under pytest's capture, a notebook) would leave the root logger
+    writing to a stream that its caller later closes, and every later record would fail with
+    `--- Logging error --- ValueError: I/O operation on closed file`.
+    """
+
+    def __init__(self):
+        logging.Handler.__init__(self)  # pylint: disable=non-parent-init-called
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+
 def configure_logging() -> None:
     """INFO logging to stderr; TensorFlow's C++ chatter kept to warnings."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    handler = _CurrentStderrHandler()
+    handler.addFilter(_NoTracebackForLgErrors())
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
-                        datefmt="%H:%M:%S", force=True)  # Beam's import configures root first
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_NoTracebackForLgErrors())
+                        datefmt="%H:%M:%S", handlers=[handler],
+                        force=True)  # Beam's import configures root first
 
 
 def run_guarded(fn) -> int:

@@ -6,7 +6,6 @@ import os
 import sys
 
 from components.entrypoint import run_guarded
-from components.example_gen import executor
 from lg_keras.config import NOISE_KINDS, BuildConfig
 from lg_keras.errors import ConfigError
 
@@ -94,6 +93,8 @@ def build_config(args) -> BuildConfig:
 
 def run_from_args(args) -> dict:
     """Builds the config from parsed args and runs the executor."""
+    # Beam is imported here, not at the top: `lg --help` builds this parser without needing it.
+    from components.example_gen import executor  # pylint: disable=import-outside-toplevel
     cfg = build_config(args)
     logging.info("Build config: %s", cfg)
     return executor.run(cfg, {"data_dirs": data_dirs(args.data_dir),
