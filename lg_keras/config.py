@@ -15,6 +15,7 @@ import re
 import typing
 from typing import Any
 
+from lg_keras import models
 from lg_keras.errors import ConfigError
 
 LABEL_VIEW_PATTERN = re.compile(
@@ -38,8 +39,8 @@ MIXED_PRECISION = ("auto", "on", "bfloat16", "off", "native_bfloat16")
 HASHED_WHEN_DEFAULT = "hashed_when_default"
 IMAGE_ENCODINGS = ("auto", "raw", "png")
 COMPRESSIONS = ("none", "gzip")
-MODEL_NAMES = ("preact_resnet18", "wide_resnet")
-HEAD_NAMES = ("linear", "extra_layer", "extra_layer_relu", "dropout")
+# Model and head names come from the model registry (`lg_keras.models`), validated here once.
+MODEL_NAMES, HEAD_NAMES = models.MODEL_NAMES, models.HEAD_NAMES
 
 
 def _is_int(value: Any) -> bool:
@@ -306,7 +307,7 @@ class ModelConfig:
     init: str = dataclasses.field(default="default", metadata={HASHED_WHEN_DEFAULT: False})
 
     def __post_init__(self):
-        _choice("model.name", self.name, MODEL_NAMES)
+        _choice("model.name", self.name, models.model_names())
         _choice("model.init", self.init, INITIALIZATIONS)
         _require(isinstance(self.final_norm, bool), "model.final_norm", "must be true or false",
                  self.final_norm)

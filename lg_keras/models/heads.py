@@ -17,16 +17,15 @@ in float32 even under a mixed-precision policy.
 import keras
 
 from lg_keras.errors import ConfigError
-from lg_keras.models import layers
-
-HEAD_NAMES = ('linear', 'extra_layer', 'extra_layer_relu', 'dropout')
+from lg_keras.models import HEAD_NAMES, layers
 
 # Heads that need the number of fine classes: the width of the extra layer.
 _NEEDS_FINE = ('extra_layer', 'extra_layer_relu')
 
 
 def check_head_args(owner, head, num_fine_classes, dropout):
-    """Validates the head arguments a model constructor receives.
+    """Validates the head arguments a model constructor receives (the head's name is the config's
+    to validate, from the registry's names; `apply_head` looks it up).
 
     Args:
         owner: name of the model being built, for the error message.
@@ -37,8 +36,6 @@ def check_head_args(owner, head, num_fine_classes, dropout):
     Raises:
         ConfigError: if a value breaks its rule.
     """
-    if head not in HEAD_NAMES:
-        raise ConfigError(f"Unknown head {head!r} for {owner}. Available: {', '.join(HEAD_NAMES)}.")
     if head in _NEEDS_FINE:
         valid = isinstance(num_fine_classes, int) and not isinstance(num_fine_classes, bool)
         if not valid or num_fine_classes < 1:
@@ -65,12 +62,27 @@ def apply_head(features, head, num_classes, *, num_fine_classes=None, dropout=0.
     Raises:
         ConfigError: on an unknown head or missing num_fine_classes.
     """
+    if head not in _BEFORE_LOGITS:
+        raise ConfigError(f"Unknown head {head!r}. Available: {', '.join(_BEFORE_LOGITS)}.")
     check_head_args('head', head, num_fine_classes, dropout)
-    x = features
-    if head == 'dropout':
-        x = keras.layers.Dropout(dropout, name='head_dropout')(x)
-    elif head in _NEEDS_FINE:
-        activation = 'relu' if head == 'extra_layer_relu' else None
-        x = layers.dense(x, num_fine_classes, weight_decay=weight_decay, activation=activation,
-                         name='extra_layer')
+    x = _BEFORE_LOGITS[head](features, num_fine_classes=num_fine_classes, dropout=dropout,
+                             weight_decay=weight_decay)
     return layers.dense(x, num_classes, weight_decay=weight_decay, dtype='float32', name='logits')
+
+
+def _extra_layer(activation):
+    def before_logits(x, *, num_fine_classes, dropout, weight_decay):
+        del dropout
+        return layers.dense(x, num_fine_classes, weight_decay=weight_decay, activation=activation,
+                            name='extra_layer')
+    return before_logits
+
+
+# What each head puts between the pooled features and the `logits` layer.
+_BEFORE_LOGITS = {
+    'linear': lambda x, **_: x,
+    'extra_layer': _extra_layer(None),
+    'extra_layer_relu': _extra_layer('relu'),
+    'dropout': lambda x, *, dropout, **_: keras.layers.Dropout(dropout, name='head_dropout')(x),
+}
+assert tuple(_BEFORE_LOGITS) == HEAD_NAMES, "heads.py builds exactly the registry's heads"
