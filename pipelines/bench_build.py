@@ -1,7 +1,7 @@
 """Dataset-builder figures of `make bench`: the Beam build against a plain Python loop.
 
 The plain loop does the same per-example work as the Beam job, with the same functions
-(`transforms.prepare_example`: read, decode, validate, measure, encode;
+(`transforms.prepare_chunk`: read, label, decode, validate, measure, encode;
 `label_variants.class_balanced_ranks`; `records.encode_example`), and writes the same records to the same
 number of shards with `tf.io.TFRecordWriter`, one after another without Beam. Both outputs are read back and compared
 record for record (as sets of serialised bytes), so the ratio compares equal work.
@@ -92,24 +92,24 @@ def plain_build(cfg: BuildConfig, data_dirs: list[str], out_dir: str) -> float:
                                     tuple(int(x) for x in aligned.fine_to_coarse))
     moments = np.zeros(7)
     for split in SPLITS:
-        examples = [e for raw in source.examples(split)
-                    for e in transforms.prepare_example(raw, split, label_map, cfg.image_encoding)]
-        fine = np.array([e[records.FINE] for e in examples], np.int64)
-        ranks = np.zeros(len(examples), np.int64)
+        _, _, columns = transforms.prepare_chunk((split, 0, list(source.examples(split))),
+                                                 label_map, cfg.image_encoding)
+        ids, fine = columns[records.ID], columns[records.FINE]
+        ranks = np.zeros(len(ids), np.int64)
         for k in np.unique(fine):
-            members = sorted((examples[i][records.ID], i) for i in np.flatnonzero(fine == k))
+            members = sorted((ids[i], i) for i in np.flatnonzero(fine == k))
             ranks[[i for _, i in members]] = label_variants.class_balanced_ranks(
                 [m for m, _ in members], np.full(len(members), k), cfg.seed)
         os.makedirs(os.path.join(out_dir, split), exist_ok=True)
         num = SHARDS[split]
         writers = [tf.io.TFRecordWriter(os.path.join(
             out_dir, split, f"data-{s:05d}-of-{num:05d}.tfrecord")) for s in range(num)]
-        for i, example in enumerate(examples):
-            fields = {k: v for k, v in example.items() if k not in ("split", "moments")}
+        for i in range(len(ids)):
+            fields = {k: v[i] for k, v in columns.items() if k != "moments"}
             fields[records.RANK] = int(ranks[i])
             writers[i % num].write(records.encode_example(fields))
-            if split == "train":
-                moments += example["moments"]
+        if split == "train":
+            moments += columns["moments"].sum(axis=0)
         for writer in writers:
             writer.close()
     return time.perf_counter() - start

@@ -49,15 +49,12 @@ class LabelMap:
 CHUNK_SIZE = 1024
 
 
-def prepare_example(raw: RawExample, split: str, label_map: LabelMap, encoding: str):
-    """Decodes and validates one source example; yields nothing for classes the hierarchy drops."""
+def prepare_example(raw: RawExample, split: str, encoding: str) -> dict:
+    """Decodes, validates and measures one source example: its record fields but the labels."""
     from lg_keras import images  # pylint: disable=g-import-not-at-top
 
-    fine = label_map.source_to_fine[raw.label]
-    if fine < 0:
-        return
     data, fmt, (height, width, channels), moments = images.prepare_image(raw, encoding)
-    yield {
+    return {
         "split": split,
         records.ID: raw.id,
         records.IMAGE: data,
@@ -66,8 +63,6 @@ def prepare_example(raw: RawExample, split: str, label_map: LabelMap, encoding: 
         records.WIDTH: width,
         records.CHANNELS: channels,
         records.SOURCE_LABEL: raw.label,
-        records.FINE: fine,
-        records.COARSE: label_map.fine_to_coarse[fine],
         # A tuple of floats, not an ndarray: Beam's coder encodes it natively where an ndarray
         # falls back to pickling.
         "moments": tuple(moments.tolist()),
@@ -97,9 +92,11 @@ def read_chunks(split: str, source, chunk_size: int | None = None):
         yield split, index, chunk
 
 
-# Record fields in the order `prepare_example` gives them (the order they are serialised in).
-_FIELDS = (records.ID, records.IMAGE, records.IMAGE_FORMAT, records.HEIGHT, records.WIDTH,
-           records.CHANNELS, records.SOURCE_LABEL, records.FINE, records.COARSE)
+# Record fields in the order they are serialised in: those of `prepare_example`, then the labels
+# `prepare_chunk` adds.
+_EXAMPLE_FIELDS = (records.ID, records.IMAGE, records.IMAGE_FORMAT, records.HEIGHT, records.WIDTH,
+                   records.CHANNELS, records.SOURCE_LABEL)
+_FIELDS = (*_EXAMPLE_FIELDS, records.FINE, records.COARSE)
 _INT_FIELDS = frozenset((records.HEIGHT, records.WIDTH, records.CHANNELS, records.SOURCE_LABEL,
                          records.FINE, records.COARSE))
 
@@ -112,9 +109,14 @@ def prepare_chunk(element, label_map: LabelMap, encoding: str):
     key and a value per field and example.
     """
     split, index, chunk = element
-    examples = [e for raw in chunk for e in prepare_example(raw, split, label_map, encoding)]
+    fine = labels.relabel_to_hierarchy(np.array([raw.label for raw in chunk], np.int64),
+                                       label_map.source_to_fine)
+    kept = np.flatnonzero(fine >= 0)  # -1: a class the hierarchy drops
+    examples = [prepare_example(chunk[i], split, encoding) for i in kept]
     columns = {name: (np.array([e[name] for e in examples], np.int64) if name in _INT_FIELDS
-                      else [e[name] for e in examples]) for name in _FIELDS}
+                      else [e[name] for e in examples]) for name in _EXAMPLE_FIELDS}
+    columns[records.FINE] = fine[kept]
+    columns[records.COARSE] = labels.coarsen_labels(fine[kept], label_map.fine_to_coarse)
     columns["moments"] = np.array([e["moments"] for e in examples], np.float64).reshape(-1, 7)
     return split, index, columns
 
