@@ -1,11 +1,13 @@
 """`lg advise RUNS_DIR [--dataset KEY]`: did fine labels pay off on the datasets you ran?
 
-The verdict itself is `components.reporter.report_advice.summarize` (the study report quotes it
-too): per dataset, ΔA of each fine-type label view against coarse training with its interval over
-seed pairs, ACR, McNemar's p as a secondary figure, and the conclusion in plain words.
+The summary is `components.reporter.report_advice.summarize`: per dataset, ΔA of each fine-type
+label view against coarse training with its interval over seed pairs, ACR, McNemar's p as a
+secondary figure, and the verdict in plain words. The verdict is the report's own
+(`components.reporter.report_stats.Verdict`, rendered by `Verdict.advice`; the study report quotes
+it too).
 """
 
-from components.reporter.report_advice import conclusion, summarize  # noqa: F401  (the API)
+from components.reporter.report_advice import summarize
 
 
 def _advise(args) -> None:

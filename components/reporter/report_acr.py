@@ -21,6 +21,7 @@ from components.reporter.report_runs import DONE, authors_passes, select, state_
 from components.reporter.report_sections import (Section, compare, make_table, measure,
                                                  missing_text, paper, put)
 from lg_keras import statistics
+from lg_keras.config import noise_label_view, noise_variant
 
 EARLY_FRACTION = 0.25
 NOISY_ACR_NOTE = (
@@ -120,8 +121,9 @@ def table_vi(ctx) -> Section:
     return section
 
 
-def _noise_labels(rate: float) -> str:
-    return "fine" if rate == 0 else f"fine_noise_{rate:g}"
+def _noise_labels(rate: float, kind: str = "within_coarse") -> str:
+    """The label view of Table VII's noise rate r and kind ('fine' at r = 0)."""
+    return "fine" if rate == 0 else noise_label_view(noise_variant(rate, kind)).name
 
 
 def table_vii(ctx) -> Section:
@@ -197,10 +199,6 @@ NOISE_KINDS_NOTE = (
     "the test set, as the authors' checkpointing did; optimistic), beside the final epoch.")
 
 
-def _launched_labels(rate: float) -> str:
-    return "fine" if rate == 0 else f"fine_noise_launched_{rate:g}"
-
-
 def _noise_kinds(ctx, section, coarse) -> None:
     """Table VII with both noise kinds side by side, and where the launched ΔA turns negative."""
     out, numeric, estimates = [], [], {}
@@ -211,7 +209,7 @@ def _noise_kinds(ctx, section, coarse) -> None:
              "ΔA (paper)": paper(p["delta"], signed=True)}
         n = {"rate": rate, "paper_a_fc": p["a_fc"], "paper_delta": p["delta"]}
         for kind, labels in (("within-coarse", _noise_labels(rate)),
-                             ("launched", _launched_labels(rate))):
+                             ("launched", _noise_labels(rate, "launched"))):
             key = kind.replace("-", "_")
             fine = select(ctx.runs, "cifar10", labels, experiment="table7")
             c = compare(ctx, f"Table VII r={rate:g}, {kind} noise: fine - coarse" if rate else "",
@@ -270,7 +268,7 @@ def noise_kinds_finding(estimates: dict) -> str:
 def _memorisation(ctx, section) -> None:
     """The memorisation check: clean and r = 0.3 fine runs at the profile's and 4x its epochs."""
     rows, numeric, long_runs = [], [], False
-    for labels, name in (("fine", "clean"), ("fine_noise_0.3", "within-coarse r=0.3")):
+    for labels, name in (("fine", "clean"), (_noise_labels(0.3), "within-coarse r=0.3")):
         for experiment in ("table7", "table7_memorisation"):
             fine = select(ctx.runs, "cifar10", labels, experiment=experiment)
             serves = fine[[experiment in e for e in fine["experiments"]]]

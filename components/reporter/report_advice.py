@@ -14,8 +14,9 @@ The interval over seed pairs is the evidence. With one seed there is no interval
 says so: a single pair cannot separate the effect of the labels from run-to-run variation.
 McNemar's p (same test images, one seed) is shown as secondary; it ignores that variation.
 
-`pipelines.advice` is the command (`lg advise`); the study report (`report_study`) quotes the same
-verdict, so it lives with the reporter.
+The verdict is `report_stats.Verdict`, the report's own, rendered in these words by
+`Verdict.advice`. `pipelines.advice` is the command (`lg advise`); the study report
+(`report_study`) quotes the same verdict, so this lives with the reporter.
 """
 
 import os
@@ -38,9 +39,9 @@ def _describe_view(labels: str, rows: pd.DataFrame, hierarchy: str | None = None
         source = rows["paper_dataset"].iloc[0]
         return (f"human fine labels{count}, the {source} fine-trained network scored under this "
                 f"mapping")
-    if labels == "fine":
-        return f"human fine labels{count}"
     view = parse_label_view(labels)
+    if view.kind == "fine":
+        return f"human fine labels{count}"
     if view.kind == "cluster":
         return f"cluster-derived fine labels, {view.clusters} per coarse class{count}"
     if view.noise_kind == "launched":
@@ -56,22 +57,6 @@ def _percent(est: report_stats.Estimate) -> str:
             f"seeds")
 
 
-def conclusion(est: report_stats.Estimate) -> str:
-    """The plain-words verdict on a ΔA estimate over seed pairs."""
-    if est.unpaired:
-        return ("Unclear: the fine and coarse runs share no seed, so there is no paired "
-                "interval; run matching seeds.")
-    if est.n == 1:
-        direction = "higher" if est.mean > 0 else "lower" if est.mean < 0 else "equal"
-        return (f"Not enough evidence: one seed pair only ({direction} with fine labels). Run-to-"
-                f"run variation is unknown with one seed; run more seeds before deciding.")
-    if est.low > 0:
-        return "Fine labels paid off: the whole interval is above 0."
-    if est.high < 0:
-        return "Fine labels did not pay off: they lowered coarse accuracy (interval below 0)."
-    return "No clear effect: the interval covers 0; more seeds would narrow it."
-
-
 def _view_lines(rows: pd.DataFrame, labels: str, coarse: pd.DataFrame,
                 hierarchy: str | None = None) -> list[str]:
     fine = values_by_seed(rows, "coarse_test_accuracy", hierarchy)
@@ -84,9 +69,10 @@ def _view_lines(rows: pd.DataFrame, labels: str, coarse: pd.DataFrame,
         lines.append("    -> No finished coarse-trained run to compare with (train one with "
                      "--labels coarse).")
         return lines
-    if delta.unpaired:
+    verdict = report_stats.Verdict.of(delta)
+    if verdict.evidence == report_stats.UNPAIRED:
         text = f"ΔA {delta.mean * 100:+.2f} points (difference of means, no shared seed)"
-    elif delta.n == 1:
+    elif verdict.evidence == report_stats.ONE_SEED:
         text = f"ΔA {delta.mean * 100:+.2f} points (one seed pair, no interval)"
     else:
         text = (f"ΔA {delta.mean * 100:+.2f} points, 95% interval [{delta.low * 100:+.2f}, "
@@ -100,7 +86,7 @@ def _view_lines(rows: pd.DataFrame, labels: str, coarse: pd.DataFrame,
         text += (f"; McNemar {report_stats.format_mcnemar(tests)} (secondary: same test images, "
                  f"ignores run-to-run variation)")
     lines.append(f"    {text}.")
-    lines.append(f"    -> {conclusion(delta)}")
+    lines.append(f"    -> {verdict.advice()}")
     return lines
 
 
@@ -126,7 +112,7 @@ def _dataset_lines(runs: pd.DataFrame, dataset: str) -> list[str]:
         views = sorted(set(done.loc[np.isclose(done["fraction"], fraction)
                                     & (done["head"] == head)
                                     & (done["label_kind"] != "coarse"), "labels"]),
-                       key=lambda v: (_VIEW_ORDER.get(v.split("_")[1] if "_" in v else v, 3), v))
+                       key=lambda v: (_VIEW_ORDER.get(parse_label_view(v).kind, 3), v))
         elsewhere = None if views else _scored_elsewhere(runs, dataset, fraction, head)
         if not views and elsewhere is None:
             continue

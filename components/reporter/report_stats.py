@@ -1,5 +1,9 @@
 """Statistics of the report: intervals over seeds, paired differences, verdicts, rank correlation.
 
+`Verdict` is the one verdict type: read once from a difference's Estimate, rendered against the
+paper's sign by the report (`Verdict.against`, `verdict`), in plain words (`Verdict.reading`) and as
+`lg advise`'s advice (`Verdict.advice`, also quoted by the study report).
+
 The statistics themselves (t intervals, McNemar, TOST, Spearman permutation tests) are
 `lg_keras.statistics`; this module turns them into the report's estimates and verdicts.
 
@@ -99,6 +103,91 @@ class Estimate:
         return f"{text} [{low:{sign}.{digits}f}, {high:{sign}.{digits}f}] (n={self.n})"
 
 
+# What a difference's seeds can show (Verdict.evidence).
+NO_RESULT, UNPAIRED, ONE_SEED, INTERVAL = "no result", "unpaired", "one seed", "interval"
+
+
+def _sign(value: float) -> int:
+    return 1 if value > 0 else -1 if value < 0 else 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """What the seeds say about a difference (ΔA and its kin), read once from its Estimate.
+
+    `Verdict.of(estimate)` is the only place that reads an estimate's direction; the paper's
+    report renders the verdict against the paper's sign (`against`) and in plain words
+    (`reading`), `lg advise` and the study report as advice on fine labels (`advice`).
+
+    Attributes:
+        evidence: NO_RESULT (no value yet), UNPAIRED (a difference of means: the sides share no
+            seed), ONE_SEED (one seed pair, no interval) or INTERVAL (two or more seed pairs).
+        sign: the sign of the mean difference: +1, -1 or 0 (also 0 without a result).
+        side: with an INTERVAL, +1 when it lies above 0, -1 when below 0, 0 when it covers 0
+            (and 0 without an interval).
+    """
+
+    evidence: str
+    sign: int = 0
+    side: int = 0
+
+    @classmethod
+    def of(cls, est: Estimate) -> "Verdict":
+        """Reads an estimate of a difference (its mean and interval over seed pairs)."""
+        if not est.n:
+            return cls(NO_RESULT)
+        if est.unpaired or est.n == 1:
+            return cls(UNPAIRED if est.unpaired else ONE_SEED, _sign(est.mean))
+        side = 1 if est.low > 0 else -1 if est.high < 0 else 0
+        return cls(INTERVAL, _sign(est.mean), side)
+
+    def against(self, paper_value: float | None, missing: str | None = None) -> str:
+        """The verdict against the paper's number (module docstring).
+
+        Args:
+            paper_value: the paper's difference; only its sign is used (0 or None: no direction).
+            missing: PENDING or NOT_RUN when a needed setting has no result yet.
+
+        Returns:
+            One of the verdict strings; one-seed and unpaired cases say so and give our sign.
+        """
+        if self.evidence == NO_RESULT:
+            return missing or PENDING
+        if paper_value is None or paper_value == 0:
+            return NO_CLAIM
+        side = 1 if paper_value > 0 else -1
+        if self.evidence != INTERVAL:
+            agrees = "same sign as the paper" if self.sign == side else "opposite sign to the paper"
+            seeds = "unpaired seeds" if self.evidence == UNPAIRED else "one seed"
+            return f"{INCONCLUSIVE} ({seeds}; {agrees})"
+        return {side: REPRODUCED, -side: NOT_REPRODUCED}.get(self.side, INCONCLUSIVE)
+
+    def reading(self) -> str:
+        """A plain reading of the difference, without reference to the paper."""
+        if self.evidence == NO_RESULT:
+            return "no result yet"
+        if self.evidence != INTERVAL:
+            direction = {1: "gain", -1: "loss", 0: "no difference"}[self.sign]
+            return f"{direction} from one seed (run-to-run variation unknown)"
+        return {1: "gain (interval above 0)", -1: "loss (interval below 0)",
+                0: "no clear effect (interval covers 0)"}[self.side]
+
+    def advice(self) -> str:
+        """The verdict in `lg advise`'s words, for ΔA of fine-type labels against coarse ones."""
+        if self.evidence == NO_RESULT:
+            return "No finished seed pair yet: train both the fine and the coarse runs of a seed."
+        if self.evidence == UNPAIRED:
+            return ("Unclear: the fine and coarse runs share no seed, so there is no paired "
+                    "interval; run matching seeds.")
+        if self.evidence == ONE_SEED:
+            direction = {1: "higher", -1: "lower", 0: "equal"}[self.sign]
+            return (f"Not enough evidence: one seed pair only ({direction} with fine labels). Run-"
+                    f"to-run variation is unknown with one seed; run more seeds before deciding.")
+        return {1: "Fine labels paid off: the whole interval is above 0.",
+                -1: "Fine labels did not pay off: they lowered coarse accuracy (interval below 0).",
+                0: "No clear effect: the interval covers 0; more seeds would narrow it."}[self.side]
+
+
 def estimate(values_by_seed: dict, confidence: float = CONFIDENCE) -> Estimate:
     """Mean and t interval of per-seed values (an empty dict gives an empty Estimate).
 
@@ -159,31 +248,8 @@ def availability(*states: str) -> str | None:
 
 
 def verdict(paper_value: float | None, est: Estimate, missing: str | None = None) -> str:
-    """The verdict on a claimed difference (module docstring).
-
-    Args:
-        paper_value: the paper's difference; only its sign is used (0 or None: no direction).
-        est: our per-seed differences.
-        missing: PENDING or NOT_RUN when a needed setting has no result yet.
-
-    Returns:
-        One of the verdict strings; one-seed and unpaired cases say so and give our sign.
-    """
-    if not est.n:
-        return missing or PENDING
-    if paper_value is None or paper_value == 0:
-        return NO_CLAIM
-    side = 1 if paper_value > 0 else -1
-    agrees = "same sign as the paper" if side * est.mean > 0 else "opposite sign to the paper"
-    if est.unpaired:
-        return f"{INCONCLUSIVE} (unpaired seeds; {agrees})"
-    if est.n == 1:
-        return f"{INCONCLUSIVE} (one seed; {agrees})"
-    if side * est.low > 0 and side * est.high > 0:
-        return REPRODUCED
-    if side * est.low < 0 and side * est.high < 0:
-        return NOT_REPRODUCED
-    return INCONCLUSIVE
+    """The verdict on a claimed difference: `Verdict.of(est).against(paper_value, missing)`."""
+    return Verdict.of(est).against(paper_value, missing)
 
 
 def equivalence_verdict(est: Estimate, missing: str | None = None,
@@ -282,20 +348,6 @@ def equivalence_design(margin: float = NEGLIGIBLE_MARGIN, sd: float = SEED_PAIR_
         f"rule (true ΔA 0, power 80%) gives n = {powered}. A dataset whose seeds spread more "
         "needs more: each negligible claim's evidence gives the number at its own spread.",
     ]
-
-
-def effect(est: Estimate) -> str:
-    """A plain reading of a difference, without reference to the paper."""
-    if not est.n:
-        return "no result yet"
-    if est.unpaired or est.n == 1:
-        return (f"{'gain' if est.mean > 0 else 'loss' if est.mean < 0 else 'no difference'} "
-                f"from one seed (run-to-run variation unknown)")
-    if est.low > 0:
-        return "gain (interval above 0)"
-    if est.high < 0:
-        return "loss (interval below 0)"
-    return "no clear effect (interval covers 0)"
 
 
 def trend_verdict(x, y, claimed_sign: int, missing: str | None = None) -> tuple[str, str]:

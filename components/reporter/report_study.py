@@ -7,7 +7,7 @@ component all write this report for a study. It reads the same run records as th
 
 1. The answer: ΔA = A_FC - A_CC (coarse test accuracy of the fine-trained network minus that of
    the coarse-trained one, full training data, final epoch) with its 95% Student t interval over
-   seed pairs, in the words of `lg advise` (`report_advice.conclusion`), and the equivalence
+   seed pairs, in the words of `lg advise` (`report_stats.Verdict.advice`), and the equivalence
    verdict at the study's margin (two one-sided t tests: the 90% interval inside ±margin).
 2. Accuracies per training-label view and data fraction: coarse test accuracy, balanced coarse
    accuracy where the coarse classes are imbalanced (`IMBALANCE_RATIO`), fine test accuracy of
@@ -33,6 +33,7 @@ from components.reporter import report, report_advice, report_stats
 from components.reporter.report_runs import DONE, load_runs, read_json, select, values_by_seed
 from components.reporter.report_sections import make_table
 from lg_keras import statistics
+from lg_keras.config import parse_label_view
 
 # Coarse classes count as imbalanced, and balanced accuracy is shown beside accuracy, when the
 # largest has more than this many times the test images of the smallest.
@@ -103,11 +104,11 @@ def _equivalence(est: report_stats.Estimate, margin: float) -> str:
 
 
 def _view_name(labels: str) -> str:
-    if labels == "coarse":
-        return "coarse labels"
-    if labels == "fine":
-        return "fine labels (the hierarchy's)"
-    return f"{labels.rsplit('_', 1)[1]} k-means clusters per coarse class"
+    view = parse_label_view(labels)
+    if view.kind == "cluster":
+        return f"{view.cluster_key} k-means clusters per coarse class"
+    return {"coarse": "coarse labels", "fine": "fine labels (the hierarchy's)"}.get(view.kind,
+                                                                                   labels)
 
 
 def _accuracy_rows(study: _Study) -> tuple[list, list, list]:
@@ -153,7 +154,7 @@ def _accuracy_rows(study: _Study) -> tuple[list, list, list]:
                 if delta.n:
                     verdicts.append({"Claim": f"{_view_name(labels)} beat coarse labels "
                                               f"({fraction:.0%} of the data)",
-                                     "Verdict": report_advice.conclusion(delta),
+                                     "Verdict": report_stats.Verdict.of(delta).advice(),
                                      "Evidence": f"ΔA {delta.format(signed=True)}",
                                      "Section": "Accuracies"})
             display.append(shown)
@@ -171,13 +172,13 @@ def _answer(study: _Study) -> list:
         planned = len(study.runs)
         return [("p", f"No finished fine/coarse seed pair yet ({planned} runs planned); the "
                       f"answer appears here once both networks of a seed are evaluated.")]
+    verdict = report_stats.Verdict.of(delta)
     text = (f"ΔA = A_FC - A_CC = {delta.format(signed=True)} points of coarse test accuracy "
-            f"({study.confidence:.0%} interval over seed pairs): "
-            f"{report_advice.conclusion(delta)}")
+            f"({study.confidence:.0%} interval over seed pairs): {verdict.advice()}")
     items = [text,
              f"Equivalence at the margin of ±{study.margin * 100:g} points: "
              f"{_equivalence(delta, study.margin)}.",
-             f"In words: {report_stats.effect(delta)}."]
+             f"In words: {verdict.reading()}."]
     if study.imbalanced:
         balanced = report_stats.paired_difference(values_by_seed(fine, BALANCED),
                                                   values_by_seed(coarse, BALANCED),

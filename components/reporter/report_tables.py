@@ -393,7 +393,7 @@ def cluster_labels(ctx) -> Section:
         put(d, n, "A, cluster labels", "a_cluster", measure(ctx, rows))
         put(d, n, "A_CC", "a_cc", measure(ctx, coarse))
         put(d, n, "ΔA, clusters - coarse", "delta", c.estimate, signed=True)
-        d["Reading"] = report_stats.effect(c.estimate)
+        d["Reading"] = report_stats.Verdict.of(c.estimate).reading()
         put(d, n, "ΔA, human fine - coarse", "delta_human", human.estimate, signed=True)
         put(d, n, "ACR (cluster labels)", "acr", measure(ctx, rows, "acr"), scale=1.0, digits=3)
         d["McNemar, secondary"] = report_stats.format_mcnemar(list(c.mcnemar))

@@ -172,6 +172,42 @@ def test_verdict_on_constructed_cases(values, paper, expected):
     assert report_stats.verdict(paper, est) == expected
 
 
+@pytest.mark.parametrize("values, unpaired, evidence, against_plus, reading, advice", [
+    ([0.008, 0.007, 0.006], False, "interval", "reproduced", "gain (interval above 0)",
+     "Fine labels paid off: the whole interval is above 0."),
+    ([-0.03, -0.035, -0.03], False, "interval", "not reproduced", "loss (interval below 0)",
+     "Fine labels did not pay off: they lowered coarse accuracy (interval below 0)."),
+    ([-0.01, 0.02, -0.015], False, "interval", "inconclusive",
+     "no clear effect (interval covers 0)",
+     "No clear effect: the interval covers 0; more seeds would narrow it."),
+    ([-0.02], False, "one seed", "inconclusive (one seed; opposite sign to the paper)",
+     "loss from one seed (run-to-run variation unknown)",
+     "Not enough evidence: one seed pair only (lower with fine labels). Run-to-run variation is "
+     "unknown with one seed; run more seeds before deciding."),
+    ([0.01], True, "unpaired", "inconclusive (unpaired seeds; same sign as the paper)",
+     "gain from one seed (run-to-run variation unknown)",
+     "Unclear: the fine and coarse runs share no seed, so there is no paired interval; run "
+     "matching seeds."),
+])
+def test_one_verdict_renders_the_report_and_the_advice(values, unpaired, evidence, against_plus,
+                                                       reading, advice):
+    """The report's verdict, its plain reading and lg advise's words come from one Verdict."""
+    est = (report_stats.paired_difference({0: values[0]}, {1: 0.0}) if unpaired
+           else report_stats.estimate(dict(enumerate(values))))
+    verdict = report_stats.Verdict.of(est)
+    assert verdict.evidence == evidence
+    assert verdict.against(+1.0) == report_stats.verdict(+1.0, est) == against_plus
+    assert verdict.reading() == reading
+    assert verdict.advice() == advice
+
+
+def test_verdict_without_a_result():
+    verdict = report_stats.Verdict.of(report_stats.Estimate())
+    assert verdict.evidence == report_stats.NO_RESULT
+    assert verdict.against(1.0) == "pending" and verdict.against(1.0, "not run") == "not run"
+    assert verdict.reading() == "no result yet"
+
+
 @pytest.mark.parametrize("values, expected", [
     ([0.001, -0.0005, 0.0002], "reproduced (negligible)"),   # 90% interval inside ±0.5 points
     ([0.015, 0.016, 0.014], "not reproduced"),               # entirely above +0.5
