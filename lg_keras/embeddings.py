@@ -40,16 +40,6 @@ def feature_model(model: keras.Model) -> keras.Model:
     return keras.Model(model.inputs, model.get_layer("penultimate").output)
 
 
-def penultimate_features(model: keras.Model, images, batch_size: int = 256) -> np.ndarray:
-    """Penultimate features of `images` (an array or a tf.data.Dataset of image batches).
-
-    Returns:
-        float32 array (num_examples, D), in input order.
-    """
-    kwargs = {} if isinstance(images, tf.data.Dataset) else {"batch_size": batch_size}
-    return np.asarray(feature_model(model).predict(images, verbose=0, **kwargs), np.float32)
-
-
 def balanced_subset(labels, cap: int = MAX_PROJECTOR_EXAMPLES) -> np.ndarray:
     """A deterministic class-balanced subset of at most `cap` example indices.
 

@@ -35,11 +35,11 @@ def test_balanced_subset_matches_a_naive_round_robin(seed, cap):
     assert all(c >= counts.max() - 1 or c == full[k] for k, c in enumerate(counts))
 
 
-def test_penultimate_features_are_the_pooled_layer():
+def test_feature_model_outputs_the_pooled_layer_the_head_reads():
     model = models.build_model(ModelConfig(width=4), 3, (8, 8, 3))
     images = np.random.default_rng(0).normal(size=(5, 8, 8, 3)).astype("float32")
-    features = embeddings.penultimate_features(model, images)
-    assert features.shape == (5, 32) and features.dtype == np.float32
+    features = embeddings.feature_model(model).predict(images, verbose=0)
+    assert features.shape == (5, 32)
     logits_from_features = model.get_layer("logits")(features)
     np.testing.assert_allclose(np.asarray(logits_from_features), model.predict(images, verbose=0),
                                rtol=1e-5, atol=1e-5)
