@@ -32,14 +32,14 @@ from components.reporter.report_runs import DONE, load_runs, select, values_by_s
 _VIEW_ORDER = {"fine": 0, "cluster": 1, "noise": 2}
 
 
-def _describe_view(labels: str, rows: pd.DataFrame, hierarchy: str | None = None) -> str:
+def _describe_view(label_view: str, rows: pd.DataFrame, hierarchy: str | None = None) -> str:
     classes = rows.loc[rows["status"] == DONE, "num_trained_classes"].dropna()
     count = f" ({int(classes.iloc[0])} classes)" if len(classes) else ""
     if hierarchy is not None:
         source = rows["paper_dataset"].iloc[0]
         return (f"human fine labels{count}, the {source} fine-trained network scored under this "
                 f"mapping")
-    view = parse_label_view(labels)
+    view = parse_label_view(label_view)
     if view.kind == "fine":
         return f"human fine labels{count}"
     if view.kind == "cluster":
@@ -57,14 +57,14 @@ def _percent(est: report_stats.Estimate) -> str:
             f"seeds")
 
 
-def _view_lines(rows: pd.DataFrame, labels: str, coarse: pd.DataFrame,
+def _view_lines(rows: pd.DataFrame, label_view: str, coarse: pd.DataFrame,
                 hierarchy: str | None = None) -> list[str]:
     fine = values_by_seed(rows, "coarse_test_accuracy", hierarchy)
     accuracy = report_stats.estimate(fine)
     if not accuracy.n:
         return []
     delta = report_stats.paired_difference(fine, values_by_seed(coarse, "coarse_test_accuracy"))
-    lines = [f"  {_describe_view(labels, rows, hierarchy)}: A_FC {_percent(accuracy)}"]
+    lines = [f"  {_describe_view(label_view, rows, hierarchy)}: A_FC {_percent(accuracy)}"]
     if not delta.n:
         lines.append("    -> No finished coarse-trained run to compare with (train one with "
                      "--labels coarse).")
@@ -121,9 +121,9 @@ def _dataset_lines(runs: pd.DataFrame, dataset: str) -> list[str]:
         a_cc = report_stats.estimate(values_by_seed(coarse, "coarse_test_accuracy"))
         lines.append(f"  coarse labels: A_CC {_percent(a_cc)}" if a_cc.n else
                      "  coarse labels: no finished run")
-        for labels in views:
-            lines += _view_lines(select(runs, dataset, labels, fraction=fraction, head=head),
-                                 labels, coarse)
+        for label_view in views:
+            lines += _view_lines(select(runs, dataset, label_view, fraction=fraction, head=head),
+                                 label_view, coarse)
         if elsewhere is not None:
             lines += _view_lines(elsewhere, "fine", coarse, hierarchy=dataset)
     if not lines:

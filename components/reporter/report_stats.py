@@ -267,13 +267,14 @@ def equivalence_verdict(est: Estimate, missing: str | None = None,
         REPRODUCED_NEGLIGIBLE, NOT_REPRODUCED or INCONCLUSIVE (one-seed and unpaired cases say
         so and say where our mean falls), or missing/PENDING without results.
     """
-    if not est.n:
+    evidence = Verdict.of(est).evidence
+    if evidence == NO_RESULT:
         return missing or PENDING
     where = "inside" if abs(est.mean) < margin else "outside"
     bound = f"±{margin * 100:.2f}"
-    if est.unpaired:
+    if evidence == UNPAIRED:
         return f"{INCONCLUSIVE} (unpaired seeds; mean {where} {bound})"
-    if est.n == 1:
+    if evidence == ONE_SEED:
         return f"{INCONCLUSIVE} (one seed; {where} {bound})"
     outcome = statistics.equivalence_test(est.values, margin, confidence)["outcome"]
     return {"equivalent": REPRODUCED_NEGLIGIBLE, "outside": NOT_REPRODUCED}.get(outcome,
@@ -286,9 +287,10 @@ def equivalence_evidence(est: Estimate, paper_value: float | None,
     """'ours ΔA +0.10, 90% interval [-0.05, +0.25] (n=3) inside ±0.50 vs paper +0.01; ...'."""
     paper = "—" if paper_value is None else f"{paper_value:+.2f}"
     bound = f"±{margin * 100:.2f} points"
-    if not est.n:
+    evidence = Verdict.of(est).evidence
+    if evidence == NO_RESULT:
         return f"no result yet vs paper {paper}"
-    if est.unpaired or est.n == 1:
+    if evidence != INTERVAL:
         need = statistics.seeds_to_pass_equivalence(margin, SEED_PAIR_SD, confidence)
         return (f"ours ΔA {est.format(signed=True)} vs paper {paper}; negligible = within "
                 f"{bound}, which needs an interval: at least {need} seed pairs at this "

@@ -103,12 +103,12 @@ def _equivalence(est: report_stats.Estimate, margin: float) -> str:
         result["outcome"], f"undecided: the {interval} reaches beyond {bound}")
 
 
-def _view_name(labels: str) -> str:
-    view = parse_label_view(labels)
+def _view_name(label_view: str) -> str:
+    view = parse_label_view(label_view)
     if view.kind == "cluster":
         return f"{view.cluster_key} k-means clusters per coarse class"
     return {"coarse": "coarse labels", "fine": "fine labels (the hierarchy's)"}.get(view.kind,
-                                                                                   labels)
+                                                                                   label_view)
 
 
 def _accuracy_rows(study: _Study) -> tuple[list, list, list]:
