@@ -6,6 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from lg_keras import records
+from lg_keras.config import noise_label_view
 from lg_keras.dataset_info import DatasetInfo
 from lg_keras.errors import DataError
 from lg_keras.sources.base import SPLITS
@@ -107,7 +108,7 @@ def _noise_lines(info: DatasetInfo) -> list[str]:
         return []
     rates = dict(zip(variants, noise.get("rates", variants)))
     lines = [f"  noise kind: {info.noise_kind}; label views "
-             + ", ".join(f"fine_noise_{v}" for v in variants)]
+             + ", ".join(noise_label_view(v).name for v in variants)]
     if noise.get("note"):
         lines.append(f"    note: {noise['note']}")
     coarse_changed = noise.get("coarse_changed_fraction", {})

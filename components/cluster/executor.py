@@ -38,7 +38,7 @@ from components.cluster import transforms
 from components.example_gen import executor as example_gen_executor
 from components.example_gen.executor import existing_build
 from lg_keras import clustering, data, outputs, records
-from lg_keras.config import DataConfig
+from lg_keras.config import DataConfig, cluster_label_view
 from lg_keras.dataset_info import DatasetInfo, load_dataset_info
 from lg_keras.errors import ConfigError, DataError, RunDirError
 from lg_keras.sources.base import SPLITS
@@ -319,5 +319,5 @@ def _build(cfg, info, run, chash, out_dir, beam_args) -> dict:
         outputs.discard(partial)
         raise
     logging.info("Wrote %s with cluster views %s in %.1f s.", out_dir,
-                 [f"fine_cluster_{k}" for k in cfg.k], time.time() - start)
+                 [cluster_label_view(k).name for k in cfg.k], time.time() - start)
     return meta
