@@ -2,7 +2,7 @@
 
 `open_source` searches each data dir, in the order given, for the local layouts listed in
 `_candidates`, and falls back to TFDS only when none is found. The caller orders the dirs
-(--data-dir, then LG_DATA_DIR, then `default_data_dirs(dataset)`); this package reads no flags or
+(--data-dir, then LG_DATA_DIR, then /usr/share/datasets); this package reads no flags or
 environment variables.
 """
 
@@ -18,14 +18,12 @@ from lg_keras.sources.idx import FashionMnistSource, has_idx_files
 from lg_keras.sources.tfds_source import IMAGENET_MANUAL_FILES, TfdsSource
 
 __all__ = [
-    "FORMATS", "SPLITS", "RawExample", "Source", "dataset_names", "default_data_dirs",
+    "FORMATS", "SPLITS", "RawExample", "Source", "dataset_names",
     "open_source",
 ]
 
 _DATASETS = ("cifar10", "cifar100", "fashion_mnist", "imagenet2012")
 _FOLDER_PREFIX = "folder:"
-# Where Debian's dataset-fashion-mnist package installs the IDX files.
-_DEFAULT_DIRS = {"fashion_mnist": ("/usr/share/datasets/fashion-mnist",)}
 _HINTS = {
     "cifar10": "put cifar-10-binary.tar.gz (or cifar-10-jpg.tar.gz) in DIR",
     "cifar100": "put cifar-100-binary.tar.gz in DIR",
@@ -53,11 +51,6 @@ class _Candidate(NamedTuple):
 def dataset_names() -> list[str]:
     """Returns the named datasets `open_source` accepts (besides `folder:PATH`)."""
     return list(_DATASETS)
-
-
-def default_data_dirs(dataset: str) -> tuple[str, ...]:
-    """Returns the system directories worth searching for `dataset`, after the user's own."""
-    return _DEFAULT_DIRS.get(dataset, ())
 
 
 def _has_splits(path: str) -> bool:

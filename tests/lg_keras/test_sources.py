@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from components.example_gen.__main__ import DEFAULT_DATA_DIRS
 from lg_keras.errors import DataError
-from lg_keras.sources import dataset_names, default_data_dirs, open_source, tfds_source
+from lg_keras.sources import dataset_names, open_source, tfds_source
 from lg_keras.sources.cifar import (
     CIFAR10_CLASS_NAMES,
     CIFAR100_COARSE_NAMES,
@@ -446,7 +447,6 @@ def test_open_source_fashion_mnist_in_dir_or_subfolder(tmp_path):
     _write_idx(tmp_path / "a", np.random.default_rng(11), compress=False)
     source = open_source("fashion_mnist", [str(tmp_path / "a")], allow_download=False)
     assert source.describe()["path"] == str(tmp_path / "a")
-    assert default_data_dirs("fashion_mnist") == (FASHION_DIR,)
 
 
 def test_open_source_imagenet_folders(tmp_path):
@@ -590,8 +590,9 @@ def test_real_cifar10_jpg_archive(shared_data_dir):
 
 @pytest.mark.skipif(not os.path.isdir(FASHION_DIR), reason="apt install dataset-fashion-mnist")
 def test_real_fashion_mnist_package():
-    source = open_source("fashion_mnist", list(default_data_dirs("fashion_mnist")),
-                         allow_download=False)
+    # The builder's default dirs (after --data-dir and LG_DATA_DIR) find Debian's package.
+    source = open_source("fashion_mnist", list(DEFAULT_DATA_DIRS), allow_download=False)
+    assert source.describe()["path"] == FASHION_DIR
     train, test = _count(source, "train"), _count(source, "test")
     assert train == {label: 6000 for label in range(10)}
     assert test == {label: 1000 for label in range(10)}
