@@ -199,11 +199,6 @@ def dataset_spec(key: str, profile: Profile) -> DatasetSpec:
     return DatasetSpec(key=key, build=build, paper_name=paper_name)
 
 
-def dataset_keys() -> list[str]:
-    """Every dataset key an experiment may use."""
-    return list(_DATASETS)
-
-
 def _run(profile: Profile, key: str, labels: str, *, group: str, hierarchies=(),
          priority: int | None = None, **variant) -> RunRequest:
     cfg = profile.recipe_for(key).experiment(labels, **variant)
