@@ -8,12 +8,13 @@ Fig. 4's t-SNE, Table VI row (1) and Table VII's r = 0, and ONE fine-trained CIF
 seed is scored under all ten Table VI mappings. Variants are `dataclasses.replace` of a recipe
 (`Profile.recipe_for(key).experiment(...)`), never copied blocks.
 
-Datasets are keyed by their label hierarchy's name (`lg data hierarchies`), which is also how the
-reporter (`components.reporter.paper_numbers`) finds them. Every dataset key maps to one build per profile:
-CIFAR-10's build always carries Table VII's noisy label views, so every experiment shares it.
-A variant build has its own key and names its hierarchy (`_VARIANT_BUILDS`): `cifar10_launched`
-carries the authors' launched noise (`BuildConfig.noise_kind`), so CIFAR-10's build, and every
-finished run on it, keeps its hash.
+Datasets are keyed as in the dataset table (`lg_keras.dataset_table`: source, display name,
+family, hierarchy, noisy views, paper key); a key is its label hierarchy's name unless its entry
+names another, which is also how the reporter (`components.reporter.paper_numbers`) finds them.
+Every dataset key maps to one build per profile: CIFAR-10's build always carries Table VII's noisy
+label views, so every experiment shares it. A variant build has its own key and names its
+hierarchy: `cifar10_launched` carries the authors' launched noise (`BuildConfig.noise_kind`), so
+CIFAR-10's build, and every finished run on it, keeps its hash.
 
 Requests come in groups (`RunRequest.group`): runs that are only meaningful together, such as the
 fine and coarse run of one table row. The planner keeps or drops a group whole under a budget.
@@ -35,6 +36,7 @@ import importlib
 import re
 from typing import Callable
 
+from lg_keras import dataset_table
 from lg_keras.config import BuildConfig, ExperimentConfig
 from lg_keras.errors import ConfigError
 from pipelines.plan import DatasetSpec
@@ -53,24 +55,6 @@ PAPER_DATASETS = ("cifar10", "cifar100", "cifar100_animals", "imagenet_dogcat",
                   "imagenet_fruitveg")
 TABLE1_DATASETS = PAPER_DATASETS + ("fashion_mnist",)
 TABLE6_HIERARCHIES = tuple(f"cifar10_custom_{i}" for i in range(1, 11))
-# Dataset key -> (source, name in the paper's tables). The key is the hierarchy's name.
-_DATASETS = {
-    "cifar10": ("cifar10", "CIFAR-10"),
-    "cifar100": ("cifar100", "CIFAR-100"),
-    "cifar100_animals": ("cifar100", "CIFAR-100 animals"),
-    "cifar100_5": ("cifar100", "CIFAR-100-5"),
-    "cifar100_15": ("cifar100", "CIFAR-100-15"),
-    "imagenet_dogcat": ("imagenet2012", "ImageNet dog vs. cat"),
-    "imagenet_fruitveg": ("imagenet2012", "ImageNet fruit vs. vege."),
-    "fashion_mnist": ("fashion_mnist", "Fashion-MNIST (extra)"),
-    **{h: ("cifar10", f"CIFAR-10 custom ({h.rsplit('_', 1)[1]})") for h in TABLE6_HIERARCHIES},
-    "cifar10_launched": ("cifar10", "CIFAR-10, launched noise"),
-}
-# Variant builds: dataset key -> (hierarchy, BuildConfig.noise_kind). Keys not listed are their
-# own hierarchy with within-coarse noise.
-_VARIANT_BUILDS = {"cifar10_launched": ("cifar10", "launched")}
-# Builds that carry Table VII's noisy views.
-_NOISY_BUILDS = ("cifar10", "cifar10_launched")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,20 +167,19 @@ def get_experiment(name: str, profile: Profile) -> Experiment:
 
 
 def dataset_spec(key: str, profile: Profile) -> DatasetSpec:
-    """The build of dataset `key` under `profile` (one build per key and profile).
+    """The build of dataset `key` under `profile` (one build per key and profile): its entry in
+    the dataset table (`lg_keras.dataset_table`) at the profile's per-class caps.
 
     Raises:
         ConfigError: for an unknown key, listing the choices.
     """
-    if key not in _DATASETS:
-        raise ConfigError(f"Unknown dataset key {key!r}. Available: {', '.join(_DATASETS)}.")
-    source, paper_name = _DATASETS[key]
-    hierarchy, noise_kind = _VARIANT_BUILDS.get(key, (key, "within_coarse"))
-    build = BuildConfig(dataset=source, hierarchy=hierarchy,
-                        noise=NOISE_RATES if key in _NOISY_BUILDS else (), noise_kind=noise_kind,
+    entry = dataset_table.dataset_entry(key)
+    build = BuildConfig(dataset=entry.source, hierarchy=entry.hierarchy_name,
+                        noise=NOISE_RATES if entry.noise_kind else (),
+                        noise_kind=entry.noise_kind or "within_coarse",
                         max_train_per_class=profile.max_train_per_class,
                         max_test_per_class=profile.max_test_per_class)
-    return DatasetSpec(key=key, build=build, paper_name=paper_name)
+    return DatasetSpec(key=key, build=build, paper_name=entry.display_name)
 
 
 def _run(profile: Profile, key: str, labels: str, *, group: str, hierarchies=(),

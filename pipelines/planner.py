@@ -7,10 +7,10 @@ first; then Table VIII / Fig. 6, Fig. 2, Table IV, Table V), estimates each buil
 machine and drops whole groups past the profile's run budget, listing them as skipped.
 
 Time estimates: images x epochs / training throughput, plus a per-epoch test evaluation, a final
-evaluation pass and a fixed per-run overhead. Throughputs were measured on this 2-core CPU
-(FACTS.md): preact_resnet18 width 16 about 700 training images/s at 32 x 32, width 64 about 85;
-other widths follow (16 / width) ** 1.5, which fits both; WRN-28-10 (about 9x the FLOPs of
-width 64) is estimated from FLOPs, not measured. The cost scales with the input's pixel count.
+evaluation pass and a fixed per-run overhead. Each network's throughput is its formula in the
+model registry (`lg_keras.models`, measured on this 2-core CPU, FACTS.md); the cost scales with
+the input's pixel count. A build's size and speed are its source's entry in the table of sources
+(`lg_keras.sources.catalog`); an unknown source or model is an error listing the known ones.
 """
 
 import dataclasses
@@ -19,18 +19,18 @@ import os
 import types
 from typing import Sequence
 
-from lg_keras import hierarchy_files
+from lg_keras import hierarchy_files, models
 from lg_keras.config import ExperimentConfig, ModelConfig, config_hash
 from lg_keras.errors import ConfigError, LgError
+from lg_keras.sources import catalog
+from lg_keras.sources.tfds_source import IMAGENET_MANUAL_FILES
 from pipelines import experiments as registry
 from pipelines.plan import DatasetSpec, Plan, RunSpec
 from pipelines.profiles import Profile, get_profile
 
-# Training images/s at 32 x 32 on this 2-core CPU, batch 128 (FACTS.md).
-# preact_resnet18 width 16 with the fused BatchNorm: quiet CIFAR-10 epochs of the cpu profile took
-# 84 s with their validation pass (2026-11-29), i.e. about 640 training images/s.
-THIN_TRAIN_IMAGES_PER_S = 640.0
-WRN_28_10_TRAIN_IMAGES_PER_S = 9.0  # estimated: ~9x the FLOPs of width 64 (85 images/s)
+# Training images/s: each model's formula in the model registry (`lg_keras.models`), at 32 x 32
+# on the reference 2-core CPU (FACTS.md); the thin network's is the reference.
+THIN_TRAIN_IMAGES_PER_S = models.PREACT_RESNET18_W16_IMAGES_PER_S
 # Smaller networks are bound by the input pipeline and per-step costs: none measured faster than
 # width 16 (width 4 at batch 32: about 570 images/s).
 MAX_TRAIN_IMAGES_PER_S = THIN_TRAIN_IMAGES_PER_S
@@ -47,42 +47,15 @@ EVAL_OVERHEAD_S = 2.0
 EVAL_SECONDS_PER_CLASS = 0.04
 BUILD_OVERHEAD_S = 5.0
 
+# A source's sizes and build speed live in the table of sources (`lg_keras.sources.catalog`);
+# these names stay for the modules that count a user's dataset (pipelines.study).
+SourceSize = catalog.SourceSize
+SOURCE_SIZES = types.MappingProxyType(
+    {name: catalog.source_entry(name).size for name in catalog.source_names()})
 
-@dataclasses.dataclass(frozen=True)
-class SourceSize:
-    """What the planner knows of a source: images per class, stored size, build speed.
-
-    Attributes:
-        train_per_class: training images per fine class.
-        test_per_class: test images per fine class.
-        side: stored image side in pixels (0: varies, the recipe's image_size applies).
-        total_images: images the builder reads (it reads the whole source, then subsets).
-        build_images_per_s: builder throughput on this machine.
-    """
-
-    train_per_class: int
-    test_per_class: int
-    side: int
-    total_images: int
-    build_images_per_s: float
-
-
-# Per source: official split sizes; build speeds measured here on an idle machine (CIFAR-10 from
-# the JPEG folder archive ~2,500 images/s, CIFAR-100 binary ~6,000/s, Fashion-MNIST IDX
-# ~20,000/s); ImageNet (JPEG tars) assumed 500/s.
-SOURCE_SIZES = types.MappingProxyType({
-    "cifar10": SourceSize(5000, 1000, 32, 60_000, 2500.0),
-    "cifar100": SourceSize(500, 100, 32, 60_000, 6000.0),
-    "fashion_mnist": SourceSize(6000, 1000, 28, 70_000, 20_000.0),
-    "imagenet2012": SourceSize(1300, 50, 0, 1_331_167, 500.0),
-})
-_UNKNOWN_SOURCE = SourceSize(100, 20, 32, 10_000, 2000.0)
-
-IMAGENET_HINT = (
-    "no ImageNet (ILSVRC-2012) copy found. To provide it, create DIR/imagenet/{train,val}/"
-    "<synset>/*.JPEG (or DIR/ILSVRC2012/...), or put ILSVRC2012_img_train.tar and "
-    "ILSVRC2012_img_val.tar in DIR or in <tfds data dir>/downloads/manual, then pass "
-    "--data-dir DIR or set LG_DATA_DIR=DIR")
+IMAGENET_HINT = (f"no ImageNet (ILSVRC-2012) copy found. To provide it, "
+                 f"{catalog.source_entry('imagenet2012').hint}, then pass --data-dir DIR or set "
+                 f"LG_DATA_DIR=DIR")
 
 
 # --------------------------------------------------------------------------- availability
@@ -94,7 +67,7 @@ def find_imagenet(data_dirs: Sequence[str], tfds_data_dir: str | None = None) ->
     A cheap look (no file listing), so `--dry-run` stays fast; the build itself still reports a
     copy it cannot read, and the runner then skips its runs.
     """
-    tars = ("ILSVRC2012_img_train.tar", "ILSVRC2012_img_val.tar")
+    tars = IMAGENET_MANUAL_FILES
     tfds_root = tfds_data_dir or os.path.expanduser("~/tensorflow_datasets")
     places = [os.path.join(tfds_root, "downloads", "manual")]
     for d in (d for d in data_dirs if d):
@@ -119,7 +92,7 @@ def _size(spec: DatasetSpec) -> SourceSize:
         size = getattr(candidate, "source_size", None)
         if size is not None:
             return size
-    return SOURCE_SIZES.get(spec.build.dataset, _UNKNOWN_SOURCE)
+    return catalog.source_entry(spec.build.dataset).size
 
 
 def _num_fine(spec: DatasetSpec) -> int:
@@ -146,11 +119,7 @@ def train_images_per_second(model: ModelConfig, side: int, mixed_precision: str 
         mixed_precision: the run's `train.mixed_precision` ('bfloat16' is faster here).
     """
     speedup = BFLOAT16_SPEEDUP if mixed_precision == "bfloat16" else 1.0
-    if model.name == "preact_resnet18":
-        rate = THIN_TRAIN_IMAGES_PER_S * (16 / model.width) ** 1.5
-    else:
-        rate = (WRN_28_10_TRAIN_IMAGES_PER_S * (model.widen_factor / 10) ** -2
-                * 24 / (model.depth - 4))
+    rate = models.model_entry(model.name).train_images_per_s(model)
     return speedup * min(rate * (32 * 32) / (side * side), MAX_TRAIN_IMAGES_PER_S)
 
 

@@ -30,23 +30,21 @@ portable=True)`). `get_profile(name)` resolves it on this machine at plan time (
 import dataclasses
 import types
 
-from lg_keras import machine
+from lg_keras import dataset_table, machine, models
 from lg_keras.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig
+from lg_keras.dataset_table import FAMILIES
 from lg_keras.errors import ConfigError
-
-# Dataset families: a family shares one recipe (network, schedule, input size) in a profile.
-FAMILIES = ("cifar10", "cifar100", "imagenet")
 
 
 def family_of(dataset_key: str) -> str:
-    """The recipe family of a dataset key: CIFAR-10 and Fashion-MNIST use CIFAR-10's network,
-    the CIFAR-100 subsets CIFAR-100's, the ImageNet subsets their thin network (paper Table III).
+    """The recipe family of a dataset key, from the dataset table: CIFAR-10 and Fashion-MNIST use
+    CIFAR-10's network, the CIFAR-100 subsets CIFAR-100's, the ImageNet subsets their thin network
+    (paper Table III).
+
+    Raises:
+        ConfigError: for an unknown key, listing the known ones.
     """
-    if dataset_key.startswith("cifar100"):
-        return "cifar100"
-    if dataset_key.startswith("imagenet"):
-        return "imagenet"
-    return "cifar10"
+    return dataset_table.dataset_entry(dataset_key).family
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,9 +158,10 @@ class Profile:
         of another source in the same family (Fashion-MNIST, one channel, in CIFAR-10's) keeps its
         own statistics.
         """
-        recipe = getattr(self, family_of(dataset_key))
+        entry = dataset_table.dataset_entry(dataset_key)
+        recipe = getattr(self, entry.family)
         source = _AUTHORS_NORMALIZE_SOURCE.get(recipe.normalize)
-        if source is not None and not dataset_key.startswith(source):
+        if source is not None and entry.source != source:
             recipe = dataclasses.replace(recipe, normalize="dataset")
         return recipe
 
@@ -215,9 +214,7 @@ def describe_recipe(recipe: Recipe) -> str:
 
 def _describe(recipe: Recipe) -> str:
     m, t = recipe.model, recipe.train
-    net = (f"preact_resnet18 width {m.width}{'' if m.final_norm else ' (no final BN)'}"
-           if m.name == "preact_resnet18"
-           else f"wide_resnet {m.depth}-{m.widen_factor} dropout {m.block_dropout:g}")
+    net = models.model_entry(m.name).describe(m)
     schedule = (f"{t.schedule} ({t.warmup_epochs:g} warm-up)" if t.schedule == "warmup_cosine"
                 else f"{t.schedule} at {_floats(t.lr_drop_at)}" if t.schedule == "step"
                 else ", ".join(f"x{factor:g} from epoch {epoch}" for epoch, factor in

@@ -11,8 +11,10 @@ prints its choice with the plan and records it in plan.json (`Plan.study['recipe
      random crop and flip up to 64 px (CIFAR's), random-resized crop and flip above (ImageNet's).
    - larger: the profile's ImageNet-subset recipe at its input size (smoke 32, cpu 64, paper 224
      px): large photographs are what the paper's ImageNet subsets are.
-   A named dataset of fixed size (cifar10, cifar100: 32 px; fashion_mnist: 28 px) keeps its
-   stored size; ImageNet (sizes vary) takes the large branch.
+   A named dataset of fixed size (cifar10, cifar100: 32 px; fashion_mnist: 28 px: the side of
+   its entry in `lg_keras.sources.catalog`) keeps its stored size; ImageNet (sizes vary) takes
+   the large branch. This rule, not the dataset table's families, places a user's dataset (a
+   `folder:PATH` source has no entry there).
 2. Epochs by dataset size, in optimizer steps. The reference is the number of steps the
    profile's CIFAR-10 recipe makes on the profile's CIFAR-10 training split (smoke: 1 epoch x 8
    steps of 32 on 240 images = 8; cpu: 12 x 391 steps of 128 = 4,692; paper: 200 x 196 steps of
@@ -37,6 +39,7 @@ import dataclasses
 import math
 
 from lg_keras.config import TrainConfig
+from lg_keras.sources import catalog
 from pipelines.profiles import Profile, Recipe, describe_recipe
 
 # Images up to this side get the CIFAR recipe (data.py's augmentation switches here too).
@@ -45,9 +48,10 @@ SMALL_IMAGE_MAX_SIDE = 64
 SIDE_SAMPLE_PER_CLASS = 8
 # At most this many times the recipe's epochs, however small the dataset.
 MAX_EPOCH_FACTOR = 10
-# The CIFAR-10 training split the reference steps are counted on: 10 classes of 5,000 images,
-# cut to the profile's max_train_per_class (smoke: 24).
-CIFAR10_CLASSES, CIFAR10_TRAIN_PER_CLASS = 10, 5000
+# The CIFAR-10 training split the reference steps are counted on: 10 classes of 5,000 images
+# (its entry in the table of sources), cut to the profile's max_train_per_class (smoke: 24).
+CIFAR10_CLASSES = catalog.source_entry("cifar10").num_classes
+CIFAR10_TRAIN_PER_CLASS = catalog.source_entry("cifar10").size.train_per_class
 
 
 def recipe_family(side: int) -> str:

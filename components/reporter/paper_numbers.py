@@ -3,7 +3,8 @@
 Every accuracy is in percent, exactly as printed. Datasets are keyed by the name of their label
 hierarchy in `lg_keras/hierarchies/` (cifar10, cifar100, cifar100_animals, imagenet_dogcat,
 imagenet_fruitveg, cifar100_5, cifar100_15, cifar10_custom_<id>), which is how the reporter finds
-our runs of the same setting.
+our runs of the same setting: the paper key of their entry in the dataset table
+(`lg_keras.dataset_table`), which also gives their display names.
 
 Figures 2, 3, 6 and 7 are plots: the paper gives no numbers for them (only the claims quoted in
 FIGURE_CLAIMS), so the report shows our curves and points next to those claims. Figures 4 and 5
@@ -18,16 +19,11 @@ Known inconsistencies in the printed paper, kept as printed here and flagged in 
   row "10" marks index 9 instead of 7); the class subsets below are the authors' code's.
 """
 
-# Display names of the paper's datasets.
-DATASET_NAMES = {
-    "cifar10": "CIFAR-10",
-    "cifar100": "CIFAR-100",
-    "cifar100_animals": "CIFAR-100 animals",
-    "imagenet_dogcat": "ImageNet dog vs. cat",
-    "imagenet_fruitveg": "ImageNet fruit vs. vege.",
-    "cifar100_5": "CIFAR-100-5",
-    "cifar100_15": "CIFAR-100-15",
-}
+from lg_keras import dataset_table
+
+# Display names of the paper's datasets, keyed as the tables below: the dataset table's entries
+# with a paper key (`lg_keras.dataset_table`).
+DATASET_NAMES = dataset_table.paper_dataset_names()
 
 # The five datasets of Tables I-V and Fig. 2-3, in the paper's order.
 MAIN_DATASETS = ("cifar10", "cifar100", "cifar100_animals", "imagenet_dogcat", "imagenet_fruitveg")
