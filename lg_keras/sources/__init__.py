@@ -2,8 +2,8 @@
 
 `open_source` searches each data dir, in the order given, for the local layouts of the source's
 entry in the table of sources (`catalog`), and falls back to TFDS only when none is found. The
-caller orders the dirs (--data-dir, then LG_DATA_DIR, then /usr/share/datasets); this package reads no flags or
-environment variables.
+caller orders the dirs (--data-dir, then LG_DATA_DIR, then /usr/share/datasets); this package
+reads no flags or environment variables.
 """
 
 import logging

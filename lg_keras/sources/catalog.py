@@ -2,8 +2,7 @@
 
 One `SourceEntry` per source `open_source` accepts by name (besides `folder:PATH`): its display
 name, its official sizes and build speed (what the planner estimates with), the local layouts
-searched in each data dir, in order, the system directories worth searching, and the hint printed
-when no copy is found. Adding a source is one `register_source` call here plus its reader module.
+searched in each data dir, in order, and the hint printed when no copy is found. Adding a source is one `register_source` call here plus its reader module.
 
     from lg_keras.sources import catalog
     catalog.source_entry("cifar100").size.train_per_class  # 500
@@ -61,7 +60,6 @@ class SourceEntry:
         layouts: `layouts(data_dir, tfds_data_dir)` lists where a copy may be under `data_dir`,
             in search order.
         hint: how to provide it, with DIR for the data dir (ends a sentence "To provide it, ...").
-        default_dirs: system directories worth searching after the user's own.
     """
 
     name: str
@@ -70,7 +68,6 @@ class SourceEntry:
     size: SourceSize
     layouts: Callable[[str, str | None], list[Candidate]]
     hint: str
-    default_dirs: tuple[str, ...] = ()
 
 
 _SOURCES: dict[str, SourceEntry] = {}
@@ -184,9 +181,7 @@ register_source(SourceEntry(
     "fashion_mnist", "Fashion-MNIST", 10, SourceSize(6000, 1000, 28, 70_000, 20_000.0),
     _fashion_mnist_layouts,
     "put the four *-idx*-ubyte.gz files in DIR (or DIR/fashion-mnist/), or "
-    "`apt install dataset-fashion-mnist` (installs /usr/share/datasets/fashion-mnist)",
-    # Where Debian's dataset-fashion-mnist package installs the IDX files.
-    default_dirs=("/usr/share/datasets/fashion-mnist",)))
+    "`apt install dataset-fashion-mnist` (installs /usr/share/datasets/fashion-mnist)"))
 register_source(SourceEntry(
     "imagenet2012", "ImageNet (ILSVRC-2012)", 1000, SourceSize(1300, 50, 0, 1_331_167, 500.0),
     _imagenet_layouts,
