@@ -34,7 +34,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from lg_keras import data, metrics
+from lg_keras import data, metrics, run_files
 from lg_keras.config import ExperimentConfig
 from lg_keras.dataset_info import DatasetInfo
 from lg_keras.errors import HierarchyError
@@ -143,11 +143,6 @@ SUMMARY_DESCRIPTION = (
     "figures (centre crop, final epoch) are coarse_test_accuracy and acr.")
 
 
-def _finite(value) -> float | None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    return float(value) if ok else None
-
-
 def summary(history: list[dict], label_view: str, passes: int) -> dict | None:
     """metrics.json['authors_protocol'] from a run's history, or None if it has no such figures.
 
@@ -164,7 +159,7 @@ def summary(history: list[dict], label_view: str, passes: int) -> dict | None:
     keys = (COARSE_ACCURACY_KEY,) + ((ACCURACY_KEY,) if label_view != "coarse" else ())
     scored = []
     for i, record in enumerate(history):
-        values = [v for v in (_finite(record.get(k)) for k in keys) if v is not None]
+        values = [v for v in (run_files.finite(record.get(k)) for k in keys) if v is not None]
         if values:
             scored.append((max(values), int(record.get("epoch", i + 1))))
     if not scored:
@@ -173,5 +168,5 @@ def summary(history: list[dict], label_view: str, passes: int) -> dict | None:
     last = history[-1]
     return {"passes": passes, "best_epoch": best_epoch, "best_test_coarse_accuracy": best,
             "final_epoch": int(last.get("epoch", len(history))),
-            "final_epoch_acr": _finite(last.get(ACR_KEY)),
+            "final_epoch_acr": run_files.finite(last.get(ACR_KEY)),
             "description": SUMMARY_DESCRIPTION.format(passes=passes)}

@@ -27,7 +27,6 @@ The paper's figures, and which key holds them:
 """
 
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -36,14 +35,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from lg_keras import authors_protocol, data, metrics, records
-# Importing the models registers their classes with Keras, so model.keras loads.
-from lg_keras import models  # noqa: F401  pylint: disable=unused-import
+from lg_keras import authors_protocol, data, metrics, records, run_files
+# Importing the model modules registers their classes with Keras, so model.keras loads (the
+# models package itself loads them only when a model is built).
+from lg_keras.models import preact_resnet, wide_resnet  # noqa: F401  pylint: disable=unused-import
 from lg_keras.config import DataConfig, from_dict, parse_label_view
 from lg_keras.dataset_info import DatasetInfo
 from lg_keras.errors import ConfigError, DataError, HierarchyError, RunDirError
 from lg_keras.labels import Hierarchy
-from lg_keras.train import VAL_CONFUSION_KEY
 
 BEST_EPOCH_NOTE = (
     "Best epoch selected on the per-epoch test-split (val_*) figures in history.json, as the "
@@ -81,14 +80,10 @@ class RunPredictions:
         return self.data_cfg.labels
 
 
-def _read_json(path: str, what: str):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except FileNotFoundError as e:
-        raise RunDirError(f"{what} {path!r} is missing; is this a finished run directory?") from e
-    except (OSError, json.JSONDecodeError) as e:
-        raise RunDirError(f"Cannot read {what} {path!r}: {e}.") from e
+def _required(record, path: str, what: str):
+    if record is None:
+        raise RunDirError(f"{what} {path!r} is missing; is this a finished run directory?")
+    return record
 
 
 def load_run_config(run_dir: str, info: DatasetInfo) -> tuple[dict, DataConfig]:
@@ -101,11 +96,13 @@ def load_run_config(run_dir: str, info: DatasetInfo) -> tuple[dict, DataConfig]:
         RunDirError: when files are missing or the run has not finished.
         DataError: when the run was trained on a different dataset build.
     """
-    state = _read_json(os.path.join(run_dir, "train_state.json"), "Training state")
+    state = _required(run_files.read_train_state(run_dir),
+                      os.path.join(run_dir, run_files.TRAIN_STATE_FILE), "Training state")
     if not state.get("finished"):
         raise RunDirError(f"Run {run_dir!r} has not finished training (train_state.json: "
                           f"finished={state.get('finished')!r}); resume it with `lg train` first.")
-    config = _read_json(os.path.join(run_dir, "config.json"), "Run config")
+    config = _required(run_files.read_config(run_dir),
+                       os.path.join(run_dir, run_files.CONFIG_FILE), "Run config")
     try:
         data_cfg = from_dict(DataConfig, config["experiment"]["data"], "experiment.data")
     except (KeyError, TypeError) as e:
@@ -117,20 +114,6 @@ def load_run_config(run_dir: str, info: DatasetInfo) -> tuple[dict, DataConfig]:
                         f"the run was trained on.")
     data.check_label_view(info, data_cfg.labels)
     return config, dataclasses.replace(data_cfg, dataset_dir=info.path)
-
-
-def read_history(run_dir: str) -> list[dict]:
-    """history.json as a list of per-epoch dicts (also accepts Keras' dict of lists)."""
-    path = os.path.join(run_dir, "history.json")
-    if not os.path.exists(path):
-        return []
-    history = _read_json(path, "History")
-    if isinstance(history, dict) and "epochs" in history:
-        history = history["epochs"]
-    if isinstance(history, dict):  # {'accuracy': [...], ...}
-        length = max((len(v) for v in history.values()), default=0)
-        history = [{k: v[e] for k, v in history.items() if e < len(v)} for e in range(length)]
-    return list(history)
 
 
 def train_fraction_mask(info: DatasetInfo, fraction: float) -> np.ndarray:
@@ -159,7 +142,7 @@ def _images(info, split, data_cfg, batch_size, mask=None) -> tf.data.Dataset:
 
 def load_model(run_dir: str) -> keras.Model:
     """Loads RUN_DIR/model.keras without its training configuration."""
-    path = os.path.join(run_dir, "model.keras")
+    path = run_files.model_path(run_dir)
     if not os.path.exists(path):
         raise RunDirError(f"Run {run_dir!r} has no model.keras; has it finished training?")
     return keras.saving.load_model(path, compile=False)
@@ -189,7 +172,7 @@ def predict_run(run_dir: str, info: DatasetInfo, *, batch_size: int | None = Non
     logging.info("Predicted %d test and %d train examples of %s.", len(test[0]), len(train),
                  run_dir)
     return RunPredictions(run_dir=run_dir, config=config, data_cfg=data_cfg,
-                          history=read_history(run_dir), test_logits=np.asarray(test[0]),
+                          history=run_files.read_history(run_dir), test_logits=np.asarray(test[0]),
                           test_features=np.asarray(test[1]) if with_features else None,
                           train_logits=np.asarray(train))
 
@@ -226,17 +209,13 @@ def history_summary(history: list[dict], label_view: str) -> dict:
     best = max(scored, key=lambda item: (item[0], -item[1])) if scored else (None, None)
     return {
         "num_epochs": len(history),
-        "running_train_accuracy": _finite(last.get("accuracy")),
-        "running_coarse_train_accuracy": _finite(last.get(coarse_key)),
+        "running_train_accuracy": run_files.finite(last.get("accuracy")),
+        "running_coarse_train_accuracy": run_files.finite(last.get(coarse_key)),
         "running_note": RUNNING_NOTE,
         "best_epoch_val_coarse_accuracy": best[0],
         "best_epoch": best[1],
         "best_epoch_note": BEST_EPOCH_NOTE,
     }
-
-
-def _finite(value):
-    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
 def _correct_string(correct: np.ndarray) -> str:
@@ -251,9 +230,10 @@ def _has_labels(info: DatasetInfo, view: str) -> bool:
 
 def trained_class_names(info: DatasetInfo, label_view: str) -> list[str]:
     """Names of the classes a label view trains on (cluster views: cluster_<i>)."""
-    if label_view == "coarse":
+    kind = parse_label_view(label_view).kind
+    if kind == "coarse":
         return list(info.coarse_names)
-    if parse_label_view(label_view).kind == "cluster":
+    if kind == "cluster":
         return [f"cluster_{i}" for i in range(info.num_classes(label_view))]
     return list(info.fine_names)
 
@@ -265,8 +245,8 @@ def compute_metrics(pred: RunPredictions, info: DatasetInfo,
     parsed = parse_label_view(view)
     fine_view = parsed.trains_fine
     view_to_coarse = info.view_to_coarse(view)
-    view_labels = view != "coarse" and _has_labels(info, view)
-    test_views = ("fine", "coarse") + ((view,) if view_labels and view != "fine" else ())
+    view_labels = parsed.kind != "coarse" and _has_labels(info, view)
+    test_views = ("fine", "coarse") + ((view,) if view_labels and parsed.kind != "fine" else ())
     test = data.read_labels(info, "test", test_views)
     train = data.read_labels(info, "train", ("fine", "coarse"), pred.data_cfg.fraction)
     assert len(test["fine"]) == len(pred.test_logits)
@@ -308,7 +288,7 @@ def compute_metrics(pred: RunPredictions, info: DatasetInfo,
             out["acr_noisy_test_labels_note"] = (
                 "Launched noise touches the training split only (the authors' test-noise block was "
                 "commented out when those runs were launched), so there are no noisy test labels.")
-        elif view != "fine" and view_labels:
+        elif parsed.kind == "noise" and view_labels:
             noisy = metrics.confusion_matrix(test[view], predicted, info.num_fine_classes)
             out["acr_noisy_test_labels"], out["acr_noisy_test_labels_note"] = acr_or_none(
                 noisy, info.fine_to_coarse)
@@ -316,7 +296,7 @@ def compute_metrics(pred: RunPredictions, info: DatasetInfo,
         confusion = metrics.confusion_matrix(test[view], predicted, len(view_to_coarse))
         out["acr"], out["acr_note"] = acr_or_none(confusion, view_to_coarse)
         out["acr_labels"] = view
-    elif view != "coarse":
+    elif parsed.kind != "coarse":
         out["acr_note"] = (f"The test split has no {view!r} labels, so the confusion between its "
                            f"classes (and the ACR) cannot be counted.")
     else:
@@ -385,7 +365,7 @@ def _acr_by_epoch(history: list[dict], fine_to_coarse: np.ndarray) -> list[dict]
     """[{'epoch', 'val_acr'}] under `fine_to_coarse` from the per-epoch validation confusions."""
     out = []
     for i, record in enumerate(history):
-        confusion = record.get(VAL_CONFUSION_KEY)
+        confusion = record.get(run_files.VAL_CONFUSION_KEY)
         if confusion is not None:
             out.append({"epoch": int(record.get("epoch", i + 1)),
                         "val_acr": acr_or_none(np.asarray(confusion), fine_to_coarse)[0]})

@@ -6,15 +6,8 @@ momentum, PyTorch-style weight decay carried by the model's L2 regularisers (add
 of every parameter, BatchNorm included), a schedule in optimizer steps (`schedules.py`) and
 cross-entropy on the logits of the chosen label view.
 
-Run directory (other components read it; keep it exactly):
-
-    config.json          the config, its hash, the dataset, library versions, strategy, step counts
-    checkpoint/          epoch-NNNNN.keras (model + optimizer state, written to a temporary name and
-                         renamed) and state.json {'epoch': completed epochs, 'rng_states' (the
-                         dropout RNGs, which .keras files lack), ...}, written last
-    history.json         one dict per completed epoch (see `train`)
-    model.keras          the final model, written when training finishes
-    train_state.json     {'finished': true, 'epochs', 'seconds', 'config_hash'}, written last
+The run directory it writes (config.json, checkpoint/, history.json, model.keras,
+train_state.json), its readers and its checks are in `lg_keras.run_files`.
 
 Resuming: a run directory whose checkpoint/state.json exists (same config) continues after the
 epoch it records, with the optimizer state (momentum, step counter, so the schedule) and the
@@ -37,9 +30,7 @@ ClusterError, leaving the last completed epoch's checkpoint and no train_state.j
 
 import contextlib
 import datetime
-import glob
 import importlib.metadata
-import json
 import logging
 import math
 import os
@@ -54,60 +45,21 @@ import numpy as np
 import tensorflow as tf
 
 from lg_keras import (authors_protocol, data, distribute, keras_metrics, keras_multi_worker,
-                      outputs, schedules)
+                      outputs, run_files, schedules)
 from lg_keras.config import ExperimentConfig, TrainConfig, config_hash, to_dict
 from lg_keras.dataset_info import DatasetInfo
 from lg_keras.errors import ClusterError, RunDirError
 from lg_keras.models import build_model
 from lg_keras.models.layers import policy_scope
 
-CONFIG_FILE = "config.json"
-CHECKPOINT_DIR = "checkpoint"
-STATE_FILE = "state.json"
-HISTORY_FILE = "history.json"
-# Per validated epoch of a fine-label run: the validation fine confusion matrix.
-VAL_CONFUSION_KEY = "val_fine_confusion"
-MODEL_FILE = "model.keras"
-TRAIN_STATE_FILE = "train_state.json"
-
 
 # --------------------------------------------------------------------------- run directory
 
-def _read_json(path: str):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except FileNotFoundError:
-        return None
-    except (OSError, json.JSONDecodeError) as e:
-        raise RunDirError(f"Cannot read {path!r} ({e}); it is damaged. Remove the run directory "
-                          f"or choose another --out.") from e
-
-
-def check_run_dir(run_dir: str, cfg: ExperimentConfig) -> None:
-    """Raises RunDirError if `run_dir` holds a run of a different config (or is not a directory)."""
-    if os.path.exists(run_dir) and not os.path.isdir(run_dir):
-        raise RunDirError(f"Output {run_dir!r} exists and is not a directory.")
-    saved = _read_json(os.path.join(run_dir, CONFIG_FILE))
-    if saved is not None and saved.get("config_hash") != config_hash(cfg):
-        raise RunDirError(
-            f"Run directory {run_dir!r} holds a different run: its config_hash is "
-            f"{saved.get('config_hash')!r}, this config's is {config_hash(cfg)!r}. Choose another "
-            f"--out, or remove the directory to retrain.")
-
-
-def finished_history(run_dir: str, cfg: ExperimentConfig) -> list[dict] | None:
-    """The history of a finished run of exactly this config in `run_dir`, else None."""
-    state = _read_json(os.path.join(run_dir, TRAIN_STATE_FILE))
-    if not state or not state.get("finished") or state.get("config_hash") != config_hash(cfg):
-        return None
-    return _read_json(os.path.join(run_dir, HISTORY_FILE)) or []
-
-
-def _run_record(cfg, info, strategy, policy, steps, epochs) -> dict:
+def _run_record(cfg, chash, info, strategy, policy, steps, epochs) -> dict:
+    """config.json: what every number of the run traces back to."""
     return {
         "experiment": to_dict(cfg),
-        "config_hash": config_hash(cfg),
+        "config_hash": chash,
         "dataset": {"path": info.path, "config_hash": info.meta.get("config_hash"),
                     "hierarchy": info.meta["hierarchy"].get("name")},
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
@@ -216,11 +168,6 @@ def validation_dataset(info: DatasetInfo, cfg: ExperimentConfig) -> tf.data.Data
             .apply(tf.data.experimental.assert_cardinality(batches)))
 
 
-def _finite(value) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
 def _acr_confusion(model: keras.Model) -> list[list[int]] | None:
     """The fine confusion matrix held by the model's ACR metric (None without one)."""
     stack = list(model.metrics)
@@ -237,8 +184,7 @@ class _EpochEnd(keras.callbacks.Callback):
 
     def __init__(self, write_dir, schedule, history, epochs, chash):
         super().__init__()
-        self._ckpt = os.path.join(write_dir, CHECKPOINT_DIR)
-        self._history_path = os.path.join(write_dir, HISTORY_FILE)
+        self._write_dir = write_dir
         self._schedule, self.history = schedule, history
         self._epochs, self._hash, self._start = epochs, chash, time.time()
 
@@ -251,27 +197,22 @@ class _EpochEnd(keras.callbacks.Callback):
         record = {"epoch": completed,
                   "learning_rate": float(self._schedule(max(step - 1, 0))),
                   "seconds": round(time.time() - self._start, 3)}
-        record.update({key: _finite(value) for key, value in (logs or {}).items()
+        record.update({key: run_files.finite(value) for key, value in (logs or {}).items()
                        if np.ndim(value) == 0})
         confusion = _acr_confusion(self.model) if any(k.startswith("val_") for k in logs or {}) else None
         if confusion is not None:
             # Right after validation the metric holds the validation split's fine confusion: the
             # evaluator turns it into per-epoch ACR under any other hierarchy (Table VI).
-            record[VAL_CONFUSION_KEY] = confusion
+            record[run_files.VAL_CONFUSION_KEY] = confusion
         self.history.append(record)
         logging.info("epoch %d/%d %s", completed, self._epochs, " ".join(
             f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-            for k, v in record.items() if k not in ("epoch", VAL_CONFUSION_KEY)))
-        os.makedirs(self._ckpt, exist_ok=True)
-        name = f"epoch-{completed:05d}.keras"
-        _save_model(self.model, os.path.join(self._ckpt, name))
-        outputs.write_json_atomic(self._history_path, self.history)
-        outputs.write_json_atomic(os.path.join(self._ckpt, STATE_FILE), {
-            "epoch": completed, "checkpoint": name, "step": step, "config_hash": self._hash,
-            "rng_states": [v.numpy().tolist() for v in _rng_states(self.model)]})
-        for path in glob.glob(os.path.join(self._ckpt, "*.keras")):
-            if os.path.basename(path) != name and not path.endswith(f"tmp-{os.getpid()}.keras"):
-                os.remove(path)
+            for k, v in record.items() if k not in ("epoch", run_files.VAL_CONFUSION_KEY)))
+        os.makedirs(run_files.checkpoint_dir(self._write_dir), exist_ok=True)
+        _save_model(self.model, run_files.checkpoint_path(self._write_dir, completed))
+        run_files.write_epoch(self._write_dir, completed, self.history, step=step,
+                              chash=self._hash,
+                              rng_states=[v.numpy().tolist() for v in _rng_states(self.model)])
 
 
 class RestartMomentum(keras.callbacks.Callback):
@@ -290,40 +231,6 @@ class RestartMomentum(keras.callbacks.Callback):
             variable.assign(keras.ops.zeros_like(variable))
 
 
-def _read_checkpoint_state(run_dir: str):
-    return _read_json(os.path.join(run_dir, CHECKPOINT_DIR, STATE_FILE))
-
-
-def epochs_completed(run_dir: str) -> int:
-    """Epochs an interrupted run in `run_dir` has checkpointed so far (0 if it has no checkpoint).
-
-    Raises:
-        RunDirError: checkpoint/state.json is unreadable.
-    """
-    state = _read_checkpoint_state(run_dir) or {}
-    epoch = state.get("epoch") if isinstance(state, dict) else None
-    return epoch if isinstance(epoch, int) and epoch > 0 else 0
-
-
-def _checkpoint_state(run_dir: str, chash: str) -> tuple[int, dict | None, list[dict]]:
-    """(epochs completed, checkpoint/state.json or None, their history) of an interrupted run."""
-    state = _read_checkpoint_state(run_dir)
-    if not state:
-        return 0, None, []
-    if state.get("config_hash") != chash:
-        raise RunDirError(f"The checkpoint in {run_dir!r} belongs to config_hash "
-                          f"{state.get('config_hash')!r}, not {chash!r}; remove it to retrain.")
-    history = _read_json(os.path.join(run_dir, HISTORY_FILE)) or []
-    name = state.get("checkpoint")
-    if (not isinstance(state.get("epoch"), int) or not isinstance(name, str)
-            or not os.path.isfile(os.path.join(run_dir, CHECKPOINT_DIR, name))
-            or not all(isinstance(h, dict) and isinstance(h.get("epoch"), int) for h in history)):
-        raise RunDirError(f"The checkpoint state in {run_dir!r} is damaged ({state!r:.200}); remove "
-                          f"{os.path.join(run_dir, CHECKPOINT_DIR)!r} to train from scratch.")
-    done = state["epoch"]
-    return done, state, [h for h in history if h["epoch"] <= done]
-
-
 def _rng_states(model: keras.Model) -> list:
     """The state variables of the model's SeedGenerators (dropout masks), in a fixed order.
 
@@ -333,11 +240,11 @@ def _rng_states(model: keras.Model) -> list:
     return [v for v in model.variables if v.name == "seed_generator_state"]
 
 
-def _restore(model: keras.Model, run_dir: str, state: dict) -> None:
+def _restore(model: keras.Model, run_dir: str, checkpoint: run_files.Checkpoint) -> None:
     """Loads a checkpoint's weights, optimizer state (momentum, step counter) and RNG states."""
     model.optimizer.build(model.trainable_variables)
-    path = os.path.join(run_dir, CHECKPOINT_DIR, state["checkpoint"])
-    rng_states, saved = _rng_states(model), state.get("rng_states")
+    path = checkpoint.path
+    rng_states, saved = _rng_states(model), checkpoint.rng_states
     try:
         model.load_weights(path)
         if saved is not None:
@@ -349,7 +256,7 @@ def _restore(model: keras.Model, run_dir: str, state: dict) -> None:
         raise RunDirError(f"Cannot restore the checkpoint {path!r} ({type(e).__name__}: "
                           f"{str(e)[:200]}); it is damaged or from another model. Remove "
                           f"{os.path.dirname(path)!r} to train from scratch.") from e
-    logging.info("Resuming %s after epoch %d (optimizer step %d).", run_dir, state["epoch"],
+    logging.info("Resuming %s after epoch %d (optimizer step %d).", run_dir, checkpoint.epoch,
                  int(model.optimizer.iterations.numpy()))
 
 
@@ -413,12 +320,13 @@ def train(cfg: ExperimentConfig, info: DatasetInfo, run_dir: str, *,
             resume after (they do not share `run_dir`).
     """
     # ----------------------------------------------------------------------- setup
+    # The run directory's checks, once: a finished run, another config's run, a damaged one.
     run_dir, chash = os.path.abspath(run_dir), config_hash(cfg)
-    done_history = finished_history(run_dir, cfg)
+    done_history = run_files.finished_history(run_dir, chash)
     if done_history is not None:
         logging.info("Run %s is already finished (config_hash %s).", run_dir, chash)
         return done_history
-    check_run_dir(run_dir, cfg)
+    saved = run_files.check_run_dir(run_dir, chash)
     view = cfg.data.labels
     data.check_label_view(info, view)
     shape = data.input_shape(info, cfg.data)
@@ -427,12 +335,13 @@ def train(cfg: ExperimentConfig, info: DatasetInfo, run_dir: str, *,
         steps = min(steps, cfg.train.max_steps_per_epoch)
     epochs = cfg.epochs_to_run()
     policy = distribute.mixed_precision_policy(cfg.train)
-    saved = _read_json(os.path.join(run_dir, CONFIG_FILE))
     if saved and saved["dataset"]["config_hash"] != info.meta.get("config_hash"):
         raise RunDirError(f"Run {run_dir!r} started on a dataset with config_hash "
                           f"{saved['dataset']['config_hash']!r}; {info.path!r} now holds "
                           f"{info.meta.get('config_hash')!r}. Remove the run to retrain.")
-    done, state, history = _checkpoint_state(run_dir, chash)
+    checkpoint = run_files.read_checkpoint(run_dir, chash)
+    done, history = (checkpoint.epoch, checkpoint.history) if checkpoint else (0, [])
+    logging.info("Training config (hash %s): %s", chash, to_dict(cfg))
     # Read every shard first: a damaged one fails here, naming it, not mid-run or silently short.
     scores_test = cfg.train.eval_every or cfg.train.authors_test_passes
     for split in ("train", "test") if scores_test else ("train",):
@@ -443,16 +352,14 @@ def train(cfg: ExperimentConfig, info: DatasetInfo, run_dir: str, *,
         raise ValueError(f"{distribute.task_name(strategy)} is not the chief: pass a write_dir "
                          f"of its own, not the run directory {run_dir!r}.")
     if chief:  # another machine's pids say nothing about the chief's temporary files
-        for directory in (run_dir, os.path.join(run_dir, CHECKPOINT_DIR)):
-            for name in outputs.remove_stale_temp_files(directory):
-                logging.info("Removed %s, left by an interrupted run.", name)
+        for name in run_files.remove_stale_temp_files(run_dir):
+            logging.info("Removed %s, left by an interrupted run.", name)
     os.makedirs(write_dir, exist_ok=True)
     if distribute.is_multi_worker(strategy):
         keras_multi_worker.install()
         distribute.check_workers_agree(strategy, done, "the epoch to resume after")
     if chief and saved is None:
-        outputs.write_json_atomic(os.path.join(run_dir, CONFIG_FILE),
-                                  _run_record(cfg, info, strategy, policy, steps, epochs))
+        run_files.write_config(run_dir, _run_record(cfg, chash, info, strategy, policy, steps, epochs))
     if cfg.train.deterministic:
         tf.config.experimental.enable_op_determinism()
     logging.info("Training %s on %s (%s, %d classes): %d epochs x %d steps, %d replica(s), %s.",
@@ -474,8 +381,8 @@ def train(cfg: ExperimentConfig, info: DatasetInfo, run_dir: str, *,
         schedule = schedules.run_schedule(cfg, steps)
         compile_model(model, cfg.train, epochs * steps, info.view_to_coarse(view), view,
                       schedule=schedule)
-        if state:
-            _restore(model, run_dir, state)
+        if checkpoint:
+            _restore(model, run_dir, checkpoint)
 
     # ----------------------------------------------------------------------- loop
     epoch_end = _EpochEnd(write_dir, schedule, history, epochs, chash)
@@ -495,9 +402,9 @@ def train(cfg: ExperimentConfig, info: DatasetInfo, run_dir: str, *,
                                cfg.train.collective_timeout_s) from e
 
     # ----------------------------------------------------------------------- finish
-    _save_model(model, os.path.join(write_dir, MODEL_FILE))
+    _save_model(model, run_files.model_path(write_dir))
     seconds = round(sum(h.get("seconds") or 0 for h in history), 3)
-    outputs.write_json_atomic(os.path.join(write_dir, TRAIN_STATE_FILE), {
+    run_files.write_train_state(write_dir, {
         "finished": True, "epochs": epochs, "seconds": seconds, "config_hash": chash,
         "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})
     logging.info("Finished %s: %d epochs in %.1f s.", run_dir, epochs, seconds)

@@ -20,14 +20,13 @@ is recorded as skipped with the reason and how to provide it; its runs are skipp
 
 import dataclasses
 import importlib
-import json
 import logging
 import math
 import os
 import time
 from typing import Callable, Sequence
 
-from lg_keras import outputs
+from lg_keras import outputs, run_files
 from lg_keras.errors import DataError, RunDirError
 from pipelines.plan import DatasetSpec, Plan, RunSpec
 from pipelines import run_records
@@ -120,7 +119,7 @@ class _Book:
         for entry, run in zip(self.data["runs"], plan.runs):
             entry.update(run_dir=os.path.relpath(run_dir(runs_dir, run), runs_dir),
                          dataset_dir=self.data["datasets"][run.dataset]["dataset_dir"],
-                         status=DONE if _has_metrics(run_dir(runs_dir, run)) else PENDING)
+                         status=DONE if run_files.has_metrics(run_dir(runs_dir, run)) else PENDING)
 
     def set_dataset(self, key: str, status: str) -> None:
         if key in self.data["datasets"]:  # a derived dataset's parent may serve no run itself
@@ -137,17 +136,10 @@ class _Book:
         outputs.write_json_atomic(os.path.join(self.runs_dir, PLAN_FILE), self.data)
 
 
-def _has_metrics(path: str) -> bool:
-    return os.path.isfile(os.path.join(path, "metrics.json"))
-
-
 def _previous_hierarchies(path: str) -> list[str]:
     """Hierarchies an earlier evaluation of this run scored, so a narrower plan keeps them."""
-    try:
-        with open(os.path.join(path, "metrics.json")) as f:
-            return list(json.load(f).get("config", {}).get("hierarchies") or [])
-    except (OSError, json.JSONDecodeError, AttributeError):
-        return []
+    evaluated = (run_files.read_metrics(path) or {}).get("config")
+    return list(evaluated.get("hierarchies") or []) if isinstance(evaluated, dict) else []
 
 
 class _Datasets:
@@ -213,20 +205,19 @@ def _train_and_evaluate(run: RunSpec, evaluator_cfg: dict, data: str,
 
     from components.evaluator import executor as evaluator
     from components.trainer import executor as trainer
-    from lg_keras import train as train_lib
 
     cfg = dataclasses.replace(run.experiment,
                               data=dataclasses.replace(run.experiment.data, dataset_dir=data))
     epochs = max(cfg.epochs_to_run(), 1)
     try:
-        resumed_at = min(train_lib.epochs_completed(out), epochs)
+        resumed_at = min(run_files.epochs_completed(out), epochs)
     except RunDirError:  # the trainer names the damage, or finds the run finished anyway
         resumed_at = 0
     trained = trainer.run(cfg, {"examples": data}, {"model": out})
     share = 0.0 if trained["skipped"] else 1.0 - resumed_at / epochs
     previous = _previous_hierarchies(out)
     hierarchies = previous + [h for h in evaluator_cfg["hierarchies"] if h not in previous]
-    metrics_path = os.path.join(out, "metrics.json")
+    metrics_path = os.path.join(out, run_files.METRICS_FILE)
     before = os.stat(metrics_path).st_mtime_ns if os.path.exists(metrics_path) else None
     metrics = evaluator.run({**evaluator_cfg, "hierarchies": hierarchies},
                             {"model": out, "examples": data},

@@ -17,24 +17,21 @@ report uses. So:
 """
 
 import argparse
-import json
 import logging
 import os
 import shutil
 
+from lg_keras import run_files
 from lg_keras.config import ExperimentConfig, from_dict, to_dict
 from lg_keras.errors import ConfigError, RunDirError
 
 # File kinds that are records; everything else (TFRecords, weights, event files) stays behind.
 RECORD_SUFFIXES = (".json", ".md", ".html", ".csv", ".png")
-# Directories that hold weights, TensorBoard logs or unfinished outputs, never records.
-SKIPPED_DIRS = ("checkpoint", "logs")
 
 
 def _finished_run(directory: str, files) -> bool:
     """Whether a directory holding config.json is a finished, evaluated run."""
-    state = _read(os.path.join(directory, "train_state.json")) or {}
-    return bool(state.get("finished")) and "metrics.json" in files
+    return run_files.METRICS_FILE in files and run_files.read_records(directory).finished
 
 
 def _record_files(runs_dir: str):
@@ -45,9 +42,9 @@ def _record_files(runs_dir: str):
     """
     out = []
     for root, dirs, files in os.walk(runs_dir):
-        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS and ".partial-" not in d
-                         and not d.startswith("."))
-        if "config.json" in files and not _finished_run(root, files):
+        dirs[:] = sorted(d for d in dirs if d not in run_files.NON_RECORD_DIRS
+                         and ".partial-" not in d and not d.startswith("."))
+        if run_files.CONFIG_FILE in files and not _finished_run(root, files):
             dirs[:] = []
             continue
         for name in sorted(files):
@@ -109,14 +106,6 @@ def restore(src: str, runs_dir: str) -> list[str]:
     return copied
 
 
-def _read(path: str):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
 def _without_dataset_dir(cfg: ExperimentConfig) -> dict:
     """The config as a dict, its dataset directory blanked. Compared as values, not hashed: a
     config read back from JSON may hold 2.0 where the plan holds 2, which hash differently."""
@@ -131,14 +120,12 @@ def restored_metrics(run_dir: str, cfg: ExperimentConfig, build_hash: str) -> di
     finished, whose config.json holds this experiment (the dataset directory aside: records move
     between machines) on the build `build_hash`, and whose metrics.json evaluated that run.
     """
-    if any(os.path.exists(os.path.join(run_dir, name)) for name in ("model.keras", "checkpoint")):
+    if run_files.has_weights(run_dir):
         return None
-    state = _read(os.path.join(run_dir, "train_state.json")) or {}
-    config = _read(os.path.join(run_dir, "config.json")) or {}
-    metrics = _read(os.path.join(run_dir, "metrics.json"))
-    if not (state.get("finished") and isinstance(metrics, dict)
-            and metrics.get("coarse_test_accuracy") is not None):
+    records = run_files.read_records(run_dir)
+    if not (records.finished and records.evaluated):
         return None
+    config, metrics = records.config or {}, records.metrics
     try:
         recorded = from_dict(ExperimentConfig, config.get("experiment") or {})
     except (ConfigError, TypeError, ValueError):

@@ -19,7 +19,7 @@ import pytest
 import tensorflow as tf
 
 from components.example_gen import executor as example_gen
-from lg_keras import train
+from lg_keras import run_files, train
 from lg_keras.config import BuildConfig, DataConfig, ExperimentConfig, ModelConfig, TrainConfig
 from lg_keras.dataset_info import load_dataset_info
 from tests import datagen
@@ -83,7 +83,7 @@ def train_interrupted(cfg: ExperimentConfig, run_dir: str) -> tuple[list[dict], 
         train.train(cfg, info, run_dir, strategy=strategy, callbacks=[_Crash()])
     except KeyboardInterrupt:
         pass
-    with open(os.path.join(run_dir, train.HISTORY_FILE)) as f:
+    with open(os.path.join(run_dir, run_files.HISTORY_FILE)) as f:
         before = json.load(f)
     history = train.train(cfg, info, run_dir, strategy=strategy)
     # train() leaves TensorFlow's global seed set; clear it for later tests in this process.

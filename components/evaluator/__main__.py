@@ -4,12 +4,12 @@ The executor (TensorFlow, Keras) is imported only when the command runs, so `lg 
 """
 
 import argparse
-import json
 import logging
 import os
 import sys
 
 from components.entrypoint import run_guarded
+from lg_keras import run_files
 from lg_keras.errors import RunDirError
 
 
@@ -35,9 +35,9 @@ def _dataset_dir(run_dir: str, given: str | None) -> str:
     if given:
         return given
     try:
-        with open(os.path.join(run_dir, "config.json")) as f:
-            return json.load(f)["experiment"]["data"]["dataset_dir"]
-    except (OSError, KeyError, TypeError, json.JSONDecodeError) as e:
+        return run_files.load_json(os.path.join(run_dir, run_files.CONFIG_FILE))[
+            "experiment"]["data"]["dataset_dir"]
+    except (RunDirError, KeyError, TypeError) as e:
         raise RunDirError(f"Cannot find the dataset of run {run_dir!r} in its config.json ({e!r}); "
                           f"pass --data DATASET_DIR.") from e
 
@@ -59,8 +59,8 @@ def _evaluate(args) -> None:
 
     result = run_from_args(args)
     print(f"{args.run}: {executor.summary(result)}")
-    print(f"wrote {os.path.join(args.run, 'metrics.json')}; TensorBoard: "
-          f"lg tensorboard {os.path.join(args.run, 'logs')}")
+    print(f"wrote {os.path.join(args.run, run_files.METRICS_FILE)}; TensorBoard: "
+          f"lg tensorboard {os.path.join(args.run, run_files.LOG_DIR)}")
 
 
 def register(commands, data_commands) -> None:  # pylint: disable=unused-argument

@@ -2,7 +2,8 @@
 
 `run(cfg, inputs, outputs)` evaluates the run in `inputs['model']` (a trainer run directory) on the
 dataset in `inputs['examples']` and writes into `outputs['metrics']` (the run directory itself when
-called from the CLI, so `tensorboard --logdir RUN_DIR/logs` shows everything):
+called from the CLI, so `tensorboard --logdir RUN_DIR/logs` shows everything; names in
+`lg_keras.run_files`):
 
     metrics.json                 the metrics (lg_keras.evaluate) plus 'config' and 'evaluation_key'
     figures/confusion.png        fine confusion matrix (coarse for coarse-trained runs), Fig. 5
@@ -29,15 +30,11 @@ import time
 
 import tensorflow as tf
 
-from lg_keras import data, evaluate, figures, hierarchy_files, outputs
-from lg_keras import train as train_lib
+from lg_keras import data, evaluate, figures, hierarchy_files, outputs, run_files
 from lg_keras import embeddings as embedding_lib
 from lg_keras.dataset_info import DatasetInfo, load_dataset_info
 from lg_keras.errors import ConfigError
 
-EVALUATION_LOG_DIR = os.path.join("logs", "evaluation")
-# The trainer's records of a run that the reporter reads (besides metrics.json and figures).
-RUN_RECORD_FILES = (train_lib.CONFIG_FILE, train_lib.TRAIN_STATE_FILE, train_lib.HISTORY_FILE)
 _SCALARS = ("coarse_test_accuracy", "coarse_train_accuracy", "fine_test_accuracy",
             "fine_train_accuracy", "acr", "acr_noisy_test_labels")
 
@@ -102,23 +99,19 @@ def parse_config(cfg: str | dict | EvaluatorConfig | None) -> EvaluatorConfig:
     return EvaluatorConfig(**cfg)
 
 
-def _evaluation_key(cfg: EvaluatorConfig, run_dir: str, info: DatasetInfo) -> str:
+def _evaluation_key(cfg: EvaluatorConfig, run_config: dict, run_dir: str,
+                    info: DatasetInfo) -> str:
     """Identifies an evaluation: its config, the run's config and model file, the dataset build."""
-    with open(os.path.join(run_dir, "config.json")) as f:
-        run_hash = json.load(f).get("config_hash")
-    model = os.stat(os.path.join(run_dir, "model.keras"))
+    run_hash = run_config.get("config_hash")
+    model = os.stat(run_files.model_path(run_dir))
     text = json.dumps([dataclasses.asdict(cfg), run_hash, model.st_size, model.st_mtime_ns,
                        info.meta.get("config_hash")], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _previous(path: str, key: str) -> dict | None:
-    try:
-        with open(path) as f:
-            previous = json.load(f)
-    except (OSError, json.JSONDecodeError):
-        return None
-    return previous if previous.get("evaluation_key") == key else None
+def _previous(out_dir: str, key: str) -> dict | None:
+    previous = run_files.read_metrics(out_dir)
+    return previous if previous and previous.get("evaluation_key") == key else None
 
 
 def run(cfg, inputs: dict, outputs_: dict, *, overwrite: bool = False) -> dict:
@@ -145,15 +138,15 @@ def run(cfg, inputs: dict, outputs_: dict, *, overwrite: bool = False) -> dict:
     hierarchies = evaluate.check_hierarchies(
         info, [hierarchy_files.load_hierarchy(spec) for spec in cfg.hierarchies])
     os.makedirs(out_dir, exist_ok=True)
-    metrics_path = os.path.join(out_dir, "metrics.json")
-    with outputs.exclusive_lock(os.path.join(out_dir, "metrics")):
-        _, data_cfg = evaluate.load_run_config(run_dir, info)  # checks before reading the run
+    with outputs.exclusive_lock(os.path.join(out_dir, run_files.METRICS_LOCK)):
+        run_config, data_cfg = evaluate.load_run_config(run_dir, info)  # checks before the reads
         if hierarchies:
             evaluate.require_fine_view(run_dir, data_cfg.labels)
-        key = _evaluation_key(cfg, run_dir, info)
-        previous = None if overwrite else _previous(metrics_path, key)
+        key = _evaluation_key(cfg, run_config, run_dir, info)
+        previous = None if overwrite else _previous(out_dir, key)
         if previous is not None:
-            logging.info("%s already holds this evaluation; nothing to do.", metrics_path)
+            logging.info("%s already holds this evaluation; nothing to do.",
+                         os.path.join(out_dir, run_files.METRICS_FILE))
             if outputs_.get("records"):
                 write_records(run_dir, info.path, out_dir, outputs_["records"])
             return previous
@@ -168,7 +161,7 @@ def run(cfg, inputs: dict, outputs_: dict, *, overwrite: bool = False) -> dict:
         result["evaluation_key"] = key
         result["evaluation_seconds"] = round(time.time() - start, 1)
         evaluate.assert_json_finite(result)
-        outputs.write_json_atomic(metrics_path, result)
+        run_files.write_metrics(out_dir, result)
         if outputs_.get("records"):
             write_records(run_dir, info.path, out_dir, outputs_["records"])
     logging.info("Evaluated %s: coarse test accuracy %.4f, ACR %s (%.1f s).", run_dir,
@@ -177,32 +170,33 @@ def run(cfg, inputs: dict, outputs_: dict, *, overwrite: bool = False) -> dict:
 
 
 def write_records(run_dir: str, dataset_dir: str, metrics_dir: str, records_dir: str) -> None:
-    """Copies a run's records into `records_dir`: the trainer's RUN_RECORD_FILES from `run_dir`,
-    metrics.json and figures/*.png from `metrics_dir`, dataset.json from `dataset_dir`."""
-    os.makedirs(os.path.join(records_dir, "figures"), exist_ok=True)
-    sources = [os.path.join(run_dir, name) for name in RUN_RECORD_FILES]
-    sources += [os.path.join(metrics_dir, "metrics.json"), os.path.join(dataset_dir,
-                                                                        "dataset.json")]
+    """Copies a run's records into `records_dir`: the trainer's from `run_dir`
+    (`run_files.TRAINER_RECORDS`), metrics.json and figures/*.png from `metrics_dir`,
+    dataset.json from `dataset_dir`."""
+    os.makedirs(os.path.join(records_dir, run_files.FIGURES_DIR), exist_ok=True)
+    sources = [os.path.join(run_dir, name) for name in run_files.TRAINER_RECORDS]
+    sources += [os.path.join(metrics_dir, run_files.METRICS_FILE),
+                os.path.join(dataset_dir, "dataset.json")]
     for source in sources:
         if os.path.isfile(source):
             shutil.copyfile(source, os.path.join(records_dir, os.path.basename(source)))
-    figure_dir = os.path.join(metrics_dir, "figures")
+    figure_dir = os.path.join(metrics_dir, run_files.FIGURES_DIR)
     for name in sorted(os.listdir(figure_dir)) if os.path.isdir(figure_dir) else []:
         if name.endswith(".png"):
             shutil.copyfile(os.path.join(figure_dir, name),
-                            os.path.join(records_dir, "figures", name))
+                            os.path.join(records_dir, run_files.FIGURES_DIR, name))
 
 
 def _write_figures_and_logs(cfg, pred, result, info, out_dir) -> None:
-    figure_dir = os.path.join(out_dir, "figures")
-    log_dir = os.path.join(out_dir, EVALUATION_LOG_DIR)
+    figure_dir = os.path.join(out_dir, run_files.FIGURES_DIR)
+    log_dir = os.path.join(out_dir, run_files.EVALUATION_LOG_DIR)
     os.makedirs(figure_dir, exist_ok=True)
     shutil.rmtree(log_dir, ignore_errors=True)  # this directory holds only the evaluator's files
     if result["fine_confusion_matrix"] is not None:
         confusion, names, tag = result["fine_confusion_matrix"], info.fine_names, "fine"
     else:
         confusion, names, tag = result["coarse_confusion_matrix"], info.coarse_names, "coarse"
-    figures.plot_confusion(confusion, names, os.path.join(figure_dir, "confusion.png"))
+    figures.plot_confusion(confusion, names, os.path.join(figure_dir, run_files.CONFUSION_FIGURE))
     step = max(result["num_epochs"], 1)
     with tf.summary.create_file_writer(log_dir).as_default():
         tf.summary.image(f"confusion_matrix/{tag}", figures.confusion_image(confusion, names)[None],
@@ -220,9 +214,10 @@ def _write_embeddings(cfg, pred, info, figure_dir, log_dir) -> None:
     chosen = embedding_lib.balanced_subset(fine, cfg.max_embedding_examples)
     features = pred.test_features[chosen]
     coarse = info.fine_to_coarse[fine[chosen]]
-    figures.plot_tsne(features, coarse, info.coarse_names, os.path.join(figure_dir, "tsne.png"),
-                      seed=cfg.tsne_seed, title=f"{os.path.basename(pred.run_dir)} "
-                                                f"({pred.label_view}), {len(chosen)} test images")
+    figures.plot_tsne(features, coarse, info.coarse_names,
+                      os.path.join(figure_dir, run_files.TSNE_FIGURE), seed=cfg.tsne_seed,
+                      title=f"{os.path.basename(pred.run_dir)} ({pred.label_view}), "
+                            f"{len(chosen)} test images")
     images = embedding_lib.read_images(info, "test", pred.data_cfg, chosen)
     embedding_lib.export_projector(features, [info.fine_names[i] for i in fine[chosen]],
                                 [info.coarse_names[i] for i in coarse], images, log_dir)

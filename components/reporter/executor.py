@@ -24,7 +24,7 @@ import logging
 import os
 import shutil
 
-from lg_keras import outputs as outputs_lib
+from lg_keras import outputs as outputs_lib, run_files
 from lg_keras.errors import ConfigError, RunDirError
 
 _DEFAULTS = {"confidence": 0.95}
@@ -102,7 +102,7 @@ def assemble_runs(plan: dict | str, records: list[str], runs_dir: str) -> str:
             os.makedirs(os.path.join(runs_dir, dataset_dir), exist_ok=True)
             shutil.copyfile(os.path.join(source, DATASET_FILE),
                             os.path.join(runs_dir, dataset_dir, DATASET_FILE))
-        done = os.path.isfile(os.path.join(runs_dir, run_dir, "metrics.json"))
+        done = run_files.has_metrics(os.path.join(runs_dir, run_dir))
         entry.update(run_dir=run_dir, dataset_dir=dataset_dir, status="done" if done else
                      "pending")
     for spec in datasets.values():

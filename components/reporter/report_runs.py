@@ -1,7 +1,8 @@
 """The runs of a RUNS_DIR as one pandas DataFrame, and how the report picks the runs of a setting.
 
-A run directory is read, never written: config.json (the experiment, versions), metrics.json (the
-evaluator's numbers), history.json (per-epoch figures) and train_state.json (wall time). The plan
+A run directory is read, never written (`lg_keras.run_files`): config.json (the experiment,
+versions), metrics.json (the evaluator's numbers), history.json (per-epoch figures) and
+train_state.json (wall time). The plan
 (RUNS_DIR/plan.json, `pipelines.plan.Plan.to_dict()` plus each run's 'run_dir' and
 'dataset_dir') says which runs exist, which are still to come and what was skipped. Run
 directories found under RUNS_DIR but missing from the plan (ad-hoc `lg train` runs) are listed too.
@@ -20,9 +21,12 @@ import os
 import numpy as np
 import pandas as pd
 
-from lg_keras import metrics as lg_metrics
-from lg_keras.config import ExperimentConfig, from_dict, hashed_fields, parse_label_view
-from lg_keras.errors import ConfigError
+from lg_keras import metrics as lg_metrics, run_files
+from lg_keras.config import (ExperimentConfig, LabelView, from_dict, hashed_fields, noise_variant,
+                             parse_label_view)
+from lg_keras.errors import ConfigError, RunDirError
+# read_json is part of this module's API (report.py, report_study.py read plan.json with it).
+from lg_keras.run_files import read_json
 from components.reporter import paper_numbers
 from components.reporter.report_stats import NOT_RUN, PENDING
 
@@ -42,18 +46,6 @@ AUTHORS_COLUMNS = {"authors_best_test_coarse_accuracy": "best_test_coarse_accura
 _SCAN_DEPTH = 3
 
 
-def read_json(path: str, default=None):
-    """A JSON file's content, or `default` when it is missing or unreadable (logged)."""
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except FileNotFoundError:
-        return default
-    except (OSError, json.JSONDecodeError) as e:
-        logging.warning("Cannot read %s (%s); treating it as missing.", path, e)
-        return default
-
-
 def read_plan(runs_dir: str) -> dict:
     """RUNS_DIR/plan.json, or an empty plan when there is none."""
     plan = read_json(os.path.join(runs_dir, PLAN_FILE), None)
@@ -64,16 +56,13 @@ def read_plan(runs_dir: str) -> dict:
             "notes": plan.get("notes") or []}
 
 
-def read_history(run_dir: str) -> list[dict]:
-    """history.json as a list of per-epoch dicts (also accepts a dict of lists)."""
-    history = read_json(os.path.join(run_dir, "history.json"), [])
-    if isinstance(history, dict) and "epochs" in history:
-        history = history["epochs"]
-    if isinstance(history, dict):
-        length = max((len(v) for v in history.values() if isinstance(v, list)), default=0)
-        history = [{k: v[e] for k, v in history.items() if isinstance(v, list) and e < len(v)}
-                   for e in range(length)]
-    return [h for h in history if isinstance(h, dict)] if isinstance(history, list) else []
+def _history(run_dir: str) -> list[dict]:
+    """The run's history.json; [] when it is missing or damaged (logged): the row stays."""
+    try:
+        return run_files.read_history(run_dir)
+    except RunDirError as e:
+        logging.warning("%s Treating it as missing.", e)
+        return []
 
 
 def condition_id(experiment: dict) -> str:
@@ -107,11 +96,17 @@ def _paper_dataset(hierarchy: str | None, dataset: str | None) -> str:
     return hierarchy or dataset or "unknown"
 
 
-def _label_kind(labels: str) -> tuple[str, float, float, str]:
-    """(kind, noise rate, cluster k, noise kind) of a label view; NaN where it does not apply."""
+def _label_view(labels: str) -> LabelView | None:
+    """The parsed label view; None for a run directory from another tool (its row stays)."""
     try:
-        view = parse_label_view(labels)
-    except ConfigError:  # a run directory from another tool: keep the row, unclassified
+        return parse_label_view(labels)
+    except ConfigError:
+        return None
+
+
+def _label_kind(labels: str, view: LabelView | None) -> tuple[str, float, float, str]:
+    """(kind, noise rate, cluster k, noise kind) of a label view; NaN where it does not apply."""
+    if view is None:  # unclassified
         return labels, math.nan, math.nan, ""
     return (view.kind, math.nan if view.rate is None else view.rate,
             math.nan if view.clusters is None else float(view.clusters), view.noise_kind)
@@ -124,27 +119,27 @@ def _dataset_dirs(runs_dir: str, entry: dict, config: dict) -> list[str]:
     return dirs + [p for p in [(config.get("dataset") or {}).get("path")] if p]
 
 
-def _coarse_targets_changed(dataset_dirs: list[str], labels: str, kind: str) -> float:
+def _coarse_targets_changed(dataset_dirs: list[str], view: LabelView | None) -> float:
     """The share of the run's training images whose noisy fine label maps to another coarse
     class (its build's dataset.json), NaN for other views or a build that does not record it."""
     paths = [os.path.join(d, "dataset.json") for d in dataset_dirs]
     path = next((p for p in paths if os.path.isfile(p)), None)
-    if kind != "noise" or path is None:
+    if view is None or view.kind != "noise" or path is None:
         return math.nan
     meta = read_json(path, {}) or {}
     shares = ((meta.get("noise") or {}).get("coarse_changed_fraction") or {}).get("train") or {}
-    value = shares.get(labels[len("fine_noise_"):])
+    value = shares.get(noise_variant(view.rate, view.noise_kind))
     return float(value) if isinstance(value, (int, float)) else math.nan
 
 
-def _status(run_dir: str, metrics: dict | None, state: dict | None, planned: str | None) -> str:
-    if metrics and metrics.get("coarse_test_accuracy") is not None:
+def _status(run_dir: str, records: run_files.Records, planned: str | None) -> str:
+    if records.evaluated:
         return DONE
     if planned == SKIPPED:
         return SKIPPED
-    if state and state.get("finished"):
+    if records.finished:
         return STATUSES[1]
-    if os.path.exists(os.path.join(run_dir, "history.json")):
+    if os.path.exists(os.path.join(run_dir, run_files.HISTORY_FILE)):
         return STATUSES[2]
     return STATUSES[3]
 
@@ -152,9 +147,8 @@ def _status(run_dir: str, metrics: dict | None, state: dict | None, planned: str
 def _row(runs_dir: str, entry: dict, plan: dict) -> dict:
     run_dir = entry.get("run_dir") or os.path.join(runs_dir, entry.get("key", "run"))
     run_dir = run_dir if os.path.isabs(run_dir) else os.path.join(runs_dir, run_dir)
-    config = read_json(os.path.join(run_dir, "config.json"), {}) or {}
-    metrics = read_json(os.path.join(run_dir, "metrics.json"), None)
-    state = read_json(os.path.join(run_dir, "train_state.json"), None)
+    records = run_files.read_records(run_dir)
+    config, state = records.config or {}, records.train_state
     experiment = config.get("experiment") or entry.get("experiment") or {}
     data, model, train = (experiment.get(k, {}) for k in ("data", "model", "train"))
     dataset = entry.get("dataset") or (config.get("dataset") or {}).get("hierarchy") or "unknown"
@@ -163,10 +157,11 @@ def _row(runs_dir: str, entry: dict, plan: dict) -> dict:
     hierarchy = _hierarchy_name(build.get("hierarchy")
                                 or (config.get("dataset") or {}).get("hierarchy"))
     labels = data.get("labels", "fine")
-    kind, noise_rate, cluster_k, noise_kind = _label_kind(labels)
+    view = _label_view(labels)
+    kind, noise_rate, cluster_k, noise_kind = _label_kind(labels, view)
     head = model.get("head", "linear")
     paper_dataset = _paper_dataset(hierarchy, dataset)
-    metrics = metrics or {}
+    metrics = records.metrics or {}
     row = {
         "run_key": entry.get("key") or os.path.basename(run_dir.rstrip("/")),
         "run_dir": run_dir,
@@ -181,7 +176,7 @@ def _row(runs_dir: str, entry: dict, plan: dict) -> dict:
         "noise_rate": noise_rate,
         "noise_kind": noise_kind,
         "coarse_targets_changed": _coarse_targets_changed(
-            _dataset_dirs(runs_dir, entry, config), labels, kind),
+            _dataset_dirs(runs_dir, entry, config), view),
         "cluster_k": cluster_k,
         "fraction": float(data.get("fraction", 1.0)),
         "model": model.get("name"),
@@ -193,7 +188,7 @@ def _row(runs_dir: str, entry: dict, plan: dict) -> dict:
         "condition": condition_id(experiment),
         "experiments": tuple(entry.get("experiments") or ()),
         "in_plan": bool(entry.get("_in_plan", True)),
-        "status": _status(run_dir, metrics, state, entry.get("status")),
+        "status": _status(run_dir, records, entry.get("status")),
         "estimated_seconds": entry.get("estimated_seconds"),
         "train_seconds": (state or {}).get("seconds"),
         "eval_seconds": metrics.get("evaluation_seconds"),
@@ -206,8 +201,8 @@ def _row(runs_dir: str, entry: dict, plan: dict) -> dict:
         "acr_note": metrics.get("acr_note"),
         "test_correct": metrics.get("test_correct"),
         "by_hierarchy": metrics.get("by_hierarchy") or {},
-        "history": read_history(run_dir),
-        "figures_dir": os.path.join(run_dir, "figures"),
+        "history": _history(run_dir),
+        "figures_dir": os.path.join(run_dir, run_files.FIGURES_DIR),
     }
     for name in METRIC_COLUMNS:
         value = metrics.get(name)
@@ -238,9 +233,9 @@ def _discover(runs_dir: str, known: set[str]) -> list[dict]:
         if root.count(os.sep) - base_depth >= _SCAN_DEPTH:
             dirs[:] = []
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and ".partial-" not in d)
-        if "config.json" in files:
+        if run_files.CONFIG_FILE in files:
             dirs[:] = []  # a run directory's subdirectories hold no other runs
-            config = read_json(os.path.join(root, "config.json"), {})
+            config = read_json(os.path.join(root, run_files.CONFIG_FILE), {})
             if (os.path.abspath(root) not in known and isinstance(config, dict)
                     and isinstance(config.get("experiment"), dict)):
                 found.append({"run_dir": os.path.abspath(root), "_in_plan": False})

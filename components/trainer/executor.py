@@ -1,10 +1,11 @@
 """trainer: trains one `ExperimentConfig` on a built dataset into a run directory.
 
 `run(cfg, inputs, outputs)` reads the dataset at `inputs['examples']` and writes the run directory
-`outputs['model']` (layout in `lg_keras.train`). It validates everything it can before training
-(dataset, label view, image size, an output holding another run), holds the run directory's lock
-while training so a second trainer refuses, returns at once for a finished run of the same config,
-and resumes an interrupted one from its last checkpoint.
+`outputs['model']` (layout in `lg_keras.run_files`). It returns at once for a finished run of the
+same config, validates the dataset, label view and image size before training, and holds the run
+directory's lock while training so a second trainer refuses. `lg_keras.train.train` checks the
+run directory itself (another config's run, a damaged checkpoint) and resumes an interrupted run
+from its last checkpoint; the component does not repeat those checks.
 
 On several workers (`--strategy multi_worker`, TF_CONFIG) every worker runs the same command with
 the same run directory. The chief holds the lock and writes the run directory; every other worker
@@ -27,11 +28,10 @@ import numpy as np
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
-from lg_keras import data, distribute, outputs as outputs_lib, train as train_lib
+from lg_keras import data, distribute, outputs as outputs_lib, run_files, train as train_lib
 from lg_keras.config import ExperimentConfig, config_hash, to_dict
 from lg_keras.dataset_info import load_dataset_info
 
-LOG_DIR = "logs"
 # Final figures shown in TensorBoard's HParams dashboard, as (tag, description).
 FINAL_METRICS = (
     ("final/loss", "training loss of the last epoch"),
@@ -55,11 +55,14 @@ def flat_config(cfg: ExperimentConfig) -> dict:
 
 
 class HParamsSummary(keras.callbacks.Callback):
-    """Writes the HParams plugin's session (flattened config) and the final metrics to `log_dir`."""
+    """Writes the HParams plugin's session (flattened config) and the final metrics to `log_dir`.
 
-    def __init__(self, cfg: ExperimentConfig, log_dir: str):
+    The session's trial id is the run's config hash.
+    """
+
+    def __init__(self, cfg: ExperimentConfig, log_dir: str, trial_id: str):
         super().__init__()
-        self._cfg, self._log_dir = cfg, log_dir
+        self._cfg, self._log_dir, self._trial_id = cfg, log_dir, trial_id
         self._last = {}
 
     def on_train_begin(self, logs=None):
@@ -71,7 +74,7 @@ class HParamsSummary(keras.callbacks.Callback):
                 metrics=[hp.Metric(tag, description=text) for tag, text in FINAL_METRICS]
                 + [hp.Metric("epoch_coarse_accuracy", group="validation"),
                    hp.Metric("epoch_accuracy", group="validation")])
-            hp.hparams(flat, trial_id=config_hash(self._cfg))
+            hp.hparams(flat, trial_id=self._trial_id)
         writer.close()
 
     def on_epoch_end(self, epoch, logs=None):
@@ -111,24 +114,20 @@ def run(cfg: ExperimentConfig, inputs: dict, outputs: dict, *, callbacks=()) -> 
     run_dir = os.path.abspath(outputs["model"])
     cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, dataset_dir=dataset_dir))
     chash = config_hash(cfg)
-    history = train_lib.finished_history(run_dir, cfg)
+    # A finished run needs neither its dataset nor a strategy.
+    history = run_files.finished_history(run_dir, chash)
     if history is not None:
         logging.info("Run %s is already finished (config_hash %s); not retraining.", run_dir, chash)
         return _result(run_dir, chash, history, skipped=True)
     info = load_dataset_info(dataset_dir)
     data.check_label_view(info, cfg.data.labels)
     data.input_shape(info, cfg.data)
-    train_lib.check_run_dir(run_dir, cfg)
     strategy = distribute.make_strategy(cfg.train)
     chief = distribute.is_chief(strategy)
     with _write_dir(strategy, run_dir) as write_dir:
-        history = train_lib.finished_history(run_dir, cfg)
-        if history is not None:
-            return _result(run_dir, chash, history, skipped=True)
-        log_dir = os.path.join(run_dir, LOG_DIR)
+        log_dir = os.path.join(run_dir, run_files.LOG_DIR)
         board = [keras.callbacks.TensorBoard(log_dir=log_dir, write_graph=False),
-                 HParamsSummary(cfg, log_dir)] if chief else []
-        logging.info("Training config (hash %s): %s", chash, to_dict(cfg))
+                 HParamsSummary(cfg, log_dir, chash)] if chief else []
         history = train_lib.train(cfg, info, run_dir, strategy=strategy,
                                   callbacks=[*board, *callbacks], write_dir=write_dir)
     return _result(run_dir, chash, history, skipped=False)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lg_keras import authors_protocol, data, metrics, train
+from lg_keras import authors_protocol, data, metrics, run_files
 from lg_keras.dataset_info import load_dataset_info
 from tests.authors_fixtures import (PASSES, authors_dataset, authors_run,  # noqa: F401
                                     experiment)
@@ -50,7 +50,7 @@ def test_passes_are_random_crops_keyed_by_seed_epoch_and_pass(authors_dataset):
 
 def test_history_has_the_figures_every_epoch_and_keeps_them_on_resume(authors_run):
     run = authors_run
-    with open(os.path.join(run.run_dir, train.HISTORY_FILE)) as f:
+    with open(os.path.join(run.run_dir, run_files.HISTORY_FILE)) as f:
         written = json.load(f)
     assert written == run.history and [h["epoch"] for h in written] == [1, 2]
     for record in written:
@@ -70,7 +70,7 @@ def test_figures_are_reproducible_from_the_weights_and_the_keys(authors_run):
     and the ACR is the pooled ACR of the passes' confusion matrices."""
     run = authors_run
     info = load_dataset_info(run.cfg.data.dataset_dir)
-    model = keras.saving.load_model(os.path.join(run.run_dir, train.MODEL_FILE), compile=False)
+    model = keras.saving.load_model(os.path.join(run.run_dir, run_files.MODEL_FILE), compile=False)
     callback = authors_protocol.AuthorsTestProtocol(info, run.cfg)
     callback.set_model(model)
     figures = callback.score(epoch=1)
@@ -131,7 +131,8 @@ import json, sys
 from lg_keras import distribute
 distribute.split_cpu(2)  # before anything initialises TensorFlow's devices
 import keras
-from lg_keras import authors_protocol, models  # models: registers the classes model.keras names
+from lg_keras import authors_protocol
+from lg_keras.models import preact_resnet  # registers the class model.keras names
 from lg_keras.config import ExperimentConfig, TrainConfig, from_dict
 from lg_keras.dataset_info import load_dataset_info
 with open(sys.argv[1] + "/config.json") as f:

@@ -254,7 +254,7 @@ def test_acr_or_none_turns_undefined_ratios_into_none_with_a_note():
     assert value is None and "same-coarse pair" in note
 
 
-def test_history_summary_handles_ties_missing_values_and_keras_dicts(tmp_path):
+def test_history_summary_handles_ties_and_missing_values():
     history = [{"accuracy": 0.1, "coarse_accuracy": 0.5, "val_coarse_accuracy": 0.7},
                {"accuracy": 0.2, "coarse_accuracy": 0.6},
                {"accuracy": 0.3, "coarse_accuracy": float("nan"), "val_coarse_accuracy": 0.7}]
@@ -262,9 +262,6 @@ def test_history_summary_handles_ties_missing_values_and_keras_dicts(tmp_path):
     assert (summary["best_epoch"], summary["best_epoch_val_coarse_accuracy"]) == (1, 0.7)
     assert summary["running_coarse_train_accuracy"] is None  # NaN never reaches JSON
     assert evaluate.history_summary([], "fine")["best_epoch"] is None
-    (tmp_path / "history.json").write_text(json.dumps({"accuracy": [0.1, 0.2], "loss": [2, 1]}))
-    assert evaluate.read_history(str(tmp_path)) == [{"accuracy": 0.1, "loss": 2},
-                                                    {"accuracy": 0.2, "loss": 1}]
 
 
 def test_assert_json_finite_names_the_bad_key():
