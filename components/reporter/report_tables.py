@@ -13,6 +13,7 @@ import shutil
 import numpy as np
 import pandas as pd
 
+from lg_keras import run_files
 from components.reporter import paper_numbers as pn
 from components.reporter import report_figures, report_stats
 from components.reporter.report_runs import DONE, authors_passes, select, state_of
@@ -355,9 +356,9 @@ def figures_4_5(ctx) -> Section:
             continue
         row = done.iloc[0]
         for source, target, caption in (
-                ("tsne.png", f"fig4_tsne_{labels}.png",
+                (run_files.TSNE_FIGURE, f"fig4_tsne_{labels}.png",
                  f"Fig. 4: t-SNE of CIFAR-10 test features, {labels}-grain training"),
-                ("confusion.png", f"fig5_confusion_{labels}.png",
+                (run_files.CONFUSION_FIGURE, f"fig5_confusion_{labels}.png",
                  f"Fig. 5: test confusion matrix, {labels}-grain training")):
             path = os.path.join(row["figures_dir"], source)
             if os.path.exists(path):
