@@ -10,9 +10,10 @@ can see whether a higher ACR marks the k that helps most.
 
 A clustered dataset is a `ClusteredDatasetSpec`: a `DatasetSpec` whose `build` is its parent's
 (so the reporter files its runs under the parent's dataset) and whose `build_hash` also covers the
-features run and the cluster config. Registering happens on import:
+features run and the cluster config. `pipelines.experiments` imports this module after the
+paper's tables, so the registry always holds `cluster_labels`:
 
-    import pipelines.cluster_experiment  # noqa: F401  registers 'cluster_labels'
+    from pipelines import experiments, profiles
     exp = experiments.get_experiment("cluster_labels", profiles.get_profile("smoke"))
 """
 
@@ -34,15 +35,15 @@ CLUSTER_DATASETS = ("cifar10", "cifar100")
 class ClusteredDatasetSpec(DatasetSpec):
     """A dataset the cluster component derives from a built one (`lg data cluster`).
 
+    Its `parent` (a `DatasetSpec` field) is the source build.
+
     Attributes:
-        parent: the source build.
         features_experiment: the config of the run whose penultimate features are clustered,
             trained on `parent` (the coarse-trained run of the same profile and seed).
         k: clusters per coarse class, one label view fine_cluster_<k> each.
         cluster_seed: seed of the k-means initialisations.
     """
 
-    parent: DatasetSpec | None = None
     features_experiment: ExperimentConfig | None = None
     k: tuple[int, ...] = CLUSTER_KS
     cluster_seed: int = 0

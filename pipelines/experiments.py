@@ -19,12 +19,12 @@ CIFAR-10's build, and every finished run on it, keeps its hash.
 Requests come in groups (`RunRequest.group`): runs that are only meaningful together, such as the
 fine and coarse run of one table row. The planner keeps or drops a group whole under a budget.
 
-Extensions beyond the paper's tables live in their own modules, listed in `EXTENSIONS` and
-imported on first use of the registry: `pipelines.cluster_experiment` registers `cluster_labels`
-(k-means fine labels, paper Sec. VI-B). A request's dataset may be derived from another build: a
-`DatasetSpec` subclass with `parent` (the source build) and `features_run` (the RunSpec whose
-penultimate features are clustered); both runners then run the cluster component after the
-parent's example_gen and the features run's trainer.
+Extensions beyond the paper's tables live in their own modules, imported at the end of this one
+so that they register after the paper's tables: `pipelines.cluster_experiment` registers
+`cluster_labels` (k-means fine labels, paper Sec. VI-B). A request's dataset may be derived from
+another build: a `DatasetSpec` whose `parent` is the source build (`ClusteredDatasetSpec` adds
+`features_run`, the RunSpec whose penultimate features are clustered); both runners then run the
+cluster component after the parent's example_gen and the features run's trainer.
 
     from pipelines import experiments, profiles
     exp = experiments.get_experiment("table1", profiles.get_profile("smoke"))
@@ -32,7 +32,6 @@ parent's example_gen and the features run's trainer.
 """
 
 import dataclasses
-import importlib
 import re
 from typing import Callable
 
@@ -115,17 +114,6 @@ class _Entry:
 
 
 _REGISTRY: dict[str, _Entry] = {}
-# Modules that register more experiments when imported (extensions beyond the paper's tables).
-EXTENSIONS = ("pipelines.cluster_experiment",)
-
-
-def _load_extensions() -> None:
-    for module in EXTENSIONS:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name != module:
-                raise
 
 
 def experiment(name: str, *, title: str, priority: int):
@@ -147,7 +135,6 @@ def experiment(name: str, *, title: str, priority: int):
 
 def experiment_names() -> list[str]:
     """Registered names, in registration (paper) order, extensions last."""
-    _load_extensions()
     return list(_REGISTRY)
 
 
@@ -157,7 +144,6 @@ def get_experiment(name: str, profile: Profile) -> Experiment:
     Raises:
         ConfigError: for an unknown name, listing the choices.
     """
-    _load_extensions()
     if name not in _REGISTRY:
         raise ConfigError(f"Unknown experiment {name!r}. Available: "
                           f"{', '.join(experiment_names())}.")
@@ -455,3 +441,11 @@ def table8(profile: Profile) -> list[RunRequest]:
     """
     keys = ("cifar100_5", "cifar100_animals", "cifar100_15", "cifar100")
     return _pairs(profile, keys) + _extra_seed_pairs(profile, keys)
+
+
+# --------------------------------------------------------------------------- extensions
+
+# Each extension module registers its experiments with `@experiment` above; importing it here,
+# after the paper's tables, lists it last and completes the registry for whoever imports this one.
+# pylint: disable-next=wrong-import-position,unused-import,cyclic-import
+from pipelines import cluster_experiment  # noqa: E402,F401

@@ -114,8 +114,7 @@ def pipeline_from_plan(plan: Plan, *, base_image: str = DEFAULT_BASE_IMAGE,
 def _dataset_task(spec, example_gen_op, dataset_output, trainers, base_image, data_dirs,
                   tfds_data_dir, beam_args, allow_download):
     """The output artifact of the task that produces dataset `spec`."""
-    parent = getattr(spec, "parent", None)
-    if parent is None:
+    if spec.parent is None:
         task = example_gen_op(build_json=json.dumps(to_dict(spec.build)),
                               data_dirs_json=json.dumps(list(data_dirs)),
                               tfds_data_dir=tfds_data_dir, beam_args=beam_args,
@@ -130,7 +129,7 @@ def _dataset_task(spec, example_gen_op, dataset_output, trainers, base_image, da
         raise ValueError(f"Dataset {spec.key!r} needs run {spec.features_run.key!r} earlier in "
                          f"the plan.")
     task = make_cluster_component(base_image)(
-        examples=dataset_output(parent.key), features_run=features.outputs["model"],
+        examples=dataset_output(spec.parent.key), features_run=features.outputs["model"],
         config_json=json.dumps(spec.cluster_config()))
     task.set_display_name(f"cluster {spec.key}")
     return task.outputs["clustered"]

@@ -143,8 +143,8 @@ def _previous_hierarchies(path: str) -> list[str]:
 
 
 class _Datasets:
-    """Obtains each dataset once: example_gen, or for a derived dataset (a spec with `parent`
-    and `features_run`, see pipelines.experiments) the parent's build then the cluster component.
+    """Obtains each dataset once: example_gen, or for a derived dataset (a spec with a `parent`,
+    see pipelines.experiments) the parent's build then the cluster component.
     """
 
     def __init__(self, runs_dir: str, inputs: dict, beam_args, allow_download: bool):
@@ -160,7 +160,7 @@ class _Datasets:
         if spec.key in self.ready:
             return out
         start = time.time()
-        parent = getattr(spec, "parent", None)
+        parent = spec.parent
         try:
             if parent is None:
                 self._example_gen(spec, out)

@@ -23,12 +23,17 @@ class DatasetSpec:
         build: the BuildConfig.
         paper_name: the dataset's name in the paper's tables (e.g. 'CIFAR-100 animals').
         estimated_seconds: the planner's estimate of the build's time on this machine.
+        parent: for a dataset derived from another build rather than built from its source (the
+            cluster labels of `pipelines.cluster_experiment.ClusteredDatasetSpec`, which says
+            how), that build: the runners obtain it first, and `--datasets` selects a derived
+            dataset with its parent; None for a build of example_gen. Not part of plan.json.
     """
 
     key: str
     build: BuildConfig
     paper_name: str
     estimated_seconds: float = dataclasses.field(default=0.0, compare=False)
+    parent: "DatasetSpec | None" = None
 
     @property
     def build_hash(self) -> str:

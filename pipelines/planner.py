@@ -88,7 +88,7 @@ def find_imagenet(data_dirs: Sequence[str], tfds_data_dir: str | None = None) ->
 def _size(spec: DatasetSpec) -> SourceSize:
     """A spec's own `source_size` (a user's dataset, counted: `pipelines.study`), its parent's
     for a derived dataset, else the source's official sizes."""
-    for candidate in (spec, getattr(spec, "parent", None)):
+    for candidate in (spec, spec.parent):
         size = getattr(candidate, "source_size", None)
         if size is not None:
             return size
@@ -189,7 +189,7 @@ def _available(request, imagenet_available, datasets) -> str | None:
     """Why a request cannot run (None when it can)."""
     # A derived dataset (the clustered copy of a build) goes with its parent: `--datasets cifar10`
     # keeps cifar10's cluster-label runs.
-    parent = getattr(request.dataset, "parent", None)
+    parent = request.dataset.parent
     keys = {request.dataset.key} | ({parent.key} if parent is not None else set())
     if datasets is not None and not keys & datasets:
         return "not selected by --datasets"

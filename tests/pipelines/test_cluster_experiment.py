@@ -2,6 +2,8 @@
 
 import dataclasses
 import json
+import subprocess
+import sys
 
 from components.cluster import executor
 from lg_keras.config import DataConfig
@@ -12,6 +14,28 @@ def test_registered_with_a_command():
     assert "cluster_labels" in experiments.experiment_names()
     exp = experiments.get_experiment("cluster_labels", profiles.get_profile("smoke"))
     assert exp.command == "lg reproduce --profile cpu --only cluster_labels"
+
+
+def test_importing_the_registry_alone_registers_it_last():
+    """No import hook: `pipelines.experiments` imports the extension module itself, whichever of
+    the two a program imports first, and the extension comes after the paper's tables."""
+    for first in ("pipelines.experiments", "pipelines.cluster_experiment"):
+        code = (f"import {first}\nfrom pipelines import experiments\n"
+                "print(experiments.experiment_names()[-1])")
+        out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                             text=True).stdout
+        assert out.split() == ["cluster_labels"], (first, out)
+    assert not hasattr(experiments, "EXTENSIONS")
+
+
+def test_the_parent_is_a_field_of_every_dataset_spec():
+    exp = experiments.get_experiment("cluster_labels", profiles.get_profile("smoke"))
+    parents = {r.dataset.key: r.dataset.parent and r.dataset.parent.key for r in exp.runs}
+    assert parents == {"cifar10": None, "cifar100": None,
+                       "cifar10_clusters_seed0": "cifar10", "cifar100_clusters_seed0": "cifar100"}
+    # plan.json names no parent: the reporter files a derived dataset under its build.
+    plan = planner.plan("smoke", ["cluster_labels"])
+    assert all("parent" not in d for d in plan.to_dict()["datasets"].values())
 
 
 def test_requests_per_dataset_and_seed():

@@ -56,7 +56,7 @@ def _kinds(profile: Profile) -> set:
             view = r.experiment.data.labels.rsplit("_", 1)[0] if "_" in \
                 r.experiment.data.labels else r.experiment.data.labels
             # A derived dataset (cluster labels) trains as its parent build does.
-            key = (getattr(r.dataset, "parent", None) or r.dataset).key
+            key = (r.dataset.parent or r.dataset).key
             out.add((name, family_of(key), view, r.experiment.model.head,
                      r.experiment.data.fraction < 1, bool(r.hierarchies)))
     return out

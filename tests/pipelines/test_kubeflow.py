@@ -68,7 +68,7 @@ def test_every_profile_compiles_with_one_branch_per_run(profile, only, tmp_path)
     plan = kubeflow.compile_pipeline(profile, only, path, "registry.example/lg-keras:1",
                                      imagenet_available=profile == "paper")
     kinds, executors = _tasks(path)
-    derived = sum(hasattr(d, "features_run") for d in plan.datasets)
+    derived = sum(d.parent is not None for d in plan.datasets)
     assert kinds["trainer"] == kinds["evaluator"] == len(plan.runs)
     assert kinds["example-gen"] == len(plan.datasets) - derived and kinds["cluster"] == derived
     assert kinds["reporter"] == 1
