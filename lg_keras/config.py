@@ -8,7 +8,6 @@ beside the results.
 """
 
 import dataclasses
-import hashlib
 import json
 import math
 import re
@@ -17,6 +16,7 @@ from typing import Any
 
 from lg_keras import models
 from lg_keras.errors import ConfigError
+from lg_keras.fingerprints import fingerprint
 
 LABEL_VIEW_PATTERN = re.compile(
     r"^(coarse|fine|fine_noise_(launched_)?(\d+(\.\d+)?)|fine_cluster_(\d+))$")
@@ -512,9 +512,12 @@ def config_hash(cfg) -> str:
 
     Fields added after runs were recorded carry `HASHED_WHEN_DEFAULT: False`: at their default
     they are left out, so adding one keeps every existing hash (and finished run) valid.
+
+    The hash sees values as they are: TrainConfig(warmup_epochs=2) hashes 2, but `from_dict` turns
+    a JSON 2 into 2.0 for a float field, so the same config rebuilt from JSON hashes differently.
+    Finished runs carry the hash of whichever form built them; neither may change.
     """
-    text = json.dumps(json.loads(json.dumps(hashed_fields(cfg))), sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return fingerprint(hashed_fields(cfg))
 
 
 def from_dict(kind: type, data: Any, field: str = ""):
@@ -548,6 +551,24 @@ def from_dict(kind: type, data: Any, field: str = ""):
         else:
             kwargs[name] = _coerce(hint, value, prefix + name)
     return kind(**kwargs)
+
+
+def parse_config(kind: type, value: Any):
+    """A `kind` config from what an entry point received: the config itself, a mapping
+    (`from_dict`), or that mapping as a JSON string; None and '' give the defaults.
+
+    Raises:
+        ConfigError: for malformed JSON, a non-mapping, an unknown key or an invalid value.
+    """
+    if isinstance(value, kind):
+        return value
+    if isinstance(value, str):
+        try:
+            value = json.loads(value or "{}")
+        except (json.JSONDecodeError, RecursionError) as e:
+            raise ConfigError(f"The {kind.__name__} must be a JSON object; got {value!r:.200} "
+                              f"({e}).") from e
+    return from_dict(kind, {} if value is None else value)
 
 
 def _coerce(hint, value, field: str):

@@ -21,10 +21,10 @@ import tensorflow as tf
 from tensorboard.plugins import projector
 
 from lg_keras import data
+from lg_keras.component_configs import MAX_PROJECTOR_EXAMPLES
 from lg_keras.config import DataConfig
 from lg_keras.dataset_info import DatasetInfo
 
-MAX_PROJECTOR_EXAMPLES = 2000
 THUMBNAIL_SIZE = 32
 # TensorBoard's projector refuses sprite sheets larger than this on a side.
 _MAX_SPRITE_SIDE = 8192
