@@ -9,8 +9,11 @@ machine and drops whole groups past the profile's run budget, listing them as sk
 Time estimates: images x epochs / training throughput, plus a per-epoch test evaluation, a final
 evaluation pass and a fixed per-run overhead. Each network's throughput is its formula in the
 model registry (`lg_keras.models`, measured on this 2-core CPU, FACTS.md); the cost scales with
-the input's pixel count. A build's size and speed are its source's entry in the table of sources
-(`lg_keras.sources.catalog`); an unknown source or model is an error listing the known ones.
+the input's pixel count. The plan (its runs, their order, the budget cut, plan.json) uses these
+fixed speeds; the printout (`format_plan`) may use this machine's measured ones
+(`pipelines.speeds`: bench/latest.json), and says which. A build's size and speed are its
+source's entry in the table of sources (`lg_keras.sources.catalog`); an unknown source or model
+is an error listing the known ones.
 """
 
 import dataclasses
@@ -27,16 +30,16 @@ from lg_keras.sources.tfds_source import IMAGENET_MANUAL_FILES
 from pipelines import experiments as registry
 from pipelines.plan import DatasetSpec, Plan, RunSpec
 from pipelines.profiles import Profile, get_profile
+# BFLOAT16_SPEEDUP and THIN_TRAIN_IMAGES_PER_S: the fixed speeds, also read from here.
+from pipelines.speeds import (BENCH_FILE, BFLOAT16_SPEEDUP, FIXED,  # noqa: F401
+                              THIN_TRAIN_IMAGES_PER_S, Speeds, read_bench)
 
 # Training images/s: each model's formula in the model registry (`lg_keras.models`), at 32 x 32
-# on the reference 2-core CPU (FACTS.md); the thin network's is the reference.
-THIN_TRAIN_IMAGES_PER_S = models.PREACT_RESNET18_W16_IMAGES_PER_S
+# on the reference 2-core CPU (FACTS.md); the thin network's is the reference
+# (THIN_TRAIN_IMAGES_PER_S), mixed bfloat16 BFLOAT16_SPEEDUP times faster (`pipelines.speeds`).
 # Smaller networks are bound by the input pipeline and per-step costs: none measured faster than
 # width 16 (width 4 at batch 32: about 570 images/s).
 MAX_TRAIN_IMAGES_PER_S = THIN_TRAIN_IMAGES_PER_S
-# Mixed bfloat16 on this CPU's AMX units (train.mixed_precision 'bfloat16'): 650 -> 950 images/s
-# for the thin network on a synthetic batch (2026-11-29, paired probe), input pipeline excluded.
-BFLOAT16_SPEEDUP = 1.45
 INFERENCE_SPEEDUP = 3.0  # inference (no backward pass) vs. training images/s
 # Fixed costs measured on an idle machine at smoke size: model building and tracing, the final
 # save; a checkpoint per epoch; the evaluator's model load, t-SNE and figures (whose confusion
@@ -110,17 +113,19 @@ def split_sizes(spec: DatasetSpec) -> tuple[int, int]:
     return int(num_fine * train), int(num_fine * test)
 
 
-def train_images_per_second(model: ModelConfig, side: int, mixed_precision: str = "auto") -> float:
+def train_images_per_second(model: ModelConfig, side: int, mixed_precision: str = "auto",
+                            speeds: Speeds = FIXED) -> float:
     """Estimated training throughput of a network at side x side inputs on this machine.
 
     Args:
         model: the network.
         side: input height = width.
         mixed_precision: the run's `train.mixed_precision` ('bfloat16' is faster here).
+        speeds: the fixed speeds (the plan's) or measured ones (`speeds.read_bench`, printouts).
     """
-    speedup = BFLOAT16_SPEEDUP if mixed_precision == "bfloat16" else 1.0
-    rate = models.model_entry(model.name).train_images_per_s(model)
-    return speedup * min(rate * (32 * 32) / (side * side), MAX_TRAIN_IMAGES_PER_S)
+    speedup = speeds.bfloat16_speedup if mixed_precision == "bfloat16" else 1.0
+    rate = models.model_entry(model.name).train_images_per_s(model) * speeds.scale
+    return speedup * min(rate * (32 * 32) / (side * side), MAX_TRAIN_IMAGES_PER_S * speeds.scale)
 
 
 def estimate_build_seconds(spec: DatasetSpec) -> float:
@@ -129,11 +134,12 @@ def estimate_build_seconds(spec: DatasetSpec) -> float:
     return BUILD_OVERHEAD_S + size.total_images / size.build_images_per_s
 
 
-def estimate_run_seconds(cfg: ExperimentConfig, spec: DatasetSpec) -> float:
-    """Estimated seconds to train and evaluate one run."""
+def estimate_run_seconds(cfg: ExperimentConfig, spec: DatasetSpec,
+                         speeds: Speeds = FIXED) -> float:
+    """Estimated seconds to train and evaluate one run at `speeds` (train_images_per_second)."""
     train, test = split_sizes(spec)
     side = cfg.data.image_size or _size(spec).side or 224
-    rate = train_images_per_second(cfg.model, side, cfg.train.mixed_precision)
+    rate = train_images_per_second(cfg.model, side, cfg.train.mixed_precision, speeds)
     epochs = cfg.epochs_to_run()
     steps = cfg.train.max_steps_per_epoch
     per_epoch = train * cfg.data.fraction
@@ -387,13 +393,38 @@ def _describe_run(run: RunSpec) -> str:
     return " ".join(parts)
 
 
-def format_plan(plan_: Plan) -> str:
-    """The plan as text: experiments, trims, datasets, runs with estimates, skipped work."""
+def _printed_run_seconds(plan_: Plan, speeds: Speeds) -> list[float]:
+    """Each run's estimate at `speeds`: the plan's own for the fixed speeds, else recomputed."""
+    if not speeds.measured:
+        return [run.estimated_seconds for run in plan_.runs]
+    specs = {d.key: d for d in plan_.datasets}
+    return [round(estimate_run_seconds(run.experiment, specs[run.dataset], speeds), 1)
+            for run in plan_.runs]
+
+
+def format_plan(plan_: Plan, bench_file: str | None = None) -> str:
+    """The plan as text: experiments, trims, datasets, runs with estimates, skipped work.
+
+    Args:
+        plan_: the plan.
+        bench_file: the bench report whose measured speeds the printed run estimates use when it
+            was measured on this machine (`speeds.read_bench`; None: bench/latest.json). The
+            plan's runs, its budget cut and the budget's reasons in 'Skipped' keep the fixed
+            speeds; a line under the header says which the estimates use.
+    """
+    speeds = read_bench(bench_file or BENCH_FILE)
+    run_seconds = _printed_run_seconds(plan_, speeds)
+    total = sum(d.estimated_seconds for d in plan_.datasets) + sum(run_seconds)
     budget = (f", budget {_duration(plan_.budget_seconds)}" if plan_.budget_seconds is not None
               else "")
     lines = [f"Plan '{plan_.profile}': {len(plan_.runs)} runs on {len(plan_.datasets)} dataset "
-             f"builds, estimated {_duration(plan_.estimated_seconds)} on this machine{budget}.",
-             "Experiments:"]
+             f"builds, estimated {_duration(total)} on this machine{budget}."]
+    if speeds.measured:
+        lines.append(f"Estimates from {speeds.source}; the plan's runs and budget use the fixed "
+                     f"constants (estimated {_duration(plan_.estimated_seconds)}).")
+    else:
+        lines.append(f"Estimates from {speeds.source}.")
+    lines.append("Experiments:")
     lines += [f"  {name:7s} {meta['title']}" for name, meta in plan_.experiments.items()]
     if plan_.study.get("recipe"):
         lines.append("Recipe (lg study's rule, pipelines/study_recipe.py):")
@@ -408,9 +439,9 @@ def format_plan(plan_: Plan) -> str:
     lines += [f"  {d.key:18s} {d.paper_name:28s} build {d.build_hash}  "
               f"~{_duration(d.estimated_seconds)}" for d in plan_.datasets]
     lines.append("Runs (execution order):")
-    for i, run in enumerate(plan_.runs, 1):
+    for i, (run, seconds) in enumerate(zip(plan_.runs, run_seconds), 1):
         extra = f" [+{len(run.hierarchies)} hierarchies]" if run.hierarchies else ""
-        lines.append(f"  {i:3d}. {_describe_run(run):48s} ~{_duration(run.estimated_seconds):>7s}"
+        lines.append(f"  {i:3d}. {_describe_run(run):48s} ~{_duration(seconds):>7s}"
                      f"  {','.join(run.experiments)}{extra}")
     if plan_.skipped:
         lines.append("Skipped:")
