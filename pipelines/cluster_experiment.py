@@ -18,10 +18,10 @@ paper's tables, so the registry always holds `cluster_labels`:
 """
 
 import dataclasses
-import hashlib
-import json
 
-from lg_keras.config import ExperimentConfig
+from lg_keras.component_configs import ClusterConfig
+from lg_keras.config import ExperimentConfig, to_dict
+from lg_keras.fingerprints import fingerprint
 from pipelines import experiments
 from pipelines.plan import DatasetSpec, RunSpec
 from pipelines.profiles import Profile
@@ -50,10 +50,8 @@ class ClusteredDatasetSpec(DatasetSpec):
 
     @property
     def build_hash(self) -> str:
-        text = json.dumps({"parent": self.parent.build_hash,
-                           "features_run": self.features_run.key,
-                           "cluster": self.cluster_config()}, sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return fingerprint({"parent": self.parent.build_hash, "features_run": self.features_run.key,
+                            "cluster": self.cluster_config()})
 
     @property
     def features_run(self) -> RunSpec:
@@ -61,8 +59,8 @@ class ClusteredDatasetSpec(DatasetSpec):
         return RunSpec(dataset=self.parent.key, experiment=self.features_experiment)
 
     def cluster_config(self) -> dict:
-        """The cluster component's config (`components.cluster.executor.ClusterConfig` fields)."""
-        return {"k": list(self.k), "features": "run", "seed": self.cluster_seed}
+        """The cluster component's config, as the dict of a `ClusterConfig`."""
+        return to_dict(ClusterConfig(k=self.k, features="run", seed=self.cluster_seed))
 
 
 def clustered_spec(parent: DatasetSpec, features_experiment: ExperimentConfig,

@@ -12,6 +12,8 @@ import logging
 import sys
 
 from components.entrypoint import run_guarded
+from lg_keras.component_configs import ClusterConfig
+from lg_keras.config import from_dict
 from lg_keras.errors import ConfigError
 
 
@@ -53,8 +55,9 @@ def run_from_args(args) -> dict:
     """Builds the config from parsed args and runs the executor."""
     from components.cluster import executor  # pylint: disable=g-import-not-at-top
 
-    cfg = executor.ClusterConfig(k=parse_k(args.k), features="pixels" if args.pixels else "run",
-                                 seed=args.seed)
+    cfg = from_dict(ClusterConfig, {"k": parse_k(args.k),
+                                    "features": "pixels" if args.pixels else "run",
+                                    "seed": args.seed})
     logging.info("Cluster config: %s", cfg)
     return executor.run(cfg, {"examples": args.data, "features_run": args.features},
                         {"examples": args.out}, beam_args=args.beam_args.split(),

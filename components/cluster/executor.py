@@ -23,10 +23,7 @@ dataset.json at once. Same seed, same features: same labels.
 """
 
 import copy
-import dataclasses
 import datetime
-import hashlib
-import json
 import logging
 import os
 import time
@@ -38,67 +35,16 @@ from components.cluster import transforms
 from components.example_gen import executor as example_gen_executor
 from components.example_gen.executor import existing_build
 from lg_keras import clustering, data, outputs, records
-from lg_keras.config import DataConfig, cluster_label_view
+from lg_keras.component_configs import ClusterConfig
+from lg_keras.config import DataConfig, cluster_label_view, parse_config, to_dict
 from lg_keras.dataset_info import DatasetInfo, load_dataset_info
 from lg_keras.errors import ConfigError, DataError, RunDirError
+from lg_keras.fingerprints import fingerprint
 from lg_keras.sources.base import SPLITS
 
-FEATURE_KINDS = ("run", "pixels")
 # Variable-size images are resized to this side before the 8x8 box average of pixel features.
 PIXEL_IMAGE_SIZE = 64
 _COUNTS_FILE = "relabel_counts.json"
-
-
-@dataclasses.dataclass(frozen=True)
-class ClusterConfig:
-    """What `lg data cluster` computes.
-
-    Attributes:
-        k: clusters per coarse class; each gives a label view `fine_cluster_<k>` with
-            k * num_coarse_classes classes.
-        features: 'run' (penultimate features of inputs['features_run']) or 'pixels'
-            (`lg_keras.clustering.pixel_features`).
-        seed: seed of every k-means initialisation.
-    """
-
-    k: tuple[int, ...] = (2, 5, 10)
-    features: str = "run"
-    seed: int = 0
-
-    def __post_init__(self):
-        if isinstance(self.k, (int, str)) or not self.k:
-            raise ConfigError(f"k must be a non-empty list of integers >= 1; got {self.k!r}.")
-        object.__setattr__(self, "k", tuple(self.k))
-        for k in self.k:
-            if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-                raise ConfigError(f"k must be a list of integers >= 1; got {list(self.k)!r}.")
-        if len(set(self.k)) != len(self.k):
-            raise ConfigError(f"k must not repeat a value; got {list(self.k)!r}.")
-        if self.features not in FEATURE_KINDS:
-            raise ConfigError(f"Unknown features {self.features!r}. Available: "
-                              f"{', '.join(FEATURE_KINDS)}.")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise ConfigError(f"seed must be a non-negative integer; got {self.seed!r}.")
-
-
-def parse_config(cfg) -> ClusterConfig:
-    """Validates a ClusterConfig, its dict or its JSON string (unknown keys listed)."""
-    if isinstance(cfg, ClusterConfig):
-        return cfg
-    if isinstance(cfg, str):
-        try:
-            cfg = json.loads(cfg)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"The cluster config must be a JSON object; got {cfg!r:.200} "
-                              f"({e}).") from e
-    if not isinstance(cfg, dict):
-        raise ConfigError(f"The cluster config must be a mapping; got {cfg!r:.200}.")
-    known = {f.name for f in dataclasses.fields(ClusterConfig)}
-    unknown = sorted(set(cfg) - known)
-    if unknown:
-        raise ConfigError(f"Unknown cluster config key {unknown[0]!r}. Available: "
-                          f"{', '.join(sorted(known))}.")
-    return ClusterConfig(**cfg)
 
 
 # --------------------------------------------------------------------------- features
@@ -194,9 +140,7 @@ def cluster_labels(cfg: ClusterConfig, info: DatasetInfo, features: dict[str, np
 
 def dataset_hash(cfg: ClusterConfig, source_hash: str, run_hash: str | None) -> str:
     """The clustered dataset's config_hash: source build, cluster config and features run."""
-    text = json.dumps({"source": source_hash, "cluster": dataclasses.asdict(cfg),
-                       "features_run": run_hash}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return fingerprint({"source": source_hash, "cluster": to_dict(cfg), "features_run": run_hash})
 
 
 def _relabel(info: DatasetInfo, assigned: dict, ids: dict, partial: str, beam_args) -> dict:
@@ -257,7 +201,7 @@ def run(cfg, inputs: dict, outputs_: dict, *, beam_args=(), overwrite: bool = Fa
         DataError, RunDirError: bad source dataset or run, a coarse class with fewer than k
             training examples, an output directory in use or holding another dataset.
     """
-    cfg = parse_config(cfg)
+    cfg = parse_config(ClusterConfig, cfg)
     info = load_dataset_info(inputs["examples"])
     out_dir = os.path.abspath(outputs_["examples"])
     if out_dir == info.path:

@@ -10,6 +10,8 @@ import sys
 
 from components.entrypoint import run_guarded
 from lg_keras import run_files
+from lg_keras.component_configs import EvaluatorConfig
+from lg_keras.config import from_dict
 from lg_keras.errors import RunDirError
 
 
@@ -46,9 +48,9 @@ def run_from_args(args) -> dict:
     """Builds the config from parsed args and runs the executor on --run, writing into it."""
     from components.evaluator import executor  # pylint: disable=g-import-not-at-top
 
-    cfg = executor.parse_config({"hierarchies": args.hierarchy,
-                                 "embeddings": not args.no_embeddings,
-                                 "batch_size": args.batch_size})
+    cfg = from_dict(EvaluatorConfig, {"hierarchies": args.hierarchy,
+                                      "embeddings": not args.no_embeddings,
+                                      "batch_size": args.batch_size})
     logging.info("Evaluator config: %s", cfg)
     return executor.run(cfg, {"model": args.run, "examples": _dataset_dir(args.run, args.data)},
                         {"metrics": args.run}, overwrite=args.overwrite)

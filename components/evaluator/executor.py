@@ -21,8 +21,6 @@ weights or TensorBoard files, so a Kubeflow reporter task downloads these and no
 """
 
 import dataclasses
-import hashlib
-import json
 import logging
 import os
 import shutil
@@ -32,81 +30,22 @@ import tensorflow as tf
 
 from lg_keras import data, evaluate, figures, hierarchy_files, outputs, run_files
 from lg_keras import embeddings as embedding_lib
-from lg_keras.dataset_info import DatasetInfo, load_dataset_info
-from lg_keras.errors import ConfigError
+from lg_keras.component_configs import EvaluatorConfig
+from lg_keras.config import parse_config, to_dict
+from lg_keras.dataset_info import load_dataset_info
+from lg_keras.fingerprints import fingerprint
 
 _SCALARS = ("coarse_test_accuracy", "coarse_train_accuracy", "fine_test_accuracy",
             "fine_train_accuracy", "acr", "acr_noisy_test_labels")
 
 
-@dataclasses.dataclass(frozen=True)
-class EvaluatorConfig:
-    """What the evaluator computes besides the metrics.
-
-    Attributes:
-        hierarchies: built-in hierarchy names or YAML paths over the dataset's fine classes; each
-            adds metrics['by_hierarchy'][name] from the same predictions (paper Table VI).
-        embeddings: write the t-SNE figure and the projector files (one extra feature output).
-        batch_size: inference batch size; 0 = max(the run's batch size, 256).
-        tsne_seed: seed of the t-SNE.
-        max_embedding_examples: the class-balanced subset size for t-SNE and the projector.
-    """
-
-    hierarchies: tuple[str, ...] = ()
-    embeddings: bool = True
-    batch_size: int = 0
-    tsne_seed: int = 0
-    max_embedding_examples: int = embedding_lib.MAX_PROJECTOR_EXAMPLES
-
-    def __post_init__(self):
-        object.__setattr__(self, "hierarchies", tuple(self.hierarchies))
-        if not all(isinstance(h, str) and h for h in self.hierarchies):
-            raise ConfigError(f"hierarchies must be non-empty strings (names or YAML paths); got "
-                              f"{list(self.hierarchies)!r}.")
-        if not isinstance(self.embeddings, bool):
-            raise ConfigError(f"embeddings must be true or false; got {self.embeddings!r}.")
-        for name, low in (("batch_size", 0), ("tsne_seed", 0), ("max_embedding_examples", 2)):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ConfigError(f"{name} must be an integer >= {low}; got {value!r}.")
-        if self.max_embedding_examples > embedding_lib.MAX_PROJECTOR_EXAMPLES:
-            raise ConfigError(f"max_embedding_examples must be at most "
-                              f"{embedding_lib.MAX_PROJECTOR_EXAMPLES}; got "
-                              f"{self.max_embedding_examples}.")
-
-
-def parse_config(cfg: str | dict | EvaluatorConfig | None) -> EvaluatorConfig:
-    """Validates a config dict or its JSON string (unknown keys are named with the choices)."""
-    if isinstance(cfg, EvaluatorConfig):
-        return cfg
-    if isinstance(cfg, str):
-        try:
-            cfg = json.loads(cfg or "{}")
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"The evaluator config must be a JSON object; got {cfg!r:.200} "
-                              f"({e}).") from e
-    if cfg is not None and not isinstance(cfg, dict):
-        raise ConfigError(f"The evaluator config must be a mapping; got {cfg!r:.200}.")
-    cfg = dict(cfg or {})
-    known = {f.name for f in dataclasses.fields(EvaluatorConfig)}
-    unknown = sorted(set(cfg) - known)
-    if unknown:
-        raise ConfigError(f"Unknown evaluator config key {unknown[0]!r}. Available: "
-                          f"{', '.join(sorted(known))}.")
-    if isinstance(cfg.get("hierarchies"), str):
-        raise ConfigError(f"hierarchies must be a list of names; got the string "
-                          f"{cfg['hierarchies']!r}.")
-    return EvaluatorConfig(**cfg)
-
-
-def _evaluation_key(cfg: EvaluatorConfig, run_config: dict, run_dir: str,
-                    info: DatasetInfo) -> str:
-    """Identifies an evaluation: its config, the run's config and model file, the dataset build."""
-    run_hash = run_config.get("config_hash")
-    model = os.stat(run_files.model_path(run_dir))
-    text = json.dumps([dataclasses.asdict(cfg), run_hash, model.st_size, model.st_mtime_ns,
-                       info.meta.get("config_hash")], sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+def evaluation_key(cfg: EvaluatorConfig, run_hash: str | None, model_path: str,
+                   dataset_hash: str | None) -> str:
+    """Identifies an evaluation: its config, the run's config hash and model file (size and
+    mtime), and the dataset build's hash."""
+    model = os.stat(model_path)
+    return fingerprint([dataclasses.asdict(cfg), run_hash, model.st_size, model.st_mtime_ns,
+                        dataset_hash])
 
 
 def _previous(out_dir: str, key: str) -> dict | None:
@@ -132,7 +71,7 @@ def run(cfg, inputs: dict, outputs_: dict, *, overwrite: bool = False) -> dict:
         LgError subclasses: for bad config, an unfinished or mismatched run, bad hierarchies, or an
             output directory locked by another evaluator.
     """
-    cfg = parse_config(cfg)
+    cfg = parse_config(EvaluatorConfig, cfg)
     run_dir, out_dir = os.path.abspath(inputs["model"]), os.path.abspath(outputs_["metrics"])
     info = load_dataset_info(inputs["examples"])
     hierarchies = evaluate.check_hierarchies(
@@ -142,7 +81,8 @@ def run(cfg, inputs: dict, outputs_: dict, *, overwrite: bool = False) -> dict:
         run_config, data_cfg = evaluate.load_run_config(run_dir, info)  # checks before the reads
         if hierarchies:
             evaluate.require_fine_view(run_dir, data_cfg.labels)
-        key = _evaluation_key(cfg, run_config, run_dir, info)
+        key = evaluation_key(cfg, run_config.get("config_hash"), run_files.model_path(run_dir),
+                             info.meta.get("config_hash"))
         previous = None if overwrite else _previous(out_dir, key)
         if previous is not None:
             logging.info("%s already holds this evaluation; nothing to do.",
@@ -155,8 +95,7 @@ def run(cfg, inputs: dict, outputs_: dict, *, overwrite: bool = False) -> dict:
                                     with_features=cfg.embeddings)
         result = evaluate.compute_metrics(pred, info, hierarchies)
         _write_figures_and_logs(cfg, pred, result, info, out_dir)
-        result["config"] = {**dataclasses.asdict(cfg), "hierarchies": list(cfg.hierarchies),
-                            "run_dir": run_dir, "dataset_dir": info.path,
+        result["config"] = {**to_dict(cfg), "run_dir": run_dir, "dataset_dir": info.path,
                             "run_config": pred.config}
         result["evaluation_key"] = key
         result["evaluation_seconds"] = round(time.time() - start, 1)

@@ -5,9 +5,9 @@ The model artifact is a trainer run directory; the metrics artifact becomes a di
 metrics.json, figures/ and logs/evaluation/ (executor docstring). Headline numbers are also logged
 on the Metrics artifact so the Kubeflow UI lists them. The records artifact holds the run's records
 without weights or TensorBoard files (executor docstring): the pipeline's reporter reads those.
-The config crosses kfp as one JSON string, validated by `executor.parse_config`. The image holds
-this repository installed; nothing is installed at run time (`install_kfp_package=False`, no
-`packages_to_install`, FACTS.md).
+The config crosses kfp as one JSON string, decoded and validated by `executor.run`
+(`lg_keras.config.parse_config` -> `EvaluatorConfig`). The image holds this repository installed;
+nothing is installed at run time (`install_kfp_package=False`, no `packages_to_install`, FACTS.md).
 
     evaluator_op = make_evaluator_component(base_image="REGISTRY/lg-keras:0.1.0")
     task = evaluator_op(model=train_task.outputs["model"], examples=build_task.outputs["examples"],

@@ -8,6 +8,8 @@ import argparse
 import sys
 
 from components.entrypoint import run_guarded
+from lg_keras.component_configs import ReporterConfig
+from lg_keras.config import from_dict
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,8 +26,8 @@ def run_from_args(args) -> dict:
     """Runs the executor from parsed arguments."""
     from components.reporter import executor  # pylint: disable=import-outside-toplevel
 
-    return executor.run({"confidence": args.confidence}, {"runs": args.runs_dir},
-                        {"report": args.out or args.runs_dir})
+    cfg = from_dict(ReporterConfig, {"confidence": args.confidence})
+    return executor.run(cfg, {"runs": args.runs_dir}, {"report": args.out or args.runs_dir})
 
 
 def _report(args) -> None:

@@ -25,39 +25,14 @@ import os
 import shutil
 
 from lg_keras import outputs as outputs_lib, run_files
+from lg_keras.component_configs import ReporterConfig
+from lg_keras.config import parse_config
 from lg_keras.errors import ConfigError, RunDirError
 
-_DEFAULTS = {"confidence": 0.95}
 # The layout of `lg reproduce` (pipelines.local_runner.run_dir and dataset_dir).
 RUNS_SUBDIR = os.path.join("trainer", "model")
 DATASETS_SUBDIR = os.path.join("example_gen", "examples")
 DATASET_FILE = "dataset.json"
-
-
-def parse_config(cfg: str | dict | None) -> dict:
-    """Validates the reporter config {'confidence': float in (0, 1)}, a dict or its JSON string.
-
-    Raises:
-        ConfigError: for malformed JSON, a non-mapping, an unknown key or a bad confidence.
-    """
-    if isinstance(cfg, str):
-        try:
-            cfg = json.loads(cfg or "{}")
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"The reporter config must be a JSON object; got {cfg!r:.200} "
-                              f"({e}).") from e
-    if cfg is not None and not isinstance(cfg, dict):
-        raise ConfigError(f"The reporter config must be a mapping; got {cfg!r:.200}.")
-    cfg = {**_DEFAULTS, **(cfg or {})}
-    unknown = sorted(set(cfg) - set(_DEFAULTS))
-    if unknown:
-        raise ConfigError(f"Unknown reporter config key {unknown[0]!r}. Available: "
-                          f"{', '.join(sorted(_DEFAULTS))}.")
-    confidence = cfg["confidence"]
-    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not (
-            0 < confidence < 1):
-        raise ConfigError(f"confidence must be a number in (0, 1); got {confidence!r}.")
-    return cfg
 
 
 def _name(value, field: str) -> str:
@@ -150,11 +125,12 @@ def report_metrics(runs_dir: str, out_dir: str) -> dict[str, float]:
     return metrics
 
 
-def run(cfg: str | dict | None, inputs: dict, outputs: dict) -> dict:
+def run(cfg: ReporterConfig | str | dict | None, inputs: dict, outputs: dict) -> dict:
     """Writes the report of the runs in `inputs` into `outputs['report']`.
 
     Args:
-        cfg: {'confidence': coverage of the intervals (default 0.95)}, or that as JSON.
+        cfg: a ReporterConfig, its dict ({'confidence': coverage of the intervals, default 0.95})
+            or that dict as JSON; None for the defaults.
         inputs: {'runs': RUNS_DIR}, or {'plan': plan, 'records': [records directory per run]}
             (module docstring).
         outputs: {'report': output directory (may be RUNS_DIR itself)}, and optionally
@@ -170,7 +146,7 @@ def run(cfg: str | dict | None, inputs: dict, outputs: dict) -> dict:
     """
     from components.reporter import report  # pylint: disable=import-outside-toplevel
 
-    cfg = parse_config(cfg)
+    cfg = parse_config(ReporterConfig, cfg)
     if "plan" in inputs:
         runs_dir = out_dir = os.path.abspath(outputs["report"])
         os.makedirs(out_dir, exist_ok=True)
@@ -181,7 +157,7 @@ def run(cfg: str | dict | None, inputs: dict, outputs: dict) -> dict:
             raise RunDirError(f"Runs directory {runs_dir!r} does not exist.")
         out_dir = outputs.get("report") or runs_dir
         os.makedirs(out_dir, exist_ok=True)
-    path = report.write_report(runs_dir, out_dir=out_dir, confidence=cfg["confidence"])
+    path = report.write_report(runs_dir, out_dir=out_dir, confidence=cfg.confidence)
     logging.info("Report of %s written to %s.", runs_dir, path)
     out_dir = os.path.dirname(path)
     _copy_outputs(out_dir, outputs)

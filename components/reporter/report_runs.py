@@ -12,7 +12,6 @@ Each setting is identified by its dataset's label hierarchy (`paper_dataset`, th
 rows whose experiment config differs in `train.seed` only.
 """
 
-import hashlib
 import json
 import logging
 import math
@@ -25,6 +24,7 @@ from lg_keras import metrics as lg_metrics, run_files
 from lg_keras.config import (ExperimentConfig, LabelView, from_dict, hashed_fields, noise_variant,
                              parse_label_view)
 from lg_keras.errors import ConfigError, RunDirError
+from lg_keras.fingerprints import fingerprint
 # read_json is part of this module's API (report.py, report_study.py read plan.json with it).
 from lg_keras.run_files import read_json
 from components.reporter import paper_numbers
@@ -79,7 +79,7 @@ def condition_id(experiment: dict) -> str:
         pass
     data.get("train", {}).pop("seed", None)
     data.get("data", {}).pop("dataset_dir", None)
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:10]
+    return fingerprint(data, length=10)
 
 
 def _hierarchy_name(spec: str | None) -> str | None:

@@ -15,6 +15,7 @@ import tensorflow as tf
 from components.cluster import executor, kfp_component, transforms
 from components.example_gen import executor as example_gen
 from lg_keras import data, dataset_info, records
+from lg_keras.component_configs import ClusterConfig
 from lg_keras.config import BuildConfig, DataConfig
 from lg_keras.errors import ConfigError, DataError, RunDirError
 from pipelines import cli
@@ -151,7 +152,7 @@ def test_cluster_view_trains_and_evaluates(clustered):
 def test_same_seed_same_labels_and_rerun_is_a_no_op(source, clustered, tmp_path):
     out, meta, _ = clustered
     again = str(tmp_path / "again")
-    meta2 = executor.run(executor.ClusterConfig(k=(2, 3), features="pixels", seed=4),
+    meta2 = executor.run(ClusterConfig(k=(2, 3), features="pixels", seed=4),
                          {"examples": source}, {"examples": again})
     a, _ = read_by_id(out)
     b, _ = read_by_id(again)
@@ -173,8 +174,10 @@ def test_refusals_write_nothing(source, clustered, tmp_path):
         executor.run({"k": [2], "features": "run"}, {"examples": source}, {"examples": target})
     with pytest.raises(ConfigError, match="must differ"):
         executor.run({"k": [2], "features": "pixels"}, {"examples": source}, {"examples": source})
-    with pytest.raises(ConfigError, match="Unknown cluster config key 'kk'"):
+    with pytest.raises(ConfigError, match="Unknown field 'kk'. Available: features, k, seed"):
         executor.run({"kk": [2]}, {"examples": source}, {"examples": target})
+    with pytest.raises(ConfigError, match="k must be a list; got 5"):
+        executor.run('{"k": 5}', {"examples": source}, {"examples": target})
     with pytest.raises(ConfigError, match="Unknown features 'pca'"):
         executor.run({"k": [2], "features": "pca"}, {"examples": source}, {"examples": target})
     assert not os.path.exists(target)

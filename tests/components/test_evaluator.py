@@ -98,12 +98,15 @@ def test_the_records_output_holds_what_the_reporter_reads_and_no_weights(evaluat
 
 def test_executor_config_errors_name_the_field(tiny_runs, tiny_dataset, tmp_path):
     inputs = {"model": tiny_runs("coarse"), "examples": tiny_dataset}
-    with pytest.raises(ConfigError, match="Unknown evaluator config key 'hierarchy'.*hierarchies"):
+    with pytest.raises(ConfigError, match="Unknown field 'hierarchy'.*hierarchies"):
         executor.run({"hierarchy": ["cifar10"]}, inputs, {"metrics": str(tmp_path)})
     with pytest.raises(ConfigError, match="JSON object"):
         executor.run("{not json", inputs, {"metrics": str(tmp_path)})
-    with pytest.raises(ConfigError, match="max_embedding_examples"):
-        executor.parse_config({"max_embedding_examples": 5000})
+    with pytest.raises(ConfigError, match="hierarchies must be a list; got 'cifar10'"):
+        executor.run('{"hierarchies": "cifar10"}', inputs, {"metrics": str(tmp_path)})
+    with pytest.raises(ConfigError, match=r"max_embedding_examples must be an integer in "
+                                          r"\[2, 2000\]; got 5000"):
+        executor.run({"max_embedding_examples": 5000}, inputs, {"metrics": str(tmp_path)})
     own = os.path.join(os.path.dirname(tiny_dataset), "hierarchy.yaml")
     with pytest.raises(ConfigError, match="needs a run trained on fine labels"):
         executor.run({"hierarchies": [own]}, inputs, {"metrics": str(tmp_path)})

@@ -516,10 +516,13 @@ def test_reporter_component_cli_and_config(tmp_path, capsys):
     assert reporter_main.main([runs_dir, "--out", str(tmp_path / "report")]) == 0
     assert "report.html" in capsys.readouterr().out
     assert os.path.exists(tmp_path / "report" / "report.md")
-    with pytest.raises(ConfigError, match="Unknown reporter config key 'colour'"):
-        reporter.parse_config({"colour": 1})
-    with pytest.raises(ConfigError, match="confidence"):
-        reporter.parse_config('{"confidence": 1.5}')
+    missing = {"runs": str(tmp_path / "missing")}  # the config is checked first
+    with pytest.raises(ConfigError, match="Unknown field 'colour'. Available: confidence"):
+        reporter.run({"colour": 1}, missing, {"report": str(tmp_path)})
+    with pytest.raises(ConfigError, match=r"confidence must be a number in \(0, 1\); got 1.5"):
+        reporter.run('{"confidence": 1.5}', missing, {"report": str(tmp_path)})
+    with pytest.raises(ConfigError, match="ReporterConfig must be a JSON object"):
+        reporter.run('{"confidence": ', missing, {"report": str(tmp_path)})
     with pytest.raises(RunDirError, match="does not exist"):
         reporter.run({}, {"runs": str(tmp_path / "missing")}, {"report": str(tmp_path)})
 

@@ -5,8 +5,8 @@ import json
 import subprocess
 import sys
 
-from components.cluster import executor
-from lg_keras.config import DataConfig
+from lg_keras.component_configs import ClusterConfig
+from lg_keras.config import DataConfig, parse_config
 from pipelines import cluster_experiment, experiments, planner, profiles
 
 
@@ -55,7 +55,7 @@ def test_requests_per_dataset_and_seed():
             # The features run is the coarse request of the same group.
             assert any(r.dataset == spec.parent and r.experiment == spec.features_experiment
                        and r.group == request.group for r in exp.runs)
-            assert executor.parse_config(spec.cluster_config()).k == (2, 5, 10)
+            assert parse_config(ClusterConfig, spec.cluster_config()).k == (2, 5, 10)
         else:
             assert labels in ("fine", "coarse") and type(spec) is experiments.DatasetSpec
 
