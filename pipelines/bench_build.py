@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from components.example_gen import executor, transforms
+from components.example_gen.source_access import SourceAccess
 from lg_keras import hierarchy_files, label_variants, records, sources
 from lg_keras.config import BuildConfig
 from lg_keras.sources.base import SPLITS
@@ -66,7 +67,8 @@ def _cpu_seconds() -> float:
 def beam_build(cfg: BuildConfig, data_dirs: list[str], out_dir: str) -> float:
     """Builds with the Beam builder (`example_gen.executor.run`); returns the wall seconds."""
     start = time.perf_counter()
-    executor.run(cfg, {"data_dirs": data_dirs}, {"examples": out_dir}, allow_download=False)
+    executor.run(cfg, SourceAccess(data_dirs=tuple(data_dirs), allow_download=False),
+                 {"examples": out_dir})
     return time.perf_counter() - start
 
 

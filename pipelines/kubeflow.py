@@ -36,6 +36,8 @@ import logging
 import os
 import time
 
+from components.example_gen.__main__ import add_source_arguments, source_access_from_args
+from components.example_gen.source_access import SourceAccess
 from lg_keras.config import to_dict
 from pipelines import planner, reproduce
 from pipelines.plan import Plan
@@ -48,17 +50,13 @@ GPU_RESOURCE = "nvidia.com/gpu"
 
 
 def pipeline_from_plan(plan: Plan, *, base_image: str = DEFAULT_BASE_IMAGE,
-                       data_dirs=(), tfds_data_dir: str = "", beam_args: str = "",
-                       allow_download: bool = True, gpu: bool = True):
+                       access: SourceAccess = SourceAccess(), gpu: bool = True):
     """A kfp pipeline function with one branch per run of `plan`, ending in the report.
 
     Args:
         plan: the plan (`pipelines.planner.plan`).
         base_image: the component image (this repository installed, see the Dockerfile).
-        data_dirs: dataset directories as the example_gen containers see them.
-        tfds_data_dir: TFDS data dir inside the containers ('' for TFDS's default).
-        beam_args: Beam options of the example_gen tasks (e.g. a Dataflow runner).
-        allow_download: let example_gen download through TFDS when no local copy is found.
+        access: the example_gen tasks' source access, its paths as the containers see them.
         gpu: request one NVIDIA GPU for every trainer task.
 
     Returns:
@@ -87,8 +85,7 @@ def pipeline_from_plan(plan: Plan, *, base_image: str = DEFAULT_BASE_IMAGE,
         def dataset_output(key: str):
             if key not in datasets:
                 datasets[key] = _dataset_task(specs[key], example_gen_op, dataset_output, trainers,
-                                              base_image, data_dirs, tfds_data_dir, beam_args,
-                                              allow_download)
+                                              base_image, access)
             return datasets[key]
 
         for run in plan.runs:
@@ -111,14 +108,12 @@ def pipeline_from_plan(plan: Plan, *, base_image: str = DEFAULT_BASE_IMAGE,
     return lg_pipeline
 
 
-def _dataset_task(spec, example_gen_op, dataset_output, trainers, base_image, data_dirs,
-                  tfds_data_dir, beam_args, allow_download):
+def _dataset_task(spec, example_gen_op, dataset_output, trainers, base_image,
+                  access: SourceAccess):
     """The output artifact of the task that produces dataset `spec`."""
     if spec.parent is None:
         task = example_gen_op(build_json=json.dumps(to_dict(spec.build)),
-                              data_dirs_json=json.dumps(list(data_dirs)),
-                              tfds_data_dir=tfds_data_dir, beam_args=beam_args,
-                              allow_download=allow_download)
+                              **access.kfp_arguments())
         task.set_display_name(f"example_gen {spec.key}")
         return task.outputs["examples"]
     # pylint: disable-next=import-outside-toplevel
@@ -136,9 +131,10 @@ def _dataset_task(spec, example_gen_op, dataset_output, trainers, base_image, da
 
 
 def compile_pipeline(profile: str, only, out_yaml: str, base_image: str = DEFAULT_BASE_IMAGE, *,
-                     datasets=None, data_dirs=(), imagenet_available: bool = False,
-                     tfds_data_dir: str = "", beam_args: str = "",
-                     budget_hours: float | None = -1.0) -> Plan:
+                     datasets=None, access: SourceAccess = SourceAccess(),
+                     imagenet_available: bool = False,
+                     budget_hours: float | None | planner.ProfileBudget = planner.PROFILE_BUDGET
+                     ) -> Plan:
     """Plans `profile` for any machine (module docstring) and compiles its pipeline to `out_yaml`.
 
     Args:
@@ -147,36 +143,32 @@ def compile_pipeline(profile: str, only, out_yaml: str, base_image: str = DEFAUL
         out_yaml: the pipeline package to write.
         base_image: the component image.
         datasets: restrict to these dataset keys (None: all).
-        data_dirs: dataset directories inside the containers.
-        imagenet_available: whether the containers can read ImageNet (from data_dirs or TFDS).
-        tfds_data_dir: TFDS data dir inside the containers ('' for TFDS's default).
-        beam_args: Beam options of the example_gen tasks.
-        budget_hours: as `planner.plan` (-1: the profile's budget).
+        access: the example_gen tasks' source access, its paths inside the containers.
+        imagenet_available: whether the containers can read ImageNet (from `access`).
+        budget_hours: as `planner.plan` (default: the profile's budget).
 
     Returns:
         The compiled plan.
     """
-    plan = planner.plan(profile, only, data_dirs, imagenet_available, datasets=datasets,
+    plan = planner.plan(profile, only, imagenet_available, datasets=datasets,
                         budget_hours=budget_hours, portable=True)
-    compile_plan(plan, out_yaml, base_image, data_dirs=data_dirs, tfds_data_dir=tfds_data_dir,
-                 beam_args=beam_args)
+    compile_plan(plan, out_yaml, base_image, access=access)
     return plan
 
 
 def compile_plan(plan: Plan, out_yaml: str, base_image: str = DEFAULT_BASE_IMAGE, *,
-                 data_dirs=(), tfds_data_dir: str = "", beam_args: str = "") -> None:
+                 access: SourceAccess = SourceAccess()) -> None:
     """Compiles a plan made for any machine (a profile's, or `lg study`'s) to `out_yaml`."""
     from kfp import compiler  # pylint: disable=import-outside-toplevel
 
-    pipeline = pipeline_from_plan(plan, base_image=base_image, data_dirs=data_dirs,
-                                  tfds_data_dir=tfds_data_dir, beam_args=beam_args)
+    pipeline = pipeline_from_plan(plan, base_image=base_image, access=access)
     compiler.Compiler().compile(pipeline, out_yaml)
     logging.info("Compiled %d runs on %d datasets to %s.", len(plan.runs), len(plan.datasets),
                  out_yaml)
 
 
-def run_local(plan: Plan, pipeline_root: str, *, data_dirs=(), tfds_data_dir: str = "",
-              allow_download: bool = True) -> None:
+def run_local(plan: Plan, pipeline_root: str, *,
+              access: SourceAccess = SourceAccess()) -> None:
     """Runs the plan's pipeline with kfp's local SubprocessRunner (no GPU requests, no cluster).
 
     Every task runs in a fresh Python process of this interpreter (lg_keras must be installed in
@@ -186,9 +178,7 @@ def run_local(plan: Plan, pipeline_root: str, *, data_dirs=(), tfds_data_dir: st
     from kfp import local  # pylint: disable=import-outside-toplevel
 
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=pipeline_root)
-    pipeline = pipeline_from_plan(plan, base_image=LOCAL_IMAGE, data_dirs=data_dirs,
-                                  tfds_data_dir=tfds_data_dir, allow_download=allow_download,
-                                  gpu=False)
+    pipeline = pipeline_from_plan(plan, base_image=LOCAL_IMAGE, access=access, gpu=False)
     pipeline()
 
 
@@ -204,32 +194,29 @@ def report_dir(pipeline_root: str, profile: str) -> str | None:
 
 
 def _compile(args) -> None:
-    # Paths as the containers see them: this machine's LG_DATA_DIR and defaults mean nothing there.
+    access = source_access_from_args(args)  # paths inside the containers (add_source_arguments)
     if args.study:
         from pipelines import study  # pylint: disable=import-outside-toplevel
 
         plan = study.plan_from_args(args, portable=True, imagenet_available=args.with_imagenet)
-        compile_plan(plan, args.out, args.image, data_dirs=args.data_dir,
-                     tfds_data_dir=args.tfds_data_dir or "", beam_args=args.beam_args)
+        compile_plan(plan, args.out, args.image, access=access)
     else:
-        budget = -1.0 if args.budget_hours is None else args.budget_hours
         plan = compile_pipeline(args.profile, args.only, args.out, args.image,
-                                datasets=args.datasets, data_dirs=args.data_dir,
+                                datasets=args.datasets, access=access,
                                 imagenet_available=args.with_imagenet,
-                                tfds_data_dir=args.tfds_data_dir or "",
-                                beam_args=args.beam_args, budget_hours=budget)
+                                budget_hours=args.budget_hours)
     print(planner.format_plan(plan))
     print(f"wrote {args.out}: {len(plan.datasets)} dataset, {len(plan.runs)} trainer (1 GPU "
           f"each) and {len(plan.runs)} evaluator tasks and a reporter task; image {args.image}")
 
 
 def _run_local(args) -> None:
-    plan, dirs = reproduce.plan_from_args(args)
+    access = source_access_from_args(args)
+    plan = reproduce.plan_from_args(args, access)
     print(planner.format_plan(plan), flush=True)
     root = os.path.abspath(args.pipeline_root)
     start = time.time()
-    run_local(plan, root, data_dirs=dirs, tfds_data_dir=args.tfds_data_dir or "",
-              allow_download=not args.no_download)
+    run_local(plan, root, access=access)
     print(f"pipeline finished in {time.time() - start:.0f} s; artifacts under {root}")
     report = report_dir(root, plan.profile)
     if report:
@@ -248,15 +235,13 @@ def register(commands, data_commands) -> None:
                     "task per run, and a reporter task after them. Submit it with "
                     "kfp.Client().create_run_from_pipeline_package.")
     reproduce.add_plan_arguments(compile_, default_profile="paper")
+    add_source_arguments(compile_, containers=True, download=False)
     compile_.add_argument("--out", default="pipeline.yaml", help="the YAML file to write")
     compile_.add_argument("--image", default=DEFAULT_BASE_IMAGE,
                           help="component image with this repository installed (Dockerfile)")
     compile_.add_argument("--with-imagenet", action="store_true",
                           help="include the ImageNet subsets (the containers can read ImageNet "
                                "from --data-dir or the TFDS data dir)")
-    compile_.add_argument("--beam-args", default="",
-                          help="Beam options for the dataset builds, e.g. '--runner=DataflowRunner "
-                               "--project=P --region=R --temp_location=gs://B/tmp'")
     compile_.add_argument("--study", action="store_true",
                           help="compile `lg study`'s plan for --dataset and --hierarchy instead "
                                "of the paper's experiments (a folder: dataset is counted here "
@@ -271,7 +256,7 @@ def register(commands, data_commands) -> None:
                     "Python (no cluster, no GPU requests), the report last. Use --only and "
                     "--datasets to keep it small.")
     reproduce.add_plan_arguments(local_, default_profile="smoke")
+    add_source_arguments(local_, beam=False,
+                         without_copy="an example_gen task without a local copy fails")
     local_.add_argument("--pipeline-root", required=True, help="where kfp writes the artifacts")
-    local_.add_argument("--no-download", action="store_true",
-                        help="never download through TFDS")
     local_.set_defaults(func=_run_local)

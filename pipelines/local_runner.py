@@ -15,7 +15,8 @@ resumes an interrupted training run from its last checkpoint. A lock on RUNS_DIR
 `lg reproduce` out. A dataset that cannot be obtained (DataError from its source, e.g. no ImageNet)
 is recorded as skipped with the reason and how to provide it; its runs are skipped, the rest go on.
 
-    summary = run_plan(planner.plan("smoke", ["table1"]), "runs/smoke", data_dirs=["data"])
+    summary = run_plan(planner.plan("smoke", ["table1"]), "runs/smoke",
+                       access=SourceAccess(data_dirs=("data",)))
 """
 
 import dataclasses
@@ -24,8 +25,9 @@ import logging
 import math
 import os
 import time
-from typing import Callable, Sequence
+from typing import Callable
 
+from components.example_gen.source_access import SourceAccess
 from lg_keras import outputs, run_files
 from lg_keras.errors import DataError, RunDirError
 from pipelines.plan import DatasetSpec, Plan, RunSpec
@@ -147,9 +149,8 @@ class _Datasets:
     see pipelines.experiments) the parent's build then the cluster component.
     """
 
-    def __init__(self, runs_dir: str, inputs: dict, beam_args, allow_download: bool):
-        self._runs_dir, self._inputs = runs_dir, inputs
-        self._beam_args, self._allow_download = list(beam_args), allow_download
+    def __init__(self, runs_dir: str, access: SourceAccess):
+        self._runs_dir, self._access = runs_dir, access
         self.ready, self.missing = set(), {}
 
     def obtain(self, spec: DatasetSpec) -> str | None:
@@ -180,8 +181,7 @@ class _Datasets:
     def _example_gen(self, spec: DatasetSpec, out: str) -> None:
         from components.example_gen import executor  # pylint: disable=import-outside-toplevel
 
-        meta = executor.run(spec.build, self._inputs, {"examples": out}, beam_args=self._beam_args,
-                            allow_download=self._allow_download)
+        meta = executor.run(spec.build, self._access, {"examples": out})
         logging.info("%s: %s train, %s test images.", spec.key, meta["counts"]["train"]["total"],
                      meta["counts"]["test"]["total"])
 
@@ -190,7 +190,8 @@ class _Datasets:
         from pipelines.cluster_experiment import build_clustered_dataset
 
         build_clustered_dataset(spec, dataset_dir(self._runs_dir, parent),
-                                run_dir(self._runs_dir, spec.features_run), out, self._beam_args)
+                                run_dir(self._runs_dir, spec.features_run), out,
+                                self._access.beam_args)
 
 
 def _train_and_evaluate(run: RunSpec, evaluator_cfg: dict, data: str,
@@ -230,9 +231,7 @@ def _train_and_evaluate(run: RunSpec, evaluator_cfg: dict, data: str,
     return metrics, evaluated or not trained["skipped"], share
 
 
-def run_plan(plan: Plan, runs_dir: str, *, data_dirs: Sequence[str] = (),
-             tfds_data_dir: str | None = None, beam_args: Sequence[str] = (),
-             allow_download: bool = True,
+def run_plan(plan: Plan, runs_dir: str, *, access: SourceAccess = SourceAccess(),
              on_run_finished: Callable[[RunSpec | None, dict], None] | None | str = "report"
              ) -> dict:
     """Builds, trains and evaluates everything in `plan` under `runs_dir`, skipping done work.
@@ -240,10 +239,7 @@ def run_plan(plan: Plan, runs_dir: str, *, data_dirs: Sequence[str] = (),
     Args:
         plan: the plan (`pipelines.planner.plan`).
         runs_dir: the pipeline root (created).
-        data_dirs: where example_gen looks for local dataset copies, in order.
-        tfds_data_dir: TFDS data dir (and manual_dir root) for sources read through TFDS.
-        beam_args: extra Beam options for example_gen (e.g. a Dataflow runner).
-        allow_download: let TFDS download a dataset no local copy of which is found.
+        access: how example_gen obtains the sources (local copies, TFDS, Beam options).
         on_run_finished: called as hook(run, metrics) after every run that computed something
             and once as hook(None, {}) at the end; "report" (default) is `report_hook(runs_dir)`:
             the reporter component writes RUNS_DIR's report; None for nothing.
@@ -263,8 +259,7 @@ def run_plan(plan: Plan, runs_dir: str, *, data_dirs: Sequence[str] = (),
         raise RunDirError(f"Cannot create the runs directory {runs_dir!r} ({e.strerror}).") from e
     hook = report_hook(runs_dir) if on_run_finished == "report" else on_run_finished
     specs = {d.key: d for d in plan.datasets}
-    datasets = _Datasets(runs_dir, {"data_dirs": list(data_dirs), "tfds_data_dir": tfds_data_dir},
-                         beam_args, allow_download)
+    datasets = _Datasets(runs_dir, access)
     start, computed = time.time(), 0
     with outputs.exclusive_lock(runs_dir):
         book = _Book(plan, runs_dir)

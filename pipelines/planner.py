@@ -17,6 +17,7 @@ is an error listing the known ones.
 """
 
 import dataclasses
+import enum
 import math
 import os
 import types
@@ -191,33 +192,45 @@ def _experiments(profile, names):
     return sorted(chosen, key=lambda e: (e.priority, order[e.name]))
 
 
-def _available(request, imagenet_available, datasets) -> str | None:
-    """Why a request cannot run (None when it can)."""
+def _selected(request, datasets: set[str] | None) -> bool:
+    """Whether --datasets (None: all) keeps a request."""
     # A derived dataset (the clustered copy of a build) goes with its parent: `--datasets cifar10`
     # keeps cifar10's cluster-label runs.
     parent = request.dataset.parent
     keys = {request.dataset.key} | ({parent.key} if parent is not None else set())
-    if datasets is not None and not keys & datasets:
-        return "not selected by --datasets"
+    return datasets is None or bool(keys & datasets)
+
+
+def _unavailable(request, imagenet_available: bool) -> str | None:
+    """Why a selected request cannot run, for the plan's 'Skipped' (None when it can)."""
     if request.dataset.build.dataset == "imagenet2012" and not imagenet_available:
         return IMAGENET_HINT
     return None
 
 
+class ProfileBudget(enum.Enum):
+    """`plan`'s default run budget: the profile's own (`Profile.budget_hours`)."""
+
+    PROFILE = "the profile's budget"
+
+
+PROFILE_BUDGET = ProfileBudget.PROFILE
+
+
 def plan(profile_name: str, only: Sequence[str] | None = None,
-         data_dirs: Sequence[str] = (), imagenet_available: bool = False, *,
-         datasets: Sequence[str] | None = None, budget_hours: float | None = -1.0,
+         imagenet_available: bool = False, *, datasets: Sequence[str] | None = None,
+         budget_hours: float | None | ProfileBudget = PROFILE_BUDGET,
          portable: bool = False) -> Plan:
     """Plans a profile's registered experiments: merged, ordered, estimated, budgeted runs.
 
     Args:
         profile_name: 'smoke', 'cpu' or 'paper'.
         only: experiment names (items may be comma-separated); None or empty for all.
-        data_dirs: where datasets are looked for (recorded only; `imagenet_available` decides).
         imagenet_available: whether an ImageNet copy exists (`find_imagenet`); without one the
             ImageNet subsets' runs are skipped with how to provide it.
         datasets: restrict to these dataset keys (None: all).
-        budget_hours: override the profile's run budget (None: no budget; -1: the profile's).
+        budget_hours: the run budget in estimated hours (> 0; inf is a budget nothing exceeds),
+            None for no budget, or PROFILE_BUDGET (the default) for the profile's.
         portable: plan for other machines (a compiled pipeline): choices that depend on the
             training machine stay unresolved (`profiles.get_profile`), so neither the configs
             nor the estimates depend on this one.
@@ -229,12 +242,11 @@ def plan(profile_name: str, only: Sequence[str] | None = None,
         ConfigError: unknown profile, experiment or dataset key (listing the choices), or an
             invalid budget.
     """
-    del data_dirs  # where to look is the runner's business; availability is decided above
     profile = get_profile(profile_name, portable=portable)
     chosen = _experiments(profile, resolve_names(only))
     if datasets is not None:
         datasets = _check_datasets(datasets, chosen)
-    if budget_hours is not None and budget_hours == -1.0:
+    if budget_hours is PROFILE_BUDGET:
         budget_hours = profile.budget_hours
     return plan_experiments(profile, chosen, imagenet_available=imagenet_available,
                             datasets=datasets, budget_hours=budget_hours,
@@ -275,10 +287,11 @@ def plan_experiments(profile: Profile, chosen: Sequence[registry.Experiment], *,
     for exp in chosen:
         exp_groups = {}
         for i, request in enumerate(exp.runs):
-            reason = _available(request, imagenet_available, datasets)
+            if not _selected(request, datasets):
+                continue
+            reason = _unavailable(request, imagenet_available)
             if reason is not None:
-                if reason != "not selected by --datasets":
-                    skipped.setdefault(request.dataset.key, reason)
+                skipped.setdefault(request.dataset.key, reason)
                 continue
             key = _merge_key(request)
             entry = merged.get(key)

@@ -10,12 +10,16 @@ The plan is printed first; rerunning the same command resumes (only missing work
 import logging
 import os
 
+from components.example_gen.__main__ import add_source_arguments, source_access_from_args
+from components.example_gen.source_access import SourceAccess
 from pipelines import planner
+from pipelines.plan import Plan
 from pipelines.profiles import PROFILES
 
 
 def add_plan_arguments(parser, *, default_profile: str = "cpu") -> None:
-    """The options shared by `lg reproduce` and `lg pipeline compile|run-local`."""
+    """The plan options of `lg reproduce` and `lg pipeline compile|run-local` (the source-access
+    options are `add_source_arguments`')."""
     parser.add_argument("--profile", default=default_profile, choices=list(PROFILES),
                         help="; ".join(f"{p.name}: {p.summary}" for p in PROFILES.values()))
     parser.add_argument("--only", action="append", default=[], metavar="NAMES",
@@ -24,45 +28,39 @@ def add_plan_arguments(parser, *, default_profile: str = "cpu") -> None:
     parser.add_argument("--datasets", action="append", default=None, metavar="KEYS",
                         help="comma-separated dataset keys to restrict the runs to, e.g. cifar10 "
                              "(default: all the experiments need)")
-    parser.add_argument("--data-dir", action="append", default=[],
-                        help="directory holding local dataset copies (repeatable); searched before "
-                             "$LG_DATA_DIR and the defaults")
-    parser.add_argument("--tfds-data-dir", default=None,
-                        help="TFDS data_dir (its downloads/manual may hold the ImageNet tars)")
-    parser.add_argument("--budget-hours", type=float, default=None,
+    parser.add_argument("--budget-hours", type=float, default=planner.PROFILE_BUDGET,
                         help="override the profile's run budget in estimated hours on this "
                              "machine (cpu: 10; inf for none)")
 
 
-def plan_from_args(args):
-    """(plan, data_dirs) from the shared options."""
-    from components.example_gen.__main__ import data_dirs  # pylint: disable=import-outside-toplevel
-
-    dirs = data_dirs(args.data_dir)
-    found = planner.find_imagenet(dirs, args.tfds_data_dir)
+def plan_from_args(args, access: SourceAccess) -> Plan:
+    """The plan of the `add_plan_arguments` options, with ImageNet if `access` reaches a copy."""
+    found = planner.find_imagenet(access.data_dirs, access.tfds_data_dir)
     if found:
         logging.info("ImageNet copy found at %s.", found)
-    budget = -1.0 if args.budget_hours is None else args.budget_hours
-    plan = planner.plan(args.profile, args.only, dirs, imagenet_available=bool(found),
-                        datasets=args.datasets, budget_hours=budget)
-    return plan, dirs
+    return planner.plan(args.profile, args.only, imagenet_available=bool(found),
+                        datasets=args.datasets, budget_hours=args.budget_hours)
+
+
+def print_skipped(summary: dict) -> None:
+    """The work `local_runner.run_plan` skipped, one line each with its reason."""
+    for what, reason in summary["skipped"]:
+        print(f"skipped {what}: {reason}")
 
 
 def _reproduce(args) -> None:
-    plan, dirs = plan_from_args(args)
+    access = source_access_from_args(args)
+    plan = plan_from_args(args, access)
     print(planner.format_plan(plan), flush=True)
     if args.dry_run:
         return
     from pipelines import local_runner  # pylint: disable=import-outside-toplevel
 
     out = args.out or os.path.join("runs", args.profile)
-    summary = local_runner.run_plan(plan, out, data_dirs=dirs, tfds_data_dir=args.tfds_data_dir,
-                                    beam_args=args.beam_args.split(),
-                                    allow_download=not args.no_download)
+    summary = local_runner.run_plan(plan, out, access=access)
     print(f"{summary['done']} of {summary['runs']} runs done ({summary['computed']} computed now) "
           f"in {summary['seconds'] / 60:.1f} min; plan and results in {os.path.abspath(out)}")
-    for what, reason in summary["skipped"]:
-        print(f"skipped {what}: {reason}")
+    print_skipped(summary)
 
 
 def _report(args) -> None:
@@ -72,26 +70,32 @@ def _report(args) -> None:
     print(executor.run({}, {"runs": runs_dir}, {"report": runs_dir})["report"])
 
 
+def add_local_command(commands, name: str, func, *, summary: str, description: str,
+                      out_help: str, dry_run_help: str):
+    """A command that plans, prints the plan and runs it in this process under --out, obtaining
+    the datasets as the source-access options say: `lg reproduce` and `lg study`.
+
+    Returns:
+        The command's parser, for its own options.
+    """
+    parser = commands.add_parser(name, help=summary, description=description)
+    parser.add_argument("--out", default=None, metavar="RUNS_DIR", help=out_help)
+    parser.add_argument("--dry-run", action="store_true", help=dry_run_help)
+    add_source_arguments(parser)
+    parser.set_defaults(func=func)
+    return parser
+
+
 def register(commands, data_commands) -> None:
     """Adds `lg reproduce` and `lg report` to the `lg` command."""
     del data_commands
-    parser = commands.add_parser(
-        "reproduce", help="run the paper's tables and figures (resumable)",
+    parser = add_local_command(
+        commands, "reproduce", _reproduce, summary="run the paper's tables and figures (resumable)",
         description="Plans the selected experiments (shared runs merged, ordered by priority, "
                     "within the profile's budget), prints the plan, then builds the datasets, "
-                    "trains and evaluates in this process under --out. Rerun to resume.")
+                    "trains and evaluates in this process under --out. Rerun to resume.",
+        out_help="pipeline root (default: runs/<profile>)", dry_run_help="print the plan only")
     add_plan_arguments(parser)
-    parser.add_argument("--out", default=None, metavar="RUNS_DIR",
-                        help="pipeline root (default: runs/<profile>)")
-    parser.add_argument("--dry-run", action="store_true", help="print the plan only")
-    parser.add_argument("--no-download", action="store_true",
-                        help="never download through TFDS; datasets without a local copy are "
-                             "skipped")
-    parser.add_argument("--beam-args", default="",
-                        help="extra Beam options for the dataset builds, e.g. "
-                             "'--runner=DataflowRunner --project=P --region=R "
-                             "--temp_location=gs://B/tmp'")
-    parser.set_defaults(func=_reproduce)
     report = commands.add_parser("report", help="write the report of a RUNS_DIR",
                                  description="Writes the report of `lg reproduce`'s results.")
     report.add_argument("runs_dir", metavar="RUNS_DIR")

@@ -28,11 +28,12 @@ import os
 import re
 import shlex
 
+from components.example_gen.__main__ import source_access_from_args
 from components.reporter import report_stats
 from lg_keras import hierarchy_files
 from lg_keras.config import BuildConfig
 from lg_keras.errors import ConfigError
-from pipelines import planner
+from pipelines import planner, reproduce
 from pipelines.cluster_experiment import ClusteredDatasetSpec
 from pipelines.experiments import Experiment, RunRequest
 from pipelines.plan import DatasetSpec, Plan
@@ -228,28 +229,22 @@ def _command(args) -> str:
 
 
 def _study(args) -> None:
-    # pylint: disable=import-outside-toplevel
-    from components.example_gen.__main__ import data_dirs
-    from pipelines import local_runner
+    from pipelines import local_runner  # pylint: disable=import-outside-toplevel
 
     if not args.dry_run and not args.out:
         raise ConfigError("--out RUNS_DIR is required (except with --dry-run).")
-    dirs = data_dirs(args.data_dir)
+    access = source_access_from_args(args)
     imagenet = args.dataset == "imagenet2012" and bool(
-        planner.find_imagenet(dirs, args.tfds_data_dir))
+        planner.find_imagenet(access.data_dirs, access.tfds_data_dir))
     plan = plan_from_args(args, imagenet_available=imagenet)
     print(planner.format_plan(plan), flush=True)
     if args.dry_run:
         return
-    summary = local_runner.run_plan(plan, args.out, data_dirs=dirs,
-                                    tfds_data_dir=args.tfds_data_dir,
-                                    beam_args=args.beam_args.split(),
-                                    allow_download=not args.no_download)
+    summary = local_runner.run_plan(plan, args.out, access=access)
     print(f"{summary['done']} of {summary['runs']} runs done ({summary['computed']} computed now) "
           f"in {summary['seconds'] / 60:.1f} min; report: "
           f"{os.path.join(os.path.abspath(args.out), 'report.md')}")
-    for what, reason in summary["skipped"]:
-        print(f"skipped {what}: {reason}")
+    reproduce.print_skipped(summary)
     logging.info("Study finished: %s", summary)
 
 
@@ -297,24 +292,16 @@ def plan_from_args(args, *, portable: bool = False, imagenet_available: bool = F
 def register(commands, data_commands) -> None:
     """Adds `lg study` to the `lg` command."""
     del data_commands
-    parser = commands.add_parser(
-        "study", help="the paper's question on your dataset: fine vs. coarse labels (resumable)",
+    parser = reproduce.add_local_command(
+        commands, "study", _study,
+        summary="the paper's question on your dataset: fine vs. coarse labels (resumable)",
         description="Builds your dataset, trains coarse- and fine-trained networks from scratch "
                     "per seed (optionally on data fractions and k-means cluster labels), "
                     "evaluates them and writes RUNS_DIR/report.md: ΔA with its interval over "
                     "seeds, the equivalence verdict at --margin and lg advise's verdict. The "
-                    "recipe follows an explicit rule (printed with the plan). Rerun to resume.")
+                    "recipe follows an explicit rule (printed with the plan). Rerun to resume.",
+        out_help="runs directory (locked while it runs; rerun to resume)",
+        dry_run_help="print the plan (recipe rule, runs, estimated time) only")
     add_study_arguments(parser, required=True)
     parser.add_argument("--profile", default="cpu", choices=list(PROFILES),
                         help="; ".join(f"{p.name}: {p.summary}" for p in PROFILES.values()))
-    parser.add_argument("--dry-run", action="store_true",
-                        help="print the plan (recipe rule, runs, estimated time) only")
-    parser.add_argument("--out", default=None, metavar="RUNS_DIR",
-                        help="runs directory (locked while it runs; rerun to resume)")
-    parser.add_argument("--data-dir", action="append", default=[],
-                        help="directory holding local copies of named datasets (repeatable)")
-    parser.add_argument("--tfds-data-dir", default=None, help="TFDS data_dir")
-    parser.add_argument("--no-download", action="store_true",
-                        help="never download a named dataset through TFDS")
-    parser.add_argument("--beam-args", default="", help="extra Beam options for the build")
-    parser.set_defaults(func=_study)

@@ -19,6 +19,7 @@ import pytest
 import tensorflow as tf
 
 from components.example_gen import executor as example_gen
+from components.example_gen.source_access import SourceAccess
 from lg_keras import run_files, train
 from lg_keras.config import BuildConfig, DataConfig, ExperimentConfig, ModelConfig, TrainConfig
 from lg_keras.dataset_info import load_dataset_info
@@ -55,7 +56,7 @@ def build_dataset(root: str) -> str:
                                         name="tiny_large_images")
     out = os.path.join(root, "dataset")
     example_gen.run(BuildConfig(dataset=f"folder:{folder}", hierarchy=hierarchy, train_shards=1,
-                                test_shards=1), {"data_dirs": []}, {"examples": out})
+                                test_shards=1), SourceAccess(), {"examples": out})
     return out
 
 

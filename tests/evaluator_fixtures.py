@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from components.evaluator import executor as evaluator
 from components.example_gen import executor as example_gen
+from components.example_gen.source_access import SourceAccess
 from components.trainer import executor as trainer
 from lg_keras import data, models
 from lg_keras.config import (BuildConfig, DataConfig, ExperimentConfig, ModelConfig, TrainConfig,
@@ -83,7 +84,7 @@ def build_tiny_dataset(root: str) -> str:
     out = os.path.join(root, "dataset")
     example_gen.run(BuildConfig(dataset=f"folder:{images}", hierarchy=hierarchy,
                                 noise=(NOISE_RATE,), train_shards=2, test_shards=1),
-                    {"data_dirs": []}, {"examples": out})
+                    SourceAccess(), {"examples": out})
     return out
 
 

@@ -67,13 +67,15 @@ def build_grid_dataset(base: str) -> str:
     out = os.path.join(base, "grid_dataset")
     if os.path.isfile(os.path.join(out, "dataset.json")):
         return out
-    from components.example_gen import executor  # pylint: disable=import-outside-toplevel
-    from lg_keras.config import BuildConfig  # pylint: disable=import-outside-toplevel
+    # pylint: disable=import-outside-toplevel
+    from components.example_gen import executor
+    from components.example_gen.source_access import SourceAccess
+    from lg_keras.config import BuildConfig
 
     hierarchy = write_grid_folder(os.path.join(base, "grid_folder"))
     cfg = BuildConfig(dataset=f"folder:{os.path.join(base, 'grid_folder')}", hierarchy=hierarchy,
                       noise=NOISE_RATES)
-    executor.run(cfg, {"data_dirs": []}, {"examples": out})
+    executor.run(cfg, SourceAccess(), {"examples": out})
     return out
 
 

@@ -6,6 +6,7 @@ import os
 import sys
 
 from components.entrypoint import run_guarded
+from components.example_gen.source_access import SourceAccess
 from lg_keras.config import NOISE_KINDS, BuildConfig
 from lg_keras.errors import ConfigError
 
@@ -20,6 +21,53 @@ def data_dirs(cli_dirs) -> list[str]:
     if env:
         dirs += [d for d in env.split(os.pathsep) if d]
     return dirs + list(DEFAULT_DATA_DIRS)
+
+
+def add_source_arguments(parser: argparse.ArgumentParser, *, containers: bool = False,
+                         download: bool = True, beam: bool = True,
+                         without_copy: str = "datasets without a local copy are skipped") -> None:
+    """The source-access options, which `source_access_from_args` makes one `SourceAccess`.
+
+    Args:
+        parser: the command's parser.
+        containers: the directories are paths inside a compiled pipeline's containers, passed
+            as given (this machine's $LG_DATA_DIR and default dirs mean nothing there).
+        download: offer --no-download (without it, TFDS may download).
+        beam: offer --beam-args (without it, Beam runs in process).
+        without_copy: what --no-download means for a dataset without a local copy.
+    """
+    where = ("inside the containers (repeatable)" if containers else
+             "(repeatable); searched before $LG_DATA_DIR and /usr/share/datasets, before any "
+             "download")
+    parser.add_argument("--data-dir", action="append", default=[],
+                        help=f"directory holding local dataset copies {where}")
+    parser.add_argument("--tfds-data-dir", default=None,
+                        help="TFDS data_dir, the manual_dir root (its downloads/manual may hold "
+                             "the ImageNet tars)")
+    if download:
+        parser.add_argument("--no-download", action="store_true",
+                            help=f"never download through TFDS; {without_copy}")
+    else:
+        parser.set_defaults(no_download=False)
+    if beam:
+        parser.add_argument("--beam-args", default="",
+                            help="extra Beam options for the dataset builds, e.g. "
+                                 "'--runner=DataflowRunner --project=P --region=R "
+                                 "--temp_location=gs://B/tmp'")
+    else:
+        parser.set_defaults(beam_args="")
+    parser.set_defaults(data_dirs_in_containers=containers)
+
+
+def source_access_from_args(args) -> SourceAccess:
+    """The SourceAccess of parsed `add_source_arguments` options, built once per command.
+
+    Data dirs: --data-dir, then (on this machine) $LG_DATA_DIR and the defaults (`data_dirs`).
+    """
+    dirs = args.data_dir if args.data_dirs_in_containers else data_dirs(args.data_dir)
+    return SourceAccess(data_dirs=tuple(dirs), tfds_data_dir=args.tfds_data_dir or None,
+                        allow_download=not args.no_download,
+                        beam_args=tuple(args.beam_args.split()))
 
 
 def parse_rates(text: str) -> tuple[float, ...]:
@@ -68,17 +116,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-encoding", default="auto", choices=("auto", "raw", "png"),
                         help="auto keeps the source's bytes (raw pixels, original JPEG/PNG); raw "
                              "stores decoded pixels; png re-encodes losslessly")
-    parser.add_argument("--data-dir", action="append", default=[],
-                        help="directory holding local dataset copies (repeatable); searched before "
-                             "$LG_DATA_DIR and /usr/share/datasets, before any download")
-    parser.add_argument("--tfds-data-dir", default=None, help="TFDS data_dir (and manual_dir root)")
-    parser.add_argument("--no-download", action="store_true",
-                        help="never download through TFDS; fail if no local copy is found")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing dataset built from a different config")
-    parser.add_argument("--beam-args", default="",
-                        help="extra Beam pipeline options, e.g. '--runner=DataflowRunner "
-                             "--project=P --region=R --temp_location=gs://B/tmp'")
+    add_source_arguments(parser, without_copy="fail if no local copy is found")
 
 
 def build_config(args) -> BuildConfig:
@@ -97,10 +137,8 @@ def run_from_args(args) -> dict:
     from components.example_gen import executor  # pylint: disable=import-outside-toplevel
     cfg = build_config(args)
     logging.info("Build config: %s", cfg)
-    return executor.run(cfg, {"data_dirs": data_dirs(args.data_dir),
-                              "tfds_data_dir": args.tfds_data_dir},
-                        {"examples": args.out}, beam_args=args.beam_args.split(),
-                        overwrite=args.overwrite, allow_download=not args.no_download)
+    return executor.run(cfg, source_access_from_args(args), {"examples": args.out},
+                        overwrite=args.overwrite)
 
 
 def main(argv=None) -> int:

@@ -1,13 +1,14 @@
 """example_gen: builds TFRecords with fine and coarse labels from a source, with Apache Beam.
 
-`run(cfg, inputs, outputs)` reads `inputs['data_dirs']` (where local copies are looked for) and
-writes the dataset to `outputs['examples']` atomically: the job writes into a private partial
-directory that is renamed into place only when the records and `dataset.json` are complete.
-The workers write the shards (tf.io) and the statistics (Beam's text sink, `WriteJson`); the
-launcher reads the statistics back through Beam's FileSystems and writes `dataset.json`. Nothing
-passes through a worker's own disk, but the launcher creates, counts and renames the partial
-directory with os calls, so the output must be a path that the launcher and every worker see
-(one machine's disk, or a shared file system mounted at the same path).
+`run(cfg, access, outputs)` opens the source as `access` says (a `SourceAccess`: where local
+copies are looked for, TFDS's data dir, whether TFDS may download, the Beam options) and writes
+the dataset to `outputs['examples']` atomically: the job writes into a private partial directory
+that is renamed into place only when the records and `dataset.json` are complete. The workers
+write the shards (tf.io) and the statistics (Beam's text sink, `WriteJson`); the launcher reads
+the statistics back through Beam's FileSystems and writes `dataset.json`. Nothing passes through
+a worker's own disk, but the launcher creates, counts and renames the partial directory with os
+calls, so the output must be a path that the launcher and every worker see (one machine's disk,
+or a shared file system mounted at the same path).
 
 Noisy fine labels (paper Table VII) are one feature per variant of `BuildConfig.noise_variants`
 ('fine_label_noise_0.1' within coarse classes, 'fine_label_noise_launched_0.1' for the authors'
@@ -23,6 +24,7 @@ import json
 import logging
 import os
 import time
+from typing import Sequence
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -30,6 +32,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 import numpy as np
 
 from components.example_gen import transforms
+from components.example_gen.source_access import SourceAccess
 from lg_keras import hierarchy_files, labels, outputs, records, sources
 from lg_keras.config import BuildConfig, config_hash, format_rate, to_dict
 from lg_keras.errors import RunDirError
@@ -39,7 +42,7 @@ from lg_keras.sources.base import SPLITS
 _DEFAULT_SHARDS = {"train": 8, "test": 2}
 
 
-def pipeline_options(beam_args: list[str]) -> PipelineOptions:
+def pipeline_options(beam_args: Sequence[str]) -> PipelineOptions:
     """Beam options: the in-process FnApiRunner unless `beam_args` names another runner.
 
     Beam 2.77's DirectRunner, even when named, first tries to download and start the Prism runner
@@ -99,17 +102,15 @@ def existing_build(out_dir: str) -> dict | None:
         return json.load(f)
 
 
-def run(cfg: BuildConfig, inputs: dict, outputs_: dict, *, beam_args=(), overwrite=False,
-        allow_download=True) -> dict:
+def run(cfg: BuildConfig, access: SourceAccess, outputs_: dict, *, overwrite=False) -> dict:
     """Builds the dataset described by cfg into outputs_['examples'].
 
     Args:
         cfg: the build config.
-        inputs: {'data_dirs': list of directories searched for local copies, 'tfds_data_dir': str|None}.
+        access: where the source is looked for, whether TFDS may download it, and the Beam
+            options (e.g. --runner=DataflowRunner ...).
         outputs_: {'examples': output directory}.
-        beam_args: extra Beam pipeline options (e.g. --runner=DataflowRunner ...).
         overwrite: replace an existing dataset built from a different config.
-        allow_download: let TFDS download when no local copy is found.
 
     Returns:
         The dataset.json content.
@@ -132,20 +133,20 @@ def run(cfg: BuildConfig, inputs: dict, outputs_: dict, *, beam_args=(), overwri
                     "files that are not a finished dataset")
             raise RunDirError(f"Output directory {out_dir!r} already holds {what}. Choose another "
                               f"--out, or pass --overwrite to replace it.")
-        return _build(cfg, inputs, out_dir, beam_args, allow_download)
+        return _build(cfg, access, out_dir)
 
 
-def _build(cfg, inputs, out_dir, beam_args, allow_download):
+def _build(cfg: BuildConfig, access: SourceAccess, out_dir: str) -> dict:
     start = time.time()
     hierarchy = hierarchy_files.load_hierarchy(cfg.hierarchy)
-    source = sources.open_source(cfg.dataset, inputs.get("data_dirs", []),
-                                 allow_download=allow_download,
-                                 tfds_data_dir=inputs.get("tfds_data_dir"),
+    source = sources.open_source(cfg.dataset, access.data_dirs,
+                                 allow_download=access.allow_download,
+                                 tfds_data_dir=access.tfds_data_dir,
                                  test_fraction=cfg.test_fraction, seed=cfg.seed)
     aligned, label_map = _label_map(hierarchy, source.class_names)
     partial = outputs.new_partial_dir(out_dir)
     try:
-        stats = _run_pipeline(cfg, source, label_map, partial, beam_args)
+        stats = _run_pipeline(cfg, source, label_map, partial, access.beam_args)
         meta = _dataset_meta(cfg, source, aligned, stats, time.time() - start)
         meta["shards"] = count_shards(partial, cfg.compression)
         outputs.write_json_atomic(os.path.join(partial, "dataset.json"), meta)

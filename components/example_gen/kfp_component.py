@@ -1,13 +1,15 @@
 """example_gen as a Kubeflow Pipelines v2 component: a BuildConfig in, Output[Dataset] out.
 
-The BuildConfig crosses kfp as one JSON string (`to_dict(cfg)`), decoded and validated here. The
+The BuildConfig crosses kfp as one JSON string (`to_dict(cfg)`), decoded and validated here; the
+`SourceAccess` as four string/bool parameters (`SourceAccess.kfp_arguments`), read back here. The
 image holds this repository installed (`pip install -e .[gpu]`); nothing is installed at run time
 (`install_kfp_package=False`, no `packages_to_install`), so it also runs offline under
 `kfp.local.SubprocessRunner(use_venv=False)`. `beam_args` sends the Beam job elsewhere, e.g.
 '--runner=DataflowRunner --project=P --region=R --temp_location=gs://B/tmp'.
 
     example_gen_op = make_example_gen_component(base_image="REGISTRY/lg-keras:0.1.0")
-    task = example_gen_op(build_json=json.dumps(to_dict(build)), data_dirs_json='["/data"]')
+    task = example_gen_op(build_json=json.dumps(to_dict(build)),
+                          **SourceAccess(data_dirs=("/data",)).kfp_arguments())
 """
 
 from kfp import dsl
@@ -29,17 +31,13 @@ def make_example_gen_component(base_image: str = DEFAULT_BASE_IMAGE):
         import json
 
         from components.example_gen import executor
+        from components.example_gen.source_access import SourceAccess
         from lg_keras.config import BuildConfig, from_dict
-        from lg_keras.errors import ConfigError
 
         cfg = from_dict(BuildConfig, json.loads(build_json))
-        data_dirs = json.loads(data_dirs_json)
-        if not isinstance(data_dirs, list) or not all(isinstance(d, str) for d in data_dirs):
-            raise ConfigError(f"data_dirs_json must be a JSON list of paths; got "
-                              f"{data_dirs_json!r}.")
-        meta = executor.run(cfg, {"data_dirs": data_dirs, "tfds_data_dir": tfds_data_dir or None},
-                            {"examples": examples.path}, beam_args=beam_args.split(),
-                            allow_download=allow_download)
+        access = SourceAccess.from_kfp_arguments(data_dirs_json, tfds_data_dir, beam_args,
+                                                 allow_download)
+        meta = executor.run(cfg, access, {"examples": examples.path})
         examples.metadata["config_hash"] = meta["config_hash"]
         for split in ("train", "test"):
             examples.metadata[f"{split}_examples"] = meta["counts"][split]["total"]

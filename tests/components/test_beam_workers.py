@@ -17,12 +17,13 @@ import tensorflow as tf
 
 from components.cluster import executor as cluster
 from components.example_gen import executor as example_gen
+from components.example_gen.source_access import SourceAccess
 from lg_keras import records
 from lg_keras.config import BuildConfig
 from tests import datagen
 
-WORKER_PROCESSES = ["--runner=FnApiRunner", "--direct_running_mode=multi_processing",
-                    "--direct_num_workers=2"]
+WORKER_PROCESSES = ("--runner=FnApiRunner", "--direct_running_mode=multi_processing",
+                    "--direct_num_workers=2")
 
 # Imported by every Python process started while the environment below is set; acts only in Beam
 # SDK worker processes (the runner gives them CONTROL_API_SERVICE_DESCRIPTOR).
@@ -81,7 +82,7 @@ def in_process(tmp_path_factory):
                       hierarchy=datagen.write_hierarchy(root / "h.yaml", COARSE, name="toy"),
                       noise=(0.5,), seed=2)
     built, clustered = str(root / "built"), str(root / "clustered")
-    example_gen.run(cfg, {"data_dirs": []}, {"examples": built})
+    example_gen.run(cfg, SourceAccess(), {"examples": built})
     cluster.run(CLUSTER, {"examples": built}, {"examples": clustered})
     return cfg, built, clustered
 
@@ -133,8 +134,7 @@ def test_build_with_worker_processes_equals_the_in_process_build(in_process, wor
                                                                  tmp_path):
     cfg, reference, _ = in_process
     out = str(tmp_path / "built")
-    meta = example_gen.run(cfg, {"data_dirs": []}, {"examples": out},
-                           beam_args=WORKER_PROCESSES)
+    meta = example_gen.run(cfg, SourceAccess(beam_args=WORKER_PROCESSES), {"examples": out})
     assert meta["counts"]["train"]["total"] == 40
     _assert_same_dataset(out, reference)
     # Two worker processes ran the job and wrote nothing to their own disks.

@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from components.cluster import executor, kfp_component, transforms
 from components.example_gen import executor as example_gen
+from components.example_gen.source_access import SourceAccess
 from lg_keras import data, dataset_info, records
 from lg_keras.component_configs import ClusterConfig
 from lg_keras.config import BuildConfig, DataConfig
@@ -77,7 +78,7 @@ def source(tmp_path_factory):
     out = str(root / "dataset")
     example_gen.run(BuildConfig(dataset=f"folder:{images}", hierarchy=hierarchy, train_shards=2,
                                 test_shards=1, noise=(0.5,)),
-                    {"data_dirs": []}, {"examples": out})
+                    SourceAccess(), {"examples": out})
     return out
 
 

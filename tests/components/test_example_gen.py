@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from components.example_gen import __main__ as example_gen_main
 from components.example_gen import executor, transforms
+from components.example_gen.source_access import SourceAccess
 from lg_keras import (data, dataset_info, hierarchy_files, inspection, label_variants, records,
                       sources)
 from lg_keras.config import BuildConfig, config_hash
@@ -53,7 +54,7 @@ def built(folder):
     cfg = BuildConfig(dataset=f"folder:{root / 'images'}", hierarchy=yaml_path,
                       noise=(0.3, 1.0), seed=3)
     out = root / "built"
-    executor.run(cfg, {"data_dirs": []}, {"examples": str(out)})
+    executor.run(cfg, SourceAccess(), {"examples": str(out)})
     return cfg, str(out), pixels
 
 
@@ -123,7 +124,7 @@ def launched(folder):
     cfg = BuildConfig(dataset=f"folder:{root / 'images'}", hierarchy=yaml_path, noise=(0.3, 1.0),
                       noise_kind="launched", seed=3, max_train_per_class=25)
     out = root / "launched"
-    executor.run(cfg, {"data_dirs": []}, {"examples": str(out)})
+    executor.run(cfg, SourceAccess(), {"examples": str(out)})
     return cfg, str(out)
 
 
@@ -185,7 +186,7 @@ def test_launched_build_does_not_depend_on_chunking(launched, folder, tmp_path, 
     monkeypatch.setattr(transforms, "CHUNK_SIZE", 7)
     source = sources.open_source(cfg.dataset, [])
     assert {len(chunk) for _, _, chunk in transforms.read_chunks("train", source)} == {7, 5}
-    executor.run(cfg, {"data_dirs": []}, {"examples": str(tmp_path / "chunked")})
+    executor.run(cfg, SourceAccess(), {"examples": str(tmp_path / "chunked")})
     _, recs = read_records(out)
     _, chunked = read_records(str(tmp_path / "chunked"))
     assert chunked == recs
@@ -283,6 +284,60 @@ def test_cli_noise_kind_reaches_the_build_config():
     assert "within_coarse" in err.getvalue() and "launched" in err.getvalue()
 
 
+def test_cli_source_flags_make_one_source_access(monkeypatch):
+    monkeypatch.setenv("LG_DATA_DIR", os.pathsep.join(["/env/a", "", "/env/b"]))
+    access = example_gen_main.source_access_from_args(_parse_build_args(
+        ["--data-dir", "/x", "--data-dir", "/y", "--tfds-data-dir", "/tfds", "--no-download",
+         "--beam-args", "--runner=DataflowRunner  --project=P"]))
+    assert access == SourceAccess(
+        data_dirs=("/x", "/y", "/env/a", "/env/b", *example_gen_main.DEFAULT_DATA_DIRS),
+        tfds_data_dir="/tfds", allow_download=False,
+        beam_args=("--runner=DataflowRunner", "--project=P"))
+    monkeypatch.delenv("LG_DATA_DIR")
+    # '' and an absent --tfds-data-dir both mean TFDS's default: one value, None.
+    for argv in ([], ["--tfds-data-dir", ""]):
+        assert example_gen_main.source_access_from_args(_parse_build_args(argv)) == SourceAccess(
+            data_dirs=example_gen_main.DEFAULT_DATA_DIRS)
+
+
+def test_container_source_flags_take_the_dirs_as_given(monkeypatch):
+    """A compiled pipeline's dirs are the containers' paths: no $LG_DATA_DIR, no defaults."""
+    monkeypatch.setenv("LG_DATA_DIR", "/here")
+    parser = argparse.ArgumentParser()
+    example_gen_main.add_source_arguments(parser, containers=True, download=False)
+    access = example_gen_main.source_access_from_args(
+        parser.parse_args(["--data-dir", "/data", "--beam-args=--runner=R"]))
+    assert access == SourceAccess(data_dirs=("/data",), beam_args=("--runner=R",))
+    with pytest.raises(SystemExit), contextlib.redirect_stderr(io.StringIO()):
+        parser.parse_args(["--no-download"])
+
+
+def test_source_access_crosses_kfp_as_the_component_parameters():
+    access = SourceAccess(data_dirs=("/data", "/more"), tfds_data_dir="/tfds",
+                          allow_download=False, beam_args=("--runner=R", "--project=P"))
+    params = access.kfp_arguments()
+    assert params == {"data_dirs_json": '["/data", "/more"]', "tfds_data_dir": "/tfds",
+                      "beam_args": "--runner=R --project=P", "allow_download": False}
+    assert SourceAccess.from_kfp_arguments(**params) == access
+    # The defaults are the component's parameter defaults (kfp_component.example_gen).
+    assert SourceAccess().kfp_arguments() == {"data_dirs_json": "[]", "tfds_data_dir": "",
+                                              "beam_args": "", "allow_download": True}
+    for bad in ('"/data"', "[1]", "{not json"):
+        with pytest.raises(ConfigError, match="data_dirs_json must be a JSON list of paths"):
+            SourceAccess.from_kfp_arguments(bad, "", "", True)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"data_dirs": ["/data"]}, "data_dirs must be a tuple of strings; got \\['/data'\\]"),
+    ({"beam_args": "--runner=R"}, "beam_args must be a tuple of strings"),
+    ({"tfds_data_dir": ""}, "tfds_data_dir must be a non-empty path or None"),
+    ({"allow_download": "no"}, "allow_download must be a bool; got 'no'"),
+])
+def test_source_access_rejects_loose_types(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        SourceAccess(**kwargs)
+
+
 def test_fractions_are_balanced_and_nested(built):
     _, out, _ = built
     info = dataset_info.load_dataset_info(out)
@@ -305,11 +360,11 @@ def test_fractions_are_balanced_and_nested(built):
 def test_rebuild_same_config_is_skipped_and_different_config_refused(built, folder):
     cfg, out, _ = built
     before = os.path.getmtime(os.path.join(out, "dataset.json"))
-    executor.run(cfg, {"data_dirs": []}, {"examples": out})
+    executor.run(cfg, SourceAccess(), {"examples": out})
     assert os.path.getmtime(os.path.join(out, "dataset.json")) == before
     with pytest.raises(RunDirError, match="different config"):
         executor.run(BuildConfig(dataset=cfg.dataset, hierarchy=cfg.hierarchy, seed=9),
-                     {"data_dirs": []}, {"examples": out})
+                     SourceAccess(), {"examples": out})
 
 
 def test_failed_build_leaves_nothing(folder, tmp_path):
@@ -320,7 +375,7 @@ def test_failed_build_leaves_nothing(folder, tmp_path):
     out = tmp_path / "out"
     with pytest.raises(Exception, match="0001.png"):
         executor.run(BuildConfig(dataset=f"folder:{images}", hierarchy=yaml_path),
-                     {"data_dirs": []}, {"examples": str(out)})
+                     SourceAccess(), {"examples": str(out)})
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("out")] == []
 
@@ -331,7 +386,7 @@ def test_subset_hierarchy_drops_classes_and_max_per_class(folder, tmp_path):
     out = tmp_path / "sub"
     executor.run(BuildConfig(dataset=f"folder:{root / 'images'}", hierarchy=yaml_path,
                              max_train_per_class=7, max_test_per_class=2),
-                 {"data_dirs": []}, {"examples": str(out)})
+                 SourceAccess(), {"examples": str(out)})
     info, recs = read_records(out)
     assert info.fine_names == ["dog", "ant", "fox"] or sorted(info.fine_names) == ["ant", "dog", "fox"]
     assert info.meta["counts"]["train"]["total"] == 21 and info.meta["counts"]["test"]["total"] == 6
@@ -343,7 +398,7 @@ def test_hierarchy_that_does_not_fit_the_dataset(folder, tmp_path):
     yaml_path = datagen.write_hierarchy(tmp_path / "bad.yaml", {"a": ["ant"], "b": ["zebra"]})
     with pytest.raises(HierarchyError, match="zebra"):
         executor.run(BuildConfig(dataset=f"folder:{root / 'images'}", hierarchy=yaml_path),
-                     {"data_dirs": []}, {"examples": str(tmp_path / "o")})
+                     SourceAccess(), {"examples": str(tmp_path / "o")})
     assert not (tmp_path / "o").exists()
 
 
@@ -354,7 +409,7 @@ def test_varied_size_jpeg_synset_folder_gzip(tmp_path):
     yaml_path = datagen.write_hierarchy(tmp_path / "dc.yaml", {"dog": synsets[:2], "cat": synsets[2:]})
     out = tmp_path / "out"
     executor.run(BuildConfig(dataset=f"folder:{tmp_path / 'imagenet'}", hierarchy=yaml_path,
-                             compression="gzip"), {"data_dirs": []}, {"examples": str(out)})
+                             compression="gzip"), SourceAccess(), {"examples": str(out)})
     info, recs = read_records(out)
     assert info.fixed_size is None and info.compression == "GZIP"
     shapes = {(f[records.HEIGHT], f[records.WIDTH]) for f in recs.values()}
@@ -426,8 +481,8 @@ def test_real_sources_subset_builds(shared_data_dir, tmp_path, dataset, hierarch
     meta = executor.run(
         BuildConfig(dataset=dataset, hierarchy=hierarchy, noise=(0.1,),
                     max_train_per_class=per_class, max_test_per_class=per_class),
-        {"data_dirs": [shared_data_dir, "/usr/share/datasets"]}, {"examples": str(out)},
-        allow_download=False)
+        SourceAccess(data_dirs=(shared_data_dir, "/usr/share/datasets"), allow_download=False),
+        {"examples": str(out)})
     assert meta["counts"]["train"]["total"] == per_class * fine
     assert len(meta["hierarchy"]["coarse_names"]) == coarse
     info, recs = read_records(out)
@@ -447,8 +502,9 @@ def test_real_full_builds(shared_data_dir, tmp_path, dataset, hierarchy, train, 
     require_copy(dataset)
     out = tmp_path / "full"
     meta = executor.run(BuildConfig(dataset=dataset, hierarchy=hierarchy, noise=(0.1,)),
-                        {"data_dirs": [shared_data_dir, "/usr/share/datasets"]},
-                        {"examples": str(out)}, allow_download=False)
+                        SourceAccess(data_dirs=(shared_data_dir, "/usr/share/datasets"),
+                                     allow_download=False),
+                        {"examples": str(out)})
     assert meta["counts"]["train"]["total"] == train and meta["counts"]["test"]["total"] == test
     for split, n in zip(("train", "test"), per_fine):
         assert set(meta["counts"][split]["fine"].values()) == {n}
@@ -465,7 +521,7 @@ def test_folder_without_test_split_builds_a_recorded_held_out_split(tmp_path):
     yaml_path = datagen.write_hierarchy(tmp_path / "h.yaml", {"a": CLASSES[:2], "b": CLASSES[2:4]})
     cfg = BuildConfig(dataset=f"folder:{tmp_path / 'flat'}", hierarchy=yaml_path, seed=2,
                       test_fraction=0.2)
-    meta = executor.run(cfg, {"data_dirs": []}, {"examples": str(tmp_path / "built")})
+    meta = executor.run(cfg, SourceAccess(), {"examples": str(tmp_path / "built")})
     assert meta["counts"]["test"]["fine"] == dict.fromkeys(CLASSES[:4], 2)
     assert meta["counts"]["train"]["fine"] == dict.fromkeys(CLASSES[:4], 8)
     assert meta["build"]["test_fraction"] == 0.2

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from components.example_gen import executor
+from components.example_gen.source_access import SourceAccess
 from lg_keras import data, dataset_info, label_variants
 from lg_keras.config import BuildConfig, DataConfig
 from lg_keras.errors import ConfigError
@@ -19,7 +20,7 @@ def info(tmp_path_factory):
     datagen.write_image_folder(root / "img", CLASSES, 20, 6, size=(8, 8))
     yaml_path = datagen.write_hierarchy(root / "h.yaml", {"a": ["a0", "a1"], "b": ["b0", "b1"]})
     executor.run(BuildConfig(dataset=f"folder:{root / 'img'}", hierarchy=yaml_path, noise=(0.5,)),
-                 {"data_dirs": []}, {"examples": str(root / "ds")})
+                 SourceAccess(), {"examples": str(root / "ds")})
     return dataset_info.load_dataset_info(str(root / "ds"))
 
 
@@ -106,7 +107,7 @@ def test_resized_crop_for_variable_sizes(tmp_path):
                                fmt="jpeg")
     yaml_path = datagen.write_hierarchy(tmp_path / "h.yaml", {"x": ["n1"], "y": ["n2"]})
     executor.run(BuildConfig(dataset=f"folder:{tmp_path / 'img'}", hierarchy=yaml_path),
-                 {"data_dirs": []}, {"examples": str(tmp_path / "ds")})
+                 SourceAccess(), {"examples": str(tmp_path / "ds")})
     info = dataset_info.load_dataset_info(str(tmp_path / "ds"))
     with pytest.raises(ConfigError, match="image_size"):
         data.input_shape(info, DataConfig())
@@ -123,7 +124,7 @@ def test_grey_images_resized_to_model_input(tmp_path):
     yaml_path = datagen.write_hierarchy(tmp_path / "h.yaml", {"x": ["p"], "y": ["q"]})
     executor.run(BuildConfig(dataset=f"folder:{tmp_path / 'img'}", hierarchy=yaml_path,
                              image_encoding="raw"),
-                 {"data_dirs": []}, {"examples": str(tmp_path / "ds")})
+                 SourceAccess(), {"examples": str(tmp_path / "ds")})
     info = dataset_info.load_dataset_info(str(tmp_path / "ds"))
     assert info.channels == 1
     cfg = DataConfig(image_size=32, batch_size=8)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from components.example_gen.source_access import SourceAccess
 from lg_keras import data, evaluate, hierarchy_files, label_variants, metrics, records
 from lg_keras.config import DataConfig
 from lg_keras.dataset_info import load_dataset_info
@@ -219,7 +220,7 @@ def test_a_launched_noise_run_reports_acr_on_clean_test_labels_only(tiny_runs, t
     example_gen.run(BuildConfig(dataset=f"folder:{images}",
                                 hierarchy=write_hierarchy(str(tmp_path / "h.yaml")),
                                 noise=(NOISE_RATE,), noise_kind="launched"),
-                    {"data_dirs": []}, {"examples": out})
+                    SourceAccess(), {"examples": out})
     info = load_dataset_info(out)
     view = f"fine_noise_launched_{NOISE_RATE:g}"
     assert view in info.label_views()

@@ -5,6 +5,7 @@ eager import of Beam (`WARNING:root:apitools not found ...`) or TensorFlow (its 
 lines) shows up on stderr.
 """
 
+import math
 import os
 import re
 import subprocess
@@ -12,6 +13,10 @@ import sys
 
 import pytest
 
+from components.example_gen.__main__ import DEFAULT_DATA_DIRS, source_access_from_args
+from components.example_gen.source_access import SourceAccess
+from lg_keras.errors import ConfigError
+from pipelines import cli, reproduce
 from tests.components import report_fixtures as rf
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -59,3 +64,44 @@ def test_report_prints_the_path_and_only_its_own_log_lines(runs_dir):
     assert done.stdout == os.path.join(runs_dir, "report.md") + "\n"
     lines = done.stderr.splitlines()
     assert lines and all(INFO_LINE.match(line) for line in lines), done.stderr
+
+
+SOURCE_FLAGS = ["--data-dir", "/d", "--tfds-data-dir", "/t", "--no-download",
+                "--beam-args=--runner=R --project=P"]
+
+
+def test_every_command_makes_the_same_source_access(monkeypatch):
+    monkeypatch.delenv("LG_DATA_DIR", raising=False)
+    parser = cli.build_parser()
+    local = SourceAccess(data_dirs=("/d", *DEFAULT_DATA_DIRS), tfds_data_dir="/t",
+                         allow_download=False, beam_args=("--runner=R", "--project=P"))
+    for command in (["reproduce"], ["study", "--dataset", "cifar10", "--hierarchy", "cifar10"],
+                    ["data", "build", "--dataset", "cifar10", "--hierarchy", "cifar10",
+                     "--out", "o"]):
+        assert source_access_from_args(parser.parse_args(command + SOURCE_FLAGS)) == local
+    # run-local has no --beam-args; compile has no --no-download and takes the containers' paths.
+    assert source_access_from_args(parser.parse_args(
+        ["pipeline", "run-local", "--pipeline-root", "r"] + SOURCE_FLAGS[:5])) == \
+        SourceAccess(data_dirs=local.data_dirs, tfds_data_dir="/t", allow_download=False)
+    assert source_access_from_args(parser.parse_args(
+        ["pipeline", "compile", *SOURCE_FLAGS[:4], SOURCE_FLAGS[5]])) == SourceAccess(
+            data_dirs=("/d",), tfds_data_dir="/t", beam_args=local.beam_args)
+
+
+@pytest.mark.parametrize("argv,budget_seconds", [
+    ([], 10 * 3600.0),  # the cpu profile's own budget
+    (["--budget-hours", "2.5"], 2.5 * 3600),
+    (["--budget-hours", "inf"], math.inf),
+])
+def test_reproduce_budget_flag(argv, budget_seconds):
+    args = cli.build_parser().parse_args(["reproduce", "--profile", "cpu", "--only", "table1",
+                                          *argv])
+    assert reproduce.plan_from_args(args, SourceAccess()).budget_seconds == budget_seconds
+
+
+@pytest.mark.parametrize("hours", ["-1", "0", "nan"])
+def test_reproduce_rejects_a_budget_that_is_not_positive(hours):
+    """-1 is an ordinary number, not a code for the profile's budget."""
+    args = cli.build_parser().parse_args(["reproduce", "--budget-hours", hours])
+    with pytest.raises(ConfigError, match=f"--budget-hours must be > 0; got {float(hours)}"):
+        reproduce.plan_from_args(args, SourceAccess())

@@ -16,6 +16,7 @@ import pytest
 import tensorflow as tf
 
 from components.example_gen import executor as example_gen
+from components.example_gen.source_access import SourceAccess
 from lg_keras import data, machine, schedules, train
 from lg_keras.config import BuildConfig, ExperimentConfig
 from lg_keras.dataset_info import load_dataset_info
@@ -154,7 +155,7 @@ def _build(root, size, per_class, classes=4):
                                         {"a": names[:classes // 2], "b": names[classes // 2:]})
     out = os.path.join(root, "dataset")
     example_gen.run(BuildConfig(dataset=f"folder:{os.path.join(root, 'images')}",
-                                hierarchy=hierarchy), {"data_dirs": []}, {"examples": out})
+                                hierarchy=hierarchy), SourceAccess(), {"examples": out})
     return out
 
 

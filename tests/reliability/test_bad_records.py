@@ -15,6 +15,7 @@ import struct
 import pytest
 
 from components.example_gen import executor as example_gen
+from components.example_gen.source_access import SourceAccess
 from lg_keras import data, records
 from lg_keras.config import BuildConfig
 from lg_keras.dataset_info import load_dataset_info
@@ -34,7 +35,7 @@ def gzip_dataset(tmp_path_factory):
     out = str(base / "dataset")
     example_gen.run(BuildConfig(dataset=f"folder:{base / 'images'}", hierarchy=hierarchy,
                                 compression="gzip", train_shards=3, test_shards=3),
-                    {"data_dirs": []}, {"examples": out})
+                    SourceAccess(), {"examples": out})
     return out
 
 
