@@ -1,4 +1,4 @@
-"""The configs of the evaluator, cluster and reporter components: frozen, self-validating dataclasses.
+"""The evaluator, cluster and reporter components' configs: frozen, self-validating dataclasses.
 
 They sit beside the experiment configs of `lg_keras.config` and are built the same way: from a
 dict or its JSON string with `config.parse_config` (which calls `config.from_dict`), at the

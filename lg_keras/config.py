@@ -5,6 +5,10 @@ nests `DataConfig`, `ModelConfig` and `TrainConfig` for one training run. Each v
 `__post_init__` and raises `ConfigError` naming the field, the rule and the value. Entry points build
 a config once (from flags or `--set a.b=value` overrides), log it and write it to `config.json`
 beside the results.
+
+The components' own configs (evaluator, cluster, reporter) live in `lg_keras.component_configs`
+and are built by the same `from_dict` (`parse_config` also takes their kfp JSON string).
+`config_hash` is `lg_keras.fingerprints.fingerprint` of the hashed fields.
 """
 
 import dataclasses

@@ -1,5 +1,5 @@
-"""The evaluator, cluster and reporter configs: defaults, `parse_config`/`from_dict`, and errors that
-name the field, the rule and the value."""
+"""The evaluator, cluster and reporter configs: defaults, `parse_config`/`from_dict`, and errors
+that name the field, the rule and the value."""
 
 import dataclasses
 import json
