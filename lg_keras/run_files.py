@@ -84,7 +84,7 @@ def read_json(path: str, default=None):
     try:
         return load_json(path) if os.path.exists(path) else default
     except RunDirError as e:
-        logging.warning("%s Treating it as missing.", e)
+        logging.warning("Cannot read %s (%s); treating it as missing.", path, e.__cause__)
         return default
 
 
