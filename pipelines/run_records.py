@@ -5,9 +5,10 @@ metrics.json, its figures) plus its weights (checkpoint/, model.keras) and Tenso
 records are a few hundred kilobytes where the weights are megabytes, and they hold every number the
 report uses. So:
 
-- `lg records save RUNS_DIR DEST` copies plan.json, the report (md, html, tables, figures), each
+- `lg records save RUNS_DIR DEST` copies plan.json, the report (md, tables, figures), each
   build's dataset.json and each run's records into DEST, same layout: small enough for git
-  (`results/cpu` in this repository), and `lg report DEST` rebuilds the report from it.
+  (`results/cpu` in this repository), and `lg report DEST` rebuilds the report, its HTML
+  rendering included, from it.
 - `lg records restore SRC RUNS_DIR` copies them back without overwriting anything, builds'
   dataset.json aside (a build is rebuilt when a run needs it). `lg reproduce`
   then keeps a restored run whose records match its plan entry (`restored_metrics`) as finished,
@@ -25,8 +26,9 @@ from lg_keras import run_files
 from lg_keras.config import ExperimentConfig, from_dict, to_dict
 from lg_keras.errors import ConfigError, RunDirError
 
-# File kinds that are records; everything else (TFRecords, weights, event files) stays behind.
-RECORD_SUFFIXES = (".json", ".md", ".html", ".csv", ".png")
+# File kinds that are records; everything else (TFRecords, weights, event files, and report.html,
+# a rendering of report.md with its figures inlined that `lg report` writes again) stays behind.
+RECORD_SUFFIXES = (".json", ".md", ".csv", ".png")
 
 
 def _finished_run(directory: str, files) -> bool:

@@ -131,7 +131,9 @@ def test_saved_records_rebuild_the_report_and_restored_runs_are_not_trained_agai
                         "dataset.json") in files
     assert not [f for f in files if f.endswith((".keras", ".tfrecord")) or "checkpoint" in f
                 or f.startswith(os.path.join(run_rel, "logs"))]
+    assert not [f for f in files if f.endswith(".html")]  # a rendering: `lg report` writes it
     assert cli.main(["report", saved]) == 0 and os.path.isfile(os.path.join(saved, "report.md"))
+    assert os.path.isfile(os.path.join(saved, "report.html"))
     rows = load_runs(saved)  # what the report is rebuilt from: the records alone
     (done,) = rows[rows["status"] == "done"].itertuples()
     with open(os.path.join(runs_dir, run_rel, "metrics.json")) as f:
