@@ -379,7 +379,7 @@ def independent_run_count(profile_name: str, imagenet_available: bool = False) -
     for name in registry.experiment_names():
         exp = registry.get_experiment(name, profile)
         count += len({_merge_key(r) for r in exp.runs
-                      if _available(r, imagenet_available, None) is None})
+                      if _unavailable(r, imagenet_available) is None})
     return count
 
 
