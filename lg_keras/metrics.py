@@ -18,7 +18,19 @@ from lg_keras.errors import HierarchyError
 ORIENTATIONS = ("code", "paper_equation")
 
 
-def _as_labels(labels, name: str) -> np.ndarray:
+def as_labels(labels, name: str) -> np.ndarray:
+    """One value per example as a 1-D array: shape (n,) or (n, 1) -> (n,).
+
+    Args:
+        labels: per-example values (class ids, or correctness flags for `lg_keras.statistics`).
+        name: the argument's name, for the error message.
+
+    Returns:
+        The values as an array of shape (n,).
+
+    Raises:
+        ValueError: for any other shape.
+    """
     array = np.asarray(labels)
     if array.ndim == 2 and array.shape[1] == 1:
         array = array[:, 0]
@@ -112,9 +124,19 @@ def accuracy(logits, labels) -> float:
     Raises:
         ValueError: on bad shapes or n == 0.
     """
-    logits, labels = _as_logits(logits, "logits"), _as_labels(labels, "labels")
+    logits, labels = _as_logits(logits, "logits"), as_labels(labels, "labels")
     _check_same_length(logits, "logits", labels, "labels")
     return float(np.mean(predicted_classes(logits) == labels))
+
+
+def _fine_logits_and_coarse_labels(fine_logits, coarse_labels, fine_to_coarse):
+    """The checked arrays of a coarse-accuracy call: (fine_logits, coarse_labels, mapping)."""
+    fine_logits = _as_logits(fine_logits, "fine_logits")
+    coarse_labels = as_labels(coarse_labels, "coarse_labels")
+    mapping = as_fine_to_coarse(fine_to_coarse)
+    _check_same_length(fine_logits, "fine_logits", coarse_labels, "coarse_labels")
+    _check_same_length(fine_logits.T, "fine_logits columns", mapping, "fine_to_coarse")
+    return fine_logits, coarse_labels, mapping
 
 
 def coarse_accuracy(fine_logits, coarse_labels, fine_to_coarse) -> float:
@@ -134,11 +156,8 @@ def coarse_accuracy(fine_logits, coarse_labels, fine_to_coarse) -> float:
     Raises:
         ValueError: on bad shapes, n == 0 or a fine_to_coarse of the wrong length.
     """
-    fine_logits = _as_logits(fine_logits, "fine_logits")
-    coarse_labels = _as_labels(coarse_labels, "coarse_labels")
-    mapping = as_fine_to_coarse(fine_to_coarse)
-    _check_same_length(fine_logits, "fine_logits", coarse_labels, "coarse_labels")
-    _check_same_length(fine_logits.T, "fine_logits columns", mapping, "fine_to_coarse")
+    fine_logits, coarse_labels, mapping = _fine_logits_and_coarse_labels(
+        fine_logits, coarse_labels, fine_to_coarse)
     return float(np.mean(mapping[predicted_classes(fine_logits)] == coarse_labels))
 
 
@@ -162,11 +181,9 @@ def coarse_accuracy_from_prob_sum(fine_logits, coarse_labels, fine_to_coarse) ->
     Raises:
         ValueError: on bad shapes, n == 0 or a fine_to_coarse of the wrong length.
     """
-    fine_logits = _as_logits(fine_logits, "fine_logits").astype(np.float64)
-    coarse_labels = _as_labels(coarse_labels, "coarse_labels")
-    mapping = as_fine_to_coarse(fine_to_coarse)
-    _check_same_length(fine_logits, "fine_logits", coarse_labels, "coarse_labels")
-    _check_same_length(fine_logits.T, "fine_logits columns", mapping, "fine_to_coarse")
+    fine_logits, coarse_labels, mapping = _fine_logits_and_coarse_labels(
+        fine_logits, coarse_labels, fine_to_coarse)
+    fine_logits = fine_logits.astype(np.float64)
     shifted = np.exp(fine_logits - fine_logits.max(axis=1, keepdims=True))
     probs = shifted / shifted.sum(axis=1, keepdims=True)
     coarse_probs = probs @ np.eye(mapping.max() + 1)[mapping]
@@ -187,7 +204,7 @@ def confusion_matrix(labels, predictions, num_classes) -> np.ndarray:
     Raises:
         ValueError: on bad shapes or a class outside [0, num_classes).
     """
-    labels, predictions = _as_labels(labels, "labels"), _as_labels(predictions, "predictions")
+    labels, predictions = as_labels(labels, "labels"), as_labels(predictions, "predictions")
     _check_same_length(labels, "labels", predictions, "predictions")
     for name, values in (("labels", labels), ("predictions", predictions)):
         if values.size and (not np.issubdtype(values.dtype, np.integer) or values.min() < 0

@@ -25,6 +25,8 @@ import warnings
 import numpy as np
 from scipy import stats
 
+from lg_keras import metrics
+
 # McNemar: below this many discordant pairs the exact binomial test is used, above it the
 # chi-square approximation with continuity correction (a common rule of thumb).
 MCNEMAR_EXACT_BELOW = 25
@@ -210,11 +212,7 @@ def seeds_for_equivalence_power(margin: float, sd: float, confidence: float = 0.
 # --------------------------------------------------------------------------- McNemar
 
 def _correctness(values, name: str) -> np.ndarray:
-    array = np.asarray(values)
-    if array.ndim == 2 and array.shape[1] == 1:
-        array = array[:, 0]
-    if array.ndim != 1:
-        raise ValueError(f"{name} must have shape (n,) or (n, 1); got shape {np.shape(values)}.")
+    array = metrics.as_labels(values, name)
     if not np.isin(array, (0, 1)).all():
         raise ValueError(f"{name} must hold booleans or 0/1; got values {np.unique(array)[:10]}.")
     return array.astype(bool)
