@@ -118,13 +118,25 @@ class _CifarBinarySource:
     """Shared reading of CIFAR binary records; subclasses name the files and check the labels."""
 
     name: str
+    class_names: tuple[str, ...]
     _split_files: dict[str, tuple[str, ...]]
     _label_bytes: int
+    # Attribute -> (label-names file, the official names it must list), read in this order.
+    _names_files: dict[str, tuple[str, tuple[str, ...]]]
 
-    def __init__(self, path: str, names_files: Sequence[str]):
+    def __init__(self, path: str):
+        """Finds the release files and checks their sizes and the label names.
+
+        Args:
+            path: a folder holding the files, or the .tar.gz (files under any one folder).
+
+        Raises:
+            DataError: a file is missing, truncated, or the names are not the official ones.
+        """
         record_files = [f for split in SPLITS for f in self._split_files[split]]
+        names_files = [filename for filename, _ in self._names_files.values()]
         self.path = path
-        self._files = _ReleaseFiles(path, record_files + list(names_files))
+        self._files = _ReleaseFiles(path, record_files + names_files)
         record_size = self._label_bytes + _PIXELS
         for filename in record_files:
             size = self._files.size(filename)
@@ -134,6 +146,8 @@ class _CifarBinarySource:
                     f"the {record_size}-byte record; the file is truncated or not a {self.name} "
                     "binary file. Re-download the binary release."
                 )
+        for attribute, (filename, official) in self._names_files.items():
+            setattr(self, attribute, self._files.read_names(filename, official))
 
     def describe(self) -> dict:
         """Returns where the data comes from, for dataset.json."""
@@ -201,18 +215,7 @@ class Cifar10Source(_CifarBinarySource):
         "test": ("test_batch.bin",),
     }
     _label_bytes = 1
-
-    def __init__(self, path: str):
-        """Finds the release files and checks their sizes and the class names.
-
-        Args:
-            path: a folder holding the files, or the .tar.gz (files under any one folder).
-
-        Raises:
-            DataError: a file is missing, truncated, or the names are not the official ones.
-        """
-        super().__init__(path, ["batches.meta.txt"])
-        self.class_names = self._files.read_names("batches.meta.txt", CIFAR10_CLASS_NAMES)
+    _names_files = {"class_names": ("batches.meta.txt", CIFAR10_CLASS_NAMES)}
 
     def _check_labels(self, header: np.ndarray, filename: str) -> np.ndarray:
         labels = header[:, 0]
@@ -239,22 +242,11 @@ class Cifar100Source(_CifarBinarySource):
     name = "cifar100"
     _split_files = {"train": ("train.bin",), "test": ("test.bin",)}
     _label_bytes = 2
-
-    def __init__(self, path: str):
-        """Finds the release files and checks their sizes and the label names.
-
-        Args:
-            path: a folder holding the files, or the .tar.gz (files under any one folder).
-
-        Raises:
-            DataError: a file is missing, truncated, or the names are not the official ones.
-        """
-        super().__init__(path, ["fine_label_names.txt", "coarse_label_names.txt"])
-        self.class_names = self._files.read_names("fine_label_names.txt", CIFAR100_FINE_NAMES)
-        self.coarse_label_names = self._files.read_names(
-            "coarse_label_names.txt", CIFAR100_COARSE_NAMES
-        )
-        self.official_fine_to_coarse = CIFAR100_FINE_TO_COARSE
+    _names_files = {
+        "class_names": ("fine_label_names.txt", CIFAR100_FINE_NAMES),
+        "coarse_label_names": ("coarse_label_names.txt", CIFAR100_COARSE_NAMES),
+    }
+    official_fine_to_coarse = CIFAR100_FINE_TO_COARSE
 
     def _check_labels(self, header: np.ndarray, filename: str) -> np.ndarray:
         coarse, fine = header[:, 0], header[:, 1]
