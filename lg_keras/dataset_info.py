@@ -9,10 +9,11 @@ import numpy as np
 from lg_keras import records
 from lg_keras.config import cluster_label_view, noise_label_view, parse_label_view
 from lg_keras.errors import DataError
+from lg_keras.labels import ClassCounts
 
 
 @dataclasses.dataclass(frozen=True)
-class DatasetInfo:
+class DatasetInfo(ClassCounts):
     """The parsed `dataset.json` of a built dataset directory.
 
     Attributes:
@@ -34,14 +35,6 @@ class DatasetInfo:
     @property
     def fine_to_coarse(self) -> np.ndarray:
         return np.asarray(self.meta["hierarchy"]["fine_to_coarse"], np.int64)
-
-    @property
-    def num_fine_classes(self) -> int:
-        return len(self.fine_names)
-
-    @property
-    def num_coarse_classes(self) -> int:
-        return len(self.coarse_names)
 
     @property
     def channels(self) -> int:

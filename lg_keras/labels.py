@@ -22,8 +22,23 @@ _DICT_KEYS = ("name", "dataset", "description", "coarse_names", "fine_names", "f
               "display_names", "fine_indices")
 
 
+class ClassCounts:
+    """`num_fine_classes` and `num_coarse_classes` of a class with `fine_names` and `coarse_names`
+    (a Hierarchy, a built dataset's DatasetInfo)."""
+
+    @property
+    def num_fine_classes(self) -> int:
+        """Number of fine classes."""
+        return len(self.fine_names)
+
+    @property
+    def num_coarse_classes(self) -> int:
+        """Number of coarse classes."""
+        return len(self.coarse_names)
+
+
 @dataclasses.dataclass(frozen=True)
-class Hierarchy:
+class Hierarchy(ClassCounts):
     """A two-level label hierarchy: every fine class belongs to exactly one coarse class.
 
     Attributes:
@@ -61,16 +76,6 @@ class Hierarchy:
         # Plain ints, so to_dict() is JSON-ready even when numpy integers were passed in.
         object.__setattr__(self, "fine_to_coarse", tuple(int(c) for c in self.fine_to_coarse))
         object.__setattr__(self, "fine_indices", tuple(int(i) for i in self.fine_indices))
-
-    @property
-    def num_fine_classes(self) -> int:
-        """Number of fine classes."""
-        return len(self.fine_names)
-
-    @property
-    def num_coarse_classes(self) -> int:
-        """Number of coarse classes."""
-        return len(self.coarse_names)
 
     def fine_to_coarse_array(self) -> np.ndarray:
         """Returns the fine -> coarse map as an int32 array of shape [num_fine_classes]."""
