@@ -26,6 +26,27 @@ def _grid(count: int, width: float = 4.0, height: float = 3.2):
     return fig, axes
 
 
+def _finish_grid(fig, axes, titles, xlabel: str, path: str) -> None:
+    """Titles, labels and legends the panels of a coarse-accuracy grid and writes the PNG.
+
+    Args:
+        fig, axes: from `_grid`, the curves already drawn.
+        titles: one per panel drawn (none: the grid says there are no finished runs yet).
+        xlabel: the x axis label of every panel.
+        path: the PNG to write.
+    """
+    for ax, title in zip(axes, titles):
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("coarse accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    if not titles:
+        axes[0].text(0.5, 0.5, "no finished runs yet", ha="center", va="center")
+    fig.tight_layout()
+    fig.savefig(path)
+
+
 def _error(frame: pd.DataFrame, prefix: str):
     """Asymmetric error bars (or None when no point has an interval)."""
     low, high, mean = frame[f"{prefix}_low"], frame[f"{prefix}_high"], frame[f"{prefix}_mean"]
@@ -55,15 +76,7 @@ def plot_fraction_curves(points: pd.DataFrame, path: str) -> None:
                                 yerr=_error(group, prefix), color=colour, linestyle=style,
                                 marker="o", markersize=3, capsize=2,
                                 label=f"{labels} {prefix}")
-        ax.set_title(name, fontsize=10)
-        ax.set_xlabel("training data (%)")
-        ax.set_ylabel("coarse accuracy (%)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    if not names:
-        axes[0].text(0.5, 0.5, "no finished runs yet", ha="center", va="center")
-    fig.tight_layout()
-    fig.savefig(path)
+    _finish_grid(fig, axes, names, "training data (%)", path)
 
 
 def plot_training_curves(curves: dict, path: str) -> None:
@@ -83,15 +96,7 @@ def plot_training_curves(curves: dict, path: str) -> None:
             if frame["test"].notna().any():
                 ax.plot(frame["epoch"], frame["test"], color=colour, linestyle="-",
                         label=f"{labels} test")
-        ax.set_title(name, fontsize=10)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("coarse accuracy (%)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    if not curves:
-        axes[0].text(0.5, 0.5, "no finished runs yet", ha="center", va="center")
-    fig.tight_layout()
-    fig.savefig(path)
+    _finish_grid(fig, axes, list(curves), "epoch", path)
 
 
 def plot_scatter(points: pd.DataFrame, path: str, *, title: str, xlabel: str,
