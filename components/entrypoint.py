@@ -1,5 +1,7 @@
-"""What every command-line entry point shares: logging set-up and clean errors on bad input."""
+"""What every command-line entry point shares: logging set-up, clean errors on bad input, and the
+argv -> parser -> command wiring of `python -m components.<name>` and of an `lg` subcommand."""
 
+import argparse
 import logging
 import os
 import sys
@@ -64,3 +66,42 @@ def run_guarded(fn) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def add_command(subparsers, name: str, add_arguments, command, *, summary: str,
+                description: str) -> None:
+    """Adds the subcommand `name` to an `lg` subparsers object.
+
+    Args:
+        subparsers: `commands` or `data_commands` of `pipelines.cli.build_parser`.
+        name: the subcommand, e.g. 'train'.
+        add_arguments: adds the subcommand's options to its parser.
+        command: called with the parsed arguments (the `lg` main runs it under run_guarded).
+        summary: the one line in `lg --help`.
+        description: the paragraph of `lg NAME --help`.
+    """
+    parser = subparsers.add_parser(name, help=summary, description=description)
+    add_arguments(parser)
+    parser.set_defaults(func=command)
+
+
+def main_with(argv, prog: str, description: str, add_arguments, command, *,
+              formatter_class=argparse.RawDescriptionHelpFormatter) -> int:
+    """`python -m components.<name>`: parses argv and runs command(args) under run_guarded.
+
+    Args:
+        argv: the arguments (None: sys.argv[1:]).
+        prog: the program name in usage lines, e.g. 'python -m components.trainer'.
+        description: the help text, usually the module docstring.
+        add_arguments: adds the options to the parser.
+        command: called with the parsed arguments.
+        formatter_class: argparse's help formatter (the default keeps the docstring's layout).
+
+    Returns:
+        The exit status: 0, 2 for an LgError, 130 when interrupted (argparse exits with 2 on a
+        usage error).
+    """
+    parser = argparse.ArgumentParser(prog=prog, description=description,
+                                     formatter_class=formatter_class)
+    add_arguments(parser)
+    return run_guarded(lambda: command(parser.parse_args(argv)))

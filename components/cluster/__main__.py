@@ -11,7 +11,7 @@ import argparse
 import logging
 import sys
 
-from components.entrypoint import run_guarded
+from components.entrypoint import add_command, main_with
 from lg_keras.component_configs import ClusterConfig
 from lg_keras.config import from_dict
 from lg_keras.errors import ConfigError
@@ -76,22 +76,17 @@ def _cluster(args) -> None:
 def register(commands, data_commands) -> None:
     """Adds `lg data cluster` to the `lg` command's subparsers."""
     del commands  # a `data` subcommand
-    parser = data_commands.add_parser(
-        "cluster", help="add automatic fine labels: k-means within each coarse class",
-        description="Clusters each coarse class of a built dataset into k groups (k-means on a "
-                    "run's penultimate features or on raw pixels, fitted on the training split) "
-                    "and writes a new dataset with the label views fine_cluster_<k> (paper "
-                    "Sec. VI-B).")
-    add_arguments(parser)
-    parser.set_defaults(func=_cluster)
+    add_command(data_commands, "cluster", add_arguments, _cluster,
+                summary="add automatic fine labels: k-means within each coarse class",
+                description="Clusters each coarse class of a built dataset into k groups (k-means "
+                            "on a run's penultimate features or on raw pixels, fitted on the "
+                            "training split) and writes a new dataset with the label views "
+                            "fine_cluster_<k> (paper Sec. VI-B).")
 
 
 def main(argv=None) -> int:
     """`python -m components.cluster`: the same options as `lg data cluster`."""
-    parser = argparse.ArgumentParser(prog="python -m components.cluster", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    return run_guarded(lambda: run_from_args(parser.parse_args(argv)))
+    return main_with(argv, "python -m components.cluster", __doc__, add_arguments, run_from_args)
 
 
 if __name__ == "__main__":

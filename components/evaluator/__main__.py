@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 
-from components.entrypoint import run_guarded
+from components.entrypoint import add_command, main_with
 from lg_keras import run_files
 from lg_keras.component_configs import EvaluatorConfig
 from lg_keras.config import from_dict
@@ -67,20 +67,18 @@ def _evaluate(args) -> None:
 
 def register(commands, data_commands) -> None:  # pylint: disable=unused-argument
     """Adds `lg evaluate` to the `lg` command."""
-    parser = commands.add_parser(
-        "evaluate", help="metrics, confusion matrix, ACR, t-SNE and projector files of a run",
-        description="Evaluates a finished run: coarse test/train accuracy (A_FC or A_CC), fine "
-                    "confusion matrix and ACR, optional per-hierarchy scores, t-SNE and "
-                    "TensorBoard projector files. Writes RUN/metrics.json, RUN/figures/, "
-                    "RUN/logs/evaluation/.")
-    add_arguments(parser)
-    parser.set_defaults(func=_evaluate)
+    add_command(commands, "evaluate", add_arguments, _evaluate,
+                summary="metrics, confusion matrix, ACR, t-SNE and projector files of a run",
+                description="Evaluates a finished run: coarse test/train accuracy (A_FC or A_CC), "
+                            "fine confusion matrix and ACR, optional per-hierarchy scores, t-SNE "
+                            "and TensorBoard projector files. Writes RUN/metrics.json, "
+                            "RUN/figures/, RUN/logs/evaluation/.")
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m components.evaluator", description=__doc__)
-    add_arguments(parser)
-    return run_guarded(lambda: _evaluate(parser.parse_args(argv)))
+    """`python -m components.evaluator`: the same options as `lg evaluate`."""
+    return main_with(argv, "python -m components.evaluator", __doc__, add_arguments, _evaluate,
+                     formatter_class=argparse.HelpFormatter)
 
 
 if __name__ == "__main__":

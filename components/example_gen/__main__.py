@@ -5,7 +5,7 @@ import logging
 import os
 import sys
 
-from components.entrypoint import run_guarded
+from components.entrypoint import main_with
 from components.example_gen.source_access import SourceAccess
 from lg_keras.config import NOISE_KINDS, BuildConfig
 from lg_keras.errors import ConfigError
@@ -142,10 +142,9 @@ def run_from_args(args) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m components.example_gen",
-                                     description=__doc__)
-    add_arguments(parser)
-    return run_guarded(lambda: run_from_args(parser.parse_args(argv)))
+    """`python -m components.example_gen`: the same options as `lg data build`."""
+    return main_with(argv, "python -m components.example_gen", __doc__, add_arguments,
+                     run_from_args, formatter_class=argparse.HelpFormatter)
 
 
 if __name__ == "__main__":

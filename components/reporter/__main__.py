@@ -7,7 +7,7 @@ RUNS_DIR). Works on partial results: unfinished runs show as pending.
 import argparse
 import sys
 
-from components.entrypoint import run_guarded
+from components.entrypoint import main_with
 from lg_keras.component_configs import ReporterConfig
 from lg_keras.config import from_dict
 
@@ -37,10 +37,7 @@ def _report(args) -> None:
 
 def main(argv=None) -> int:
     """Entry point of `python -m components.reporter`; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m components.reporter", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    return run_guarded(lambda: _report(parser.parse_args(argv)))
+    return main_with(argv, "python -m components.reporter", __doc__, add_arguments, _report)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import argparse
 import logging
 import sys
 
-from components.entrypoint import run_guarded
+from components.entrypoint import add_command, main_with
 from lg_keras.config import (HEAD_NAMES, MODEL_NAMES, SCHEDULES, STRATEGIES, DataConfig,
                              ExperimentConfig, ModelConfig, TrainConfig, apply_overrides, from_dict,
                              to_dict)
@@ -117,20 +117,16 @@ def _train(args) -> None:
 def register(commands, data_commands) -> None:
     """Adds `lg train` to the `lg` command's subparsers."""
     del data_commands  # `lg train` is a top-level command
-    parser = commands.add_parser(
-        "train", help="train one network on one label view (resumable)",
-        description="Trains a network on a built dataset's label view (fine, coarse, noisy or "
-                    "cluster-derived fine labels) and writes RUN_DIR/{config.json, checkpoint/, "
-                    "history.json, model.keras, train_state.json, logs/}.")
-    add_arguments(parser)
-    parser.set_defaults(func=_train)
+    add_command(commands, "train", add_arguments, _train,
+                summary="train one network on one label view (resumable)",
+                description="Trains a network on a built dataset's label view (fine, coarse, "
+                            "noisy or cluster-derived fine labels) and writes RUN_DIR/{config.json, "
+                            "checkpoint/, history.json, model.keras, train_state.json, logs/}.")
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m components.trainer", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    return run_guarded(lambda: run_from_args(parser.parse_args(argv)))
+    """`python -m components.trainer`: the same options as `lg train`."""
+    return main_with(argv, "python -m components.trainer", __doc__, add_arguments, run_from_args)
 
 
 if __name__ == "__main__":
