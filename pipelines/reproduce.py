@@ -70,32 +70,39 @@ def _report(args) -> None:
     print(executor.run({}, {"runs": runs_dir}, {"report": runs_dir})["report"])
 
 
-def add_local_command(commands, name: str, func, *, summary: str, description: str,
-                      out_help: str, dry_run_help: str):
+def add_local_command(commands, name: str, func, add_arguments, *, summary: str,
+                      description: str, out_help: str, dry_run_help: str) -> None:
     """A command that plans, prints the plan and runs it in this process under --out, obtaining
     the datasets as the source-access options say: `lg reproduce` and `lg study`.
 
-    Returns:
-        The command's parser, for its own options.
+    Args:
+        commands: the `lg` subparsers.
+        name: the command.
+        func: runs the parsed command.
+        add_arguments: adds the command's own options (what to plan) to its parser, first.
+        summary: one line for `lg --help`.
+        description: the command's help.
+        out_help: what --out RUNS_DIR holds.
+        dry_run_help: what --dry-run prints.
     """
     parser = commands.add_parser(name, help=summary, description=description)
+    add_arguments(parser)
     parser.add_argument("--out", default=None, metavar="RUNS_DIR", help=out_help)
     parser.add_argument("--dry-run", action="store_true", help=dry_run_help)
     add_source_arguments(parser)
     parser.set_defaults(func=func)
-    return parser
 
 
 def register(commands, data_commands) -> None:
     """Adds `lg reproduce` and `lg report` to the `lg` command."""
     del data_commands
-    parser = add_local_command(
-        commands, "reproduce", _reproduce, summary="run the paper's tables and figures (resumable)",
+    add_local_command(
+        commands, "reproduce", _reproduce, add_plan_arguments,
+        summary="run the paper's tables and figures (resumable)",
         description="Plans the selected experiments (shared runs merged, ordered by priority, "
                     "within the profile's budget), prints the plan, then builds the datasets, "
                     "trains and evaluates in this process under --out. Rerun to resume.",
         out_help="pipeline root (default: runs/<profile>)", dry_run_help="print the plan only")
-    add_plan_arguments(parser)
     report = commands.add_parser("report", help="write the report of a RUNS_DIR",
                                  description="Writes the report of `lg reproduce`'s results.")
     report.add_argument("runs_dir", metavar="RUNS_DIR")

@@ -292,8 +292,8 @@ def plan_from_args(args, *, portable: bool = False, imagenet_available: bool = F
 def register(commands, data_commands) -> None:
     """Adds `lg study` to the `lg` command."""
     del data_commands
-    parser = reproduce.add_local_command(
-        commands, "study", _study,
+    reproduce.add_local_command(
+        commands, "study", _study, _add_arguments,
         summary="the paper's question on your dataset: fine vs. coarse labels (resumable)",
         description="Builds your dataset, trains coarse- and fine-trained networks from scratch "
                     "per seed (optionally on data fractions and k-means cluster labels), "
@@ -302,6 +302,9 @@ def register(commands, data_commands) -> None:
                     "recipe follows an explicit rule (printed with the plan). Rerun to resume.",
         out_help="runs directory (locked while it runs; rerun to resume)",
         dry_run_help="print the plan (recipe rule, runs, estimated time) only")
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
     add_study_arguments(parser, required=True)
     parser.add_argument("--profile", default="cpu", choices=list(PROFILES),
                         help="; ".join(f"{p.name}: {p.summary}" for p in PROFILES.values()))
