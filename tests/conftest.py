@@ -1,26 +1,11 @@
-"""Shared pytest fixtures: quiet TensorFlow, the shared data directory when given, and the skip
-rule for optional dataset copies."""
+"""Shared pytest fixtures: quiet TensorFlow and the shared data directory when given (the skip
+rule for optional dataset copies is tests/helpers/data_copies.py)."""
 
 import os
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-# Optional copies that LG_DATA_DIR does not hold: where they live and how a user gets them.
-# A missing one skips its tests with this reason; a present but broken one still fails them.
-OPTIONAL_COPIES = {
-    "fashion_mnist": ("/usr/share/datasets/fashion-mnist",
-                      "Fashion-MNIST is not installed: `apt install dataset-fashion-mnist`"),
-}
-
-
-def require_copy(dataset: str) -> None:
-    """Skips the calling test, with the reason, when `dataset` is optional and its copy is absent."""
-    if dataset in OPTIONAL_COPIES:
-        path, reason = OPTIONAL_COPIES[dataset]
-        if not os.path.isdir(path):
-            pytest.skip(f"{reason} (no {path})")
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from components.example_gen import executor as example_gen
 from components.example_gen.source_access import SourceAccess
 from lg_keras import records
 from lg_keras.config import BuildConfig
-from tests import datagen
+from tests.helpers import datagen
 
 WORKER_PROCESSES = ("--runner=FnApiRunner", "--direct_running_mode=multi_processing",
                     "--direct_num_workers=2")

@@ -20,9 +20,9 @@ from lg_keras.component_configs import ClusterConfig
 from lg_keras.config import BuildConfig, DataConfig
 from lg_keras.errors import ConfigError, DataError, RunDirError
 from pipelines import cli
-from tests import datagen
+from tests.helpers import datagen
 # Session fixtures shared with the evaluator tests (one tiny trained run per session).
-from tests.evaluator_fixtures import (  # noqa: F401  pylint: disable=unused-import
+from tests.helpers.evaluator_fixtures import (  # noqa: F401  pylint: disable=unused-import
     FINE_FRACTION, tiny_dataset, tiny_runs)
 
 # Two fine classes per coarse class, each a flat colour plus a little noise: pixel clusters with

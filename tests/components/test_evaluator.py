@@ -12,9 +12,9 @@ from lg_keras import data, embeddings, evaluate, metrics
 from lg_keras.dataset_info import load_dataset_info
 from lg_keras.errors import ConfigError
 from pipelines import cli
-from tests.evaluator_fixtures import (FINE_FRACTION, evaluated_run, tiny_dataset,  # noqa: F401
+from tests.helpers.evaluator_fixtures import (FINE_FRACTION, evaluated_run, tiny_dataset,  # noqa: F401
                                       tiny_runs)
-from tests.authors_fixtures import authors_dataset, authors_run  # noqa: F401
+from tests.helpers.authors_fixtures import authors_dataset, authors_run  # noqa: F401
 
 
 def _strict_json(path):

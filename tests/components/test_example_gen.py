@@ -22,8 +22,8 @@ from lg_keras import (data, dataset_info, hierarchy_files, inspection, label_var
                       sources)
 from lg_keras.config import BuildConfig, config_hash
 from lg_keras.errors import ConfigError, HierarchyError, RunDirError
-from tests import datagen
-from tests.conftest import require_copy
+from tests.helpers import datagen
+from tests.helpers.data_copies import require_copy
 
 CLASSES = ["ant", "bee", "cat", "dog", "eel", "fox"]
 COARSE = {"small": ["ant", "bee"], "pets": ["cat", "dog"], "wild": ["eel", "fox"]}

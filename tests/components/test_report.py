@@ -2,7 +2,7 @@
 partial results.
 
 The reporter aggregates files, so the RUNS_DIR here is written by the test with chosen numbers
-(tests/components/report_fixtures.py) in the trainer's and evaluator's layouts.
+(tests/helpers/report_fixtures.py) in the trainer's and evaluator's layouts.
 """
 
 import json
@@ -21,7 +21,7 @@ from lg_keras.errors import ConfigError, RunDirError
 from components.reporter import paper_numbers as pn
 from components.reporter import report, report_stats
 from components.reporter.report_runs import load_runs
-from tests.components import report_fixtures as rf
+from tests.helpers import report_fixtures as rf
 
 PAPER = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "paper.md")
 T_975_2 = 4.302652729911275  # Student t, 95% two-sided, 2 degrees of freedom

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from components.reporter import report, report_study
-from tests.components import report_fixtures as rf
+from tests.helpers import report_fixtures as rf
 
 # Coarse test accuracy per seed: fine within 0.1 points of coarse, so ΔA is negligible.
 FINE, COARSE = (0.901, 0.902, 0.900), (0.900, 0.899, 0.901)

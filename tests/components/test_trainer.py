@@ -20,7 +20,7 @@ from lg_keras import outputs
 from lg_keras.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig, config_hash
 from lg_keras.errors import RunDirError
 from pipelines import cli
-from tests.fixtures import grid_dataset  # noqa: F401  pylint: disable=unused-import
+from tests.helpers.fixtures import grid_dataset  # noqa: F401  pylint: disable=unused-import
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _ENV = {**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -260,7 +260,7 @@ def _known_answer_config(view):
 
 def test_known_answer_fine_labels_help_coarse_accuracy_and_random_ones_do_not(grid_dataset,
                                                                               tmp_path):
-    """The paper's effect on a dataset built to show it (tests/fixtures.py).
+    """The paper's effect on a dataset built to show it (tests/helpers/fixtures.py).
 
     The coarse classes form a checkerboard of 16 fine clusters of 2-D points. With the same
     budget (6 epochs of WRN-10-1), training on the fine labels reaches a far higher COARSE test

@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.fixtures import grid_dataset  # noqa: F401  pylint: disable=unused-import
+from tests.helpers.fixtures import grid_dataset  # noqa: F401  pylint: disable=unused-import
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _TRAIN = ["--labels", "fine", "--model", "preact_resnet18", "--width", "4", "--batch-size", "32"]

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from lg_keras import authors_protocol, data, metrics, run_files
 from lg_keras.dataset_info import load_dataset_info
-from tests.authors_fixtures import (PASSES, authors_dataset, authors_run,  # noqa: F401
+from tests.helpers.authors_fixtures import (PASSES, authors_dataset, authors_run,  # noqa: F401
                                     experiment)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

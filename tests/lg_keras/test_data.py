@@ -9,7 +9,7 @@ from components.example_gen.source_access import SourceAccess
 from lg_keras import data, dataset_info, label_variants
 from lg_keras.config import BuildConfig, DataConfig
 from lg_keras.errors import ConfigError
-from tests import datagen
+from tests.helpers import datagen
 
 CLASSES = ["a0", "a1", "b0", "b1"]
 

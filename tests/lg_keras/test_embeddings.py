@@ -10,7 +10,7 @@ from tensorboard.plugins import projector
 from lg_keras import data, embeddings, models
 from lg_keras.config import DataConfig, ModelConfig
 from lg_keras.dataset_info import load_dataset_info
-from tests.evaluator_fixtures import tiny_dataset  # noqa: F401
+from tests.helpers.evaluator_fixtures import tiny_dataset  # noqa: F401
 
 
 def _naive_balanced(labels, cap):

@@ -15,7 +15,7 @@ from lg_keras import data, evaluate, hierarchy_files, label_variants, metrics, r
 from lg_keras.config import DataConfig
 from lg_keras.dataset_info import load_dataset_info
 from lg_keras.errors import ConfigError, DataError, HierarchyError, RunDirError
-from tests.evaluator_fixtures import (CROSSED_YAML, FINE_FRACTION, HIERARCHY_YAML,  # noqa: F401
+from tests.helpers.evaluator_fixtures import (CROSSED_YAML, FINE_FRACTION, HIERARCHY_YAML,  # noqa: F401
                                       NOISE_RATE, tiny_dataset, tiny_runs, write_hierarchy)
 
 NOISE_VIEW = f"fine_noise_{NOISE_RATE:g}"
@@ -213,7 +213,7 @@ def test_a_launched_noise_run_reports_acr_on_clean_test_labels_only(tiny_runs, t
     """The launched noise touches the training split only: no noisy-test-label ACR, a note why."""
     from components.example_gen import executor as example_gen  # pylint: disable=import-outside-toplevel
     from lg_keras.config import BuildConfig  # pylint: disable=import-outside-toplevel
-    from tests.evaluator_fixtures import derive_run, write_image_folder, write_run_files
+    from tests.helpers.evaluator_fixtures import derive_run, write_image_folder, write_run_files
 
     images = write_image_folder(str(tmp_path / "images"), {"train": 12, "test": 6})
     out = str(tmp_path / "launched")

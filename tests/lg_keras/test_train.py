@@ -15,8 +15,8 @@ from lg_keras import data, train
 from lg_keras.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig, config_hash
 from lg_keras.dataset_info import load_dataset_info
 from lg_keras.errors import RunDirError
-from tests.fixtures import grid_dataset  # noqa: F401  pylint: disable=unused-import
-from tests.lg_keras import sgd_step_check
+from tests.helpers.fixtures import grid_dataset  # noqa: F401  pylint: disable=unused-import
+from tests.helpers import sgd_step_check
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -78,7 +78,7 @@ def test_sgd_step_is_the_same_on_two_replicas(restart):
     """The global batch split over 2 CPU replicas (MirroredStrategy) gives the same two steps,
     with the momentum restarted between epochs or not."""
     flags = ["--restart-momentum"] if restart else []
-    out = subprocess.run([sys.executable, os.path.join(REPO, "tests", "lg_keras",
+    out = subprocess.run([sys.executable, os.path.join(REPO, "tests", "helpers",
                                                        "sgd_step_check.py"), "--replicas", "2",
                           *flags],
                          cwd=REPO, capture_output=True, text=True, timeout=300,

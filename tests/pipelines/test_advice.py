@@ -4,7 +4,7 @@ import pytest
 
 from lg_keras.errors import ConfigError, RunDirError
 from pipelines import advice, cli
-from tests.components import report_fixtures as rf
+from tests.helpers import report_fixtures as rf
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from components.example_gen.__main__ import DEFAULT_DATA_DIRS, source_access_fro
 from components.example_gen.source_access import SourceAccess
 from lg_keras.errors import ConfigError
 from pipelines import cli, reproduce
-from tests.components import report_fixtures as rf
+from tests.helpers import report_fixtures as rf
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ENV = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}

@@ -13,8 +13,8 @@ import yaml
 from components.reporter.report_runs import load_runs
 from lg_keras import machine
 from pipelines import cli, kubeflow, planner
-from tests.conftest import require_copy
-from tests.pipelines.test_local_runner import tiny_plan
+from tests.helpers.data_copies import require_copy
+from tests.helpers.plans import tiny_plan
 
 
 def _kind(task: dict) -> str:

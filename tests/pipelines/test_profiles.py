@@ -22,7 +22,7 @@ from lg_keras.config import BuildConfig, ExperimentConfig
 from lg_keras.dataset_info import load_dataset_info
 from pipelines import cli, planner, profiles
 from pipelines.profiles import PROFILES
-from tests import datagen
+from tests.helpers import datagen
 
 FRACTIONS = (1.0, 0.8, 0.6, 0.2)
 

@@ -10,7 +10,7 @@ from lg_keras.errors import ConfigError, DataError, HierarchyError
 from pipelines import cli
 from pipelines.make_example_folder import write_example_folder
 from pipelines.study_dataset import survey_dataset
-from tests import datagen
+from tests.helpers import datagen
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import tensorflow as tf
 from lg_keras import embeddings
 from lg_keras.errors import LgError, RunDirError
 from pipelines import cli, tensorboard
-from tests.evaluator_fixtures import evaluated_run, tiny_dataset, tiny_runs  # noqa: F401
+from tests.helpers.evaluator_fixtures import evaluated_run, tiny_dataset, tiny_runs  # noqa: F401
 
 
 class _Client:

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from tests.fixtures import grid_dataset  # pylint: disable=unused-import
+from tests.helpers.fixtures import grid_dataset  # pylint: disable=unused-import
 
 _COUNTS = collections.Counter()
 _PATH = []

@@ -21,7 +21,7 @@ from lg_keras.config import BuildConfig
 from lg_keras.dataset_info import load_dataset_info
 from lg_keras.errors import DataError
 from pipelines import cli
-from tests import datagen
+from tests.helpers import datagen
 
 KINDS = ("flip", "cut_inside", "cut_at_record", "empty", "delete", "stray")
 

@@ -14,7 +14,7 @@ from components.example_gen import __main__ as example_gen_main
 from components.trainer import __main__ as trainer_main
 from lg_keras.errors import ConfigError
 from pipelines import cli
-from tests.reliability.fuzz import EDGE_NUMBERS, fuzz, names_any
+from tests.helpers.fuzz import EDGE_NUMBERS, fuzz, names_any
 
 PARSER = cli.build_parser()
 

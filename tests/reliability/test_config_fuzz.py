@@ -12,7 +12,7 @@ import pytest
 from lg_keras import config
 from lg_keras.config import BuildConfig, ExperimentConfig, apply_overrides, from_dict, to_dict
 from lg_keras.errors import ConfigError
-from tests.reliability.fuzz import fuzz, json_values, names_any
+from tests.helpers.fuzz import fuzz, json_values, names_any
 
 SECTIONS = {"data": config.DataConfig, "model": config.ModelConfig, "train": config.TrainConfig}
 EXPERIMENT_FIELDS = [(s, f.name) for s, kind in SECTIONS.items() for f in dataclasses.fields(kind)]

@@ -11,7 +11,7 @@ import pytest
 
 from lg_keras import hierarchy_files, labels
 from lg_keras.errors import HierarchyError
-from tests.reliability.fuzz import fuzz
+from tests.helpers.fuzz import fuzz
 
 # YAML scalars that are not plain strings, or not what they look like: numbers, booleans, null,
 # dates (2001-02-30 made PyYAML raise a bare ValueError), anchors, aliases, tags.

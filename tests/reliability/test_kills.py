@@ -18,8 +18,8 @@ import pytest
 
 from lg_keras import data
 from lg_keras.dataset_info import load_dataset_info
-from tests.fixtures import write_grid_folder
-from tests.reliability import processes
+from tests.helpers.fixtures import write_grid_folder
+from tests.helpers import processes
 
 pytestmark = pytest.mark.slow
 

@@ -9,8 +9,8 @@ import os
 import subprocess
 
 from lg_keras import outputs
-from tests import datagen
-from tests.reliability import processes
+from tests.helpers import datagen
+from tests.helpers import processes
 
 _TRAIN = ["--labels", "fine", "--model", "preact_resnet18", "--width", "4", "--batch-size", "32",
           "--epochs", "1"]

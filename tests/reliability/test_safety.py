@@ -17,7 +17,7 @@ import yaml
 from lg_keras import hierarchy_files
 from lg_keras.errors import HierarchyError
 from pipelines import cli, tensorboard
-from tests.reliability import processes
+from tests.helpers import processes
 
 PACKAGES = ("lg_keras", "components", "pipelines")
 _BANNED_MODULES = {"pickle", "cPickle", "dill", "marshal", "shelve", "cloudpickle", "joblib"}

@@ -18,8 +18,8 @@ import pytest
 
 from lg_keras import outputs
 from pipelines import cli
-from tests import datagen
-from tests.reliability import processes
+from tests.helpers import datagen
+from tests.helpers import processes
 
 CLASSES = ("a", "b", "c", "d")
 _TRAIN = ["--labels", "fine", "--model", "preact_resnet18", "--width", "4", "--batch-size", "32"]

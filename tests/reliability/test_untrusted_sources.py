@@ -21,7 +21,7 @@ from lg_keras.errors import DataError
 from lg_keras.sources.base import RawExample
 from lg_keras.sources.cifar import CIFAR10_CLASS_NAMES
 from pipelines import cli
-from tests import datagen
+from tests.helpers import datagen
 
 CLASSES = ("a", "b", "c", "d")
 

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from lg_keras.errors import ConfigError
 from lg_keras.models.preact_resnet import PreActResNet18
-from tests.lg_keras.models.checks import assert_pytorch_weight_decay, images, trainable_param_count
+from tests.helpers.model_checks import assert_pytorch_weight_decay, images, trainable_param_count
 
 TINY = dict(num_classes=5, width=4)
 

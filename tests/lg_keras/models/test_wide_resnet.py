@@ -8,7 +8,7 @@ import pytest
 
 from lg_keras.errors import ConfigError
 from lg_keras.models.wide_resnet import WideResNet
-from tests.lg_keras.models.checks import assert_pytorch_weight_decay, images, trainable_param_count
+from tests.helpers.model_checks import assert_pytorch_weight_decay, images, trainable_param_count
 
 # WRN-10-1: one block per stage, widths 16, 32, 64 -- the same code path as WRN-28-10, fast on CPU.
 SMALL = dict(num_classes=7, depth=10, widen_factor=1)

@@ -23,7 +23,7 @@ from components.example_gen.source_access import SourceAccess
 from lg_keras import run_files, train
 from lg_keras.config import BuildConfig, DataConfig, ExperimentConfig, ModelConfig, TrainConfig
 from lg_keras.dataset_info import load_dataset_info
-from tests import datagen
+from tests.helpers import datagen
 
 PASSES = 3
 _CACHE = {}

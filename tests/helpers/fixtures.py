@@ -9,7 +9,7 @@ easier, which is the effect of the paper (and what test_trainer's known-answer t
 
 Built once per pytest session (about 15 s of Beam) and reused from the session's base temp dir:
 
-    from tests.fixtures import grid_dataset  # a fixture; use it as a test argument
+    from tests.helpers.fixtures import grid_dataset  # a fixture; use it as a test argument
 """
 
 import os

@@ -6,7 +6,7 @@ object: the strategy, the replica count, the inputs, the weights before and afte
 the losses Keras reported; the test compares them with a numpy computation of the authors' update
 w1 = w0 - lr * (grad of the mean cross-entropy + wd * w0), then momentum 0.9.
 
-    python tests/lg_keras/sgd_step_check.py --replicas 2 [--restart-momentum]
+    python tests/helpers/sgd_step_check.py --replicas 2 [--restart-momentum]
 
 With `restart_momentum` the two steps fall in two epochs and `train.RestartMomentum` zeroes the
 momentum between them, as the authors' per-epoch `adjust_optimizer` did: the second update is
