@@ -51,15 +51,6 @@ TABLE_I = {
 # training provides negligible improvement"): the report tests them for equivalence, not sign.
 TABLE_I_NEGLIGIBLE = ("cifar100",)
 
-# Table III: network configurations (layers, filters in the widest layer, parameters). The
-# CIFAR-100 animals row is empty in the text (a merged cell): it shares CIFAR-100's network.
-TABLE_III = {
-    "cifar10": {"layers": 18, "widest": 512, "parameters": "11.1M"},
-    "cifar100": {"layers": 26, "widest": 640, "parameters": "36.5M"},
-    "cifar100_animals": {"layers": 26, "widest": 640, "parameters": "36.5M"},
-    "imagenet_subsets": {"layers": 18, "widest": 128, "parameters": "0.7M"},
-}
-
 # Table IV: baseline CNN trained on fine labels vs. the coarse-trained network with an extra
 # fully-connected layer. The deltas (in parentheses in the paper) are relative to the baseline
 # CNN trained on coarse labels (Table I's coarse row).
