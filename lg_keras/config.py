@@ -463,7 +463,7 @@ class TrainConfig:
                  "train.lr_milestones", "must be [epoch, factor] pairs with increasing epochs in "
                  "[1, epochs) and factors in (0, 1]", self.lr_milestones)
         _require(self.schedule != "milestones" or bool(milestones), "train.lr_milestones",
-                 "must not be empty for schedule 'milestones'", self.lr_milestones)
+                 "must not be empty when train.schedule is 'milestones'", self.lr_milestones)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -38,6 +38,7 @@ def _check_accepted(cfg) -> None:
 @given(changes=st.lists(st.tuples(st.sampled_from(EXPERIMENT_FIELDS + [("data", None),
                                                                        ("junk", None)]),
                                   st.text(max_size=6), values), min_size=1, max_size=3))
+@example(changes=[(("train", "schedule"), "", "milestones")])  # once named only lr_milestones
 def test_experiment_from_dict(changes, counts):
     counts["generated_config_dicts"] += 1
     tree = to_dict(ExperimentConfig())
