@@ -107,7 +107,8 @@ def plain_build(cfg: BuildConfig, data_dirs: list[str], out_dir: str) -> float:
         writers = [tf.io.TFRecordWriter(os.path.join(
             out_dir, split, f"data-{s:05d}-of-{num:05d}.tfrecord")) for s in range(num)]
         for i in range(len(ids)):
-            fields = {k: v[i] for k, v in columns.items() if k != "moments"}
+            fields = {k: v[i] for k, v in columns.items()
+                      if k not in ("moments", transforms.POSITION)}
             fields[records.RANK] = int(ranks[i])
             writers[i % num].write(records.encode_example(fields))
         if split == "train":

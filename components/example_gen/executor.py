@@ -188,14 +188,14 @@ def _run_pipeline(cfg, source, label_map, partial, beam_args):
     stats_path = os.path.join(partial, "stats.json")
     with beam.Pipeline(options=pipeline_options(beam_args)) as p:
         # Sources are read inside the pipeline, in chunks (transforms.read_chunks).
-        chunks = (
-            p
-            | "Splits" >> beam.Create(list(SPLITS))
-            | "Read" >> beam.FlatMap(transforms.read_chunks, source)
-            | "Prepare" >> beam.Map(transforms.prepare_chunk, label_map, cfg.image_encoding))
-        # The labels side is small (ids and ints): it joins the images at the shard writers as a
-        # side input (a few arrays per split), so the images are shuffled once, into shards.
-        label_table = (chunks
+        raw = (p
+               | "Splits" >> beam.Create(list(SPLITS))
+               | "Read" >> beam.FlatMap(transforms.read_chunks, source))
+        # The labels side is small (ids and ints) and decodes nothing: it draws the subset and
+        # adds the noise. It joins the images as a side input (a few arrays per split), so only
+        # the examples a subset keeps are decoded, and they are shuffled once, into shards.
+        label_table = (raw
+                       | "Labels" >> beam.Map(transforms.label_chunk, label_map)
                        | "RanksAndNoise" >> transforms.AssignRanksAndNoise(
                            rates, cfg.seed, max_per_class, cfg.noise_kind)
                        | "MergeLabels" >> beam.CombineGlobally(transforms.merge_label_tables))
@@ -204,6 +204,10 @@ def _run_pipeline(cfg, source, label_map, partial, beam_args):
             # global step over the merged table, not one per coarse group.
             label_table = label_table | "LaunchedNoise" >> beam.Map(
                 transforms.add_launched_noise, rates, cfg.seed, label_map.fine_to_coarse)
+        # Without a subset every example is kept: decoding need not wait for the labels side.
+        subset = beam.pvalue.AsSingleton(label_table) if any(max_per_class.values()) else None
+        chunks = raw | "Prepare" >> beam.Map(transforms.prepare_chunk, label_map,
+                                             cfg.image_encoding, subset)
         _ = (chunks
              | "Write" >> transforms.WriteShards(prefixes, num_shards, cfg.compression, variants,
                                                  label_table, label_map.fine_to_coarse)

@@ -99,25 +99,59 @@ _EXAMPLE_FIELDS = (records.ID, records.IMAGE, records.IMAGE_FORMAT, records.HEIG
 _FIELDS = (*_EXAMPLE_FIELDS, records.FINE, records.COARSE)
 _INT_FIELDS = frozenset((records.HEIGHT, records.WIDTH, records.CHANNELS, records.SOURCE_LABEL,
                          records.FINE, records.COARSE))
+# Column of a prepared chunk: each row's place among the chunk's rows in the hierarchy, before the
+# subset is drawn. Rows are dealt to shards by it, so a shard holds the same examples whichever
+# of them a subset keeps.
+POSITION = "position"
 
 
-def prepare_chunk(element, label_map: LabelMap, encoding: str):
+def _hierarchy_rows(chunk, label_map: LabelMap) -> tuple[np.ndarray, np.ndarray]:
+    """(indices into the chunk of the rows the hierarchy keeps, their fine labels)."""
+    fine = labels.relabel_to_hierarchy(np.array([raw.label for raw in chunk], np.int64),
+                                       label_map.source_to_fine)
+    rows = np.flatnonzero(fine >= 0)  # -1: a class the hierarchy drops
+    return rows, fine[rows]
+
+
+def label_chunk(element, label_map: LabelMap):
+    """(split, index, raw examples) -> (split, index, {id, fine, coarse}) of the hierarchy's rows.
+
+    The labels side of the build: no image is decoded, so the subset can be drawn (and the noise
+    added) before `prepare_chunk` decodes only the examples kept.
+    """
+    split, index, chunk = element
+    rows, fine = _hierarchy_rows(chunk, label_map)
+    return split, index, {records.ID: [chunk[i].id for i in rows], records.FINE: fine,
+                          records.COARSE: labels.coarsen_labels(fine, label_map.fine_to_coarse)}
+
+
+def prepare_chunk(element, label_map: LabelMap, encoding: str, label_table: dict | None = None):
     """(split, index, raw examples) -> (split, index, columns) of the examples kept.
 
     Columns, not one dict per example: {field: list of bytes/str, or int64 array} plus 'moments'
-    (n x 7 float64). Beam encodes a chunk's columns as a few objects where a list of dicts costs a
-    key and a value per field and example.
+    (n x 7 float64) and `POSITION`. Beam encodes a chunk's columns as a few objects where a list of
+    dicts costs a key and a value per field and example.
+
+    Args:
+        element: (split, chunk index, [RawExample, ...]) from `read_chunks`.
+        label_map: the source's labels in the hierarchy.
+        encoding: `BuildConfig.image_encoding`.
+        label_table: the merged label table (`merge_label_tables`): only the examples it holds
+            (the subset) are decoded. None decodes every example in the hierarchy.
     """
     split, index, chunk = element
-    fine = labels.relabel_to_hierarchy(np.array([raw.label for raw in chunk], np.int64),
-                                       label_map.source_to_fine)
-    kept = np.flatnonzero(fine >= 0)  # -1: a class the hierarchy drops
-    examples = [prepare_example(chunk[i], split, encoding) for i in kept]
+    rows, fine = _hierarchy_rows(chunk, label_map)
+    positions = np.arange(len(rows))
+    if label_table is not None:
+        positions = np.flatnonzero(lookup_labels(label_table, split,
+                                                 [chunk[i].id for i in rows])[0])
+    examples = [prepare_example(chunk[rows[k]], split, encoding) for k in positions]
     columns = {name: (np.array([e[name] for e in examples], np.int64) if name in _INT_FIELDS
                       else [e[name] for e in examples]) for name in _EXAMPLE_FIELDS}
-    columns[records.FINE] = fine[kept]
-    columns[records.COARSE] = labels.coarsen_labels(fine[kept], label_map.fine_to_coarse)
+    columns[records.FINE] = fine[positions]
+    columns[records.COARSE] = labels.coarsen_labels(fine[positions], label_map.fine_to_coarse)
     columns["moments"] = np.array([e["moments"] for e in examples], np.float64).reshape(-1, 7)
+    columns[POSITION] = positions.astype(np.int64)
     return split, index, columns
 
 
@@ -229,7 +263,8 @@ def AssignRanksAndNoise(chunks, rates, seed, max_per_class,  # pylint: disable=i
     """Computes each example's class rank (dropping ranks past the subset size) and noisy labels.
 
     Args:
-        chunks: PCollection of (split, index, columns) from `prepare_chunk`.
+        chunks: PCollection of (split, index, columns) from `label_chunk` (the columns read
+            are id, fine and coarse).
         rates: noise rates.
         seed: build seed.
         max_per_class: {split: max examples per fine class or None}.
@@ -250,15 +285,17 @@ def AssignRanksAndNoise(chunks, rates, seed, max_per_class,  # pylint: disable=i
 
 
 def deal_to_shards(element, num_shards: dict):
-    """Deals a chunk's rows round robin to its split's shards, from the chunk's place in the split.
+    """Deals a chunk's rows round robin to its split's shards, by their place in the split.
+
+    The place is the chunk's offset plus the row's `POSITION`, counted before the subset was
+    drawn, so the shards of a subset build are those of the full build, less the rows dropped.
 
     Yields:
         ((split, shard), columns of the rows that shard receives).
     """
     split, index, columns = element
     num = num_shards[split]
-    rows = len(columns[records.ID])
-    shard_of = (index * CHUNK_SIZE + np.arange(rows)) % num
+    shard_of = (index * CHUNK_SIZE + columns[POSITION]) % num
     for shard in np.unique(shard_of):
         take = np.flatnonzero(shard_of == shard)
         yield (split, int(shard)), {

@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 
 import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
@@ -22,6 +23,7 @@ from lg_keras import (data, dataset_info, hierarchy_files, inspection, label_var
                       sources)
 from lg_keras.config import BuildConfig, config_hash
 from lg_keras.errors import ConfigError, HierarchyError, RunDirError
+from lg_keras.sources.base import RawExample
 from tests.helpers import datagen
 from tests.helpers.data_copies import require_copy
 
@@ -391,6 +393,67 @@ def test_subset_hierarchy_drops_classes_and_max_per_class(folder, tmp_path):
     assert info.fine_names == ["dog", "ant", "fox"] or sorted(info.fine_names) == ["ant", "dog", "fox"]
     assert info.meta["counts"]["train"]["total"] == 21 and info.meta["counts"]["test"]["total"] == 6
     assert all(f[records.RANK] < 7 for i, f in recs.items() if i.startswith("train/"))
+
+
+def _shard_of_each_record(out):
+    info = dataset_info.load_dataset_info(str(out))
+    return {records.decode_example(raw.numpy())[records.ID].decode(): os.path.basename(file)
+            for split in ("train", "test") for file in info.files(split)
+            for raw in tf.data.TFRecordDataset(file)}
+
+
+def test_a_subset_build_decodes_only_what_it_keeps_into_the_full_builds_shards(
+        folder, built, tmp_path):
+    """The subset is drawn on the labels alone, before any image is decoded.
+
+    An image the subset leaves out is never read as an image (a broken one does not fail the
+    build), and every kept record lies in the shard the full build puts it in.
+    """
+    root, _, yaml_path = folder
+    _, full_dir, _ = built
+    _, full = read_records(full_dir)
+    dropped = sorted(i for i, f in full.items()
+                     if i.startswith("train/cat/") and f[records.RANK] >= 7)
+    images = tmp_path / "images"
+    shutil.copytree(root / "images", images)
+    (images / dropped[0]).write_bytes(b"\x89PNG\r\n\x1a\n" + b"broken" * 10)
+    out = tmp_path / "sub"
+    executor.run(BuildConfig(dataset=f"folder:{images}", hierarchy=yaml_path, noise=(0.3, 1.0),
+                             seed=3, max_train_per_class=7, max_test_per_class=2),
+                 SourceAccess(), {"examples": str(out)})
+    _, sub = read_records(out)
+    assert dropped[0] not in sub and len(sub) == 6 * (7 + 2)
+    assert all(sub[i][records.IMAGE] == full[i][records.IMAGE] for i in sub)
+    full_shards = _shard_of_each_record(full_dir)
+    assert {i: full_shards[i] for i in sub} == _shard_of_each_record(out)
+
+
+def test_prepare_chunk_decodes_the_label_tables_rows_and_keeps_their_places():
+    raw = [RawExample(id=f"train/{i}", label=i % 3, payload=b"not an image", format="png")
+           for i in range(6)]
+    label_map = transforms.LabelMap(source_to_fine=(0, -1, 1), fine_to_coarse=(0, 0))
+    decoded = []
+
+    def fake_prepare(raw_example, split, encoding):
+        decoded.append(raw_example.id)
+        return dict.fromkeys(transforms._EXAMPLE_FIELDS, 0) | {records.ID: raw_example.id,
+                                                               "moments": (0.0,) * 7}
+
+    table = {"train": (np.array(["train/3", "train/5"], object), np.array([0, 1]),
+                       np.zeros((2, 0), np.int64), np.array([0, 1]))}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(transforms, "prepare_example", fake_prepare)
+        _, _, columns = transforms.prepare_chunk(("train", 2, raw), label_map, "auto", table)
+        assert decoded == ["train/3", "train/5"]
+        # Rows in the hierarchy: 0, 2, 3, 5 (label 1 is dropped); 3 and 5 are its 3rd and 4th.
+        assert columns[transforms.POSITION].tolist() == [2, 3]
+        assert columns[records.FINE].tolist() == [0, 1]
+        _, _, every = transforms.prepare_chunk(("train", 2, raw), label_map, "auto")
+        assert every[records.ID] == ["train/0", "train/2", "train/3", "train/5"]
+        assert every[transforms.POSITION].tolist() == [0, 1, 2, 3]
+    _, _, labels_side = transforms.label_chunk(("train", 2, raw), label_map)
+    assert labels_side[records.ID] == every[records.ID]
+    assert labels_side[records.COARSE].tolist() == [0, 0, 0, 0]
 
 
 def test_hierarchy_that_does_not_fit_the_dataset(folder, tmp_path):
