@@ -60,7 +60,12 @@ def test_an_example_serialises_to_the_same_bytes_in_every_process():
             "data = records.encode_example(fields); "
             "assert records.decode_example(data)[records.FINE] == 4; "
             "print(hashlib.sha256(data).hexdigest())")
-    digests = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              check=True, env={"PYTHONHASHSEED": str(seed), "PATH": ""}).stdout
-               for seed in range(4)}
-    assert len(digests) == 1, digests
+    # Started together: each process spends seconds importing TensorFlow.
+    children = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True,
+                                 env={"PYTHONHASHSEED": str(seed), "PATH": ""})
+                for seed in range(4)]
+    outputs = [child.communicate(timeout=300) for child in children]
+    assert [child.returncode for child in children] == [0] * 4, [err for _, err in outputs]
+    digests = {out for out, _ in outputs}
+    assert len(digests) == 1 and len(next(iter(digests)).strip()) == 64, digests

@@ -25,9 +25,9 @@ ENV = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
 INFO_LINE = re.compile(r"\d\d:\d\d:\d\d INFO \S")
 
 
-def _lg(*argv) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *argv], cwd=REPO, env=ENV,
-                          capture_output=True, text=True, timeout=300, check=False)
+_PARSER_ONLY = ("import sys\nfrom pipelines import cli\ncli.build_parser()\n"
+                "print(sorted(m for m in ('apache_beam', 'kfp', 'tensorflow')\n"
+                "             if m in sys.modules))")
 
 
 @pytest.fixture(scope="module")
@@ -35,31 +35,45 @@ def runs_dir(tmp_path_factory):
     return rf.build_runs_dir(tmp_path_factory.mktemp("runs"))
 
 
-def test_building_the_parser_imports_no_beam_kfp_or_tensorflow():
-    code = ("import sys\nfrom pipelines import cli\ncli.build_parser()\n"
-            "print(sorted(m for m in ('apache_beam', 'kfp', 'tensorflow') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=ENV, capture_output=True,
-                          text=True, timeout=300, check=True)
+@pytest.fixture(scope="module")
+def commands(runs_dir) -> dict[str, subprocess.CompletedProcess]:
+    """Each command, run once in a fresh process; started together, as each imports for seconds."""
+    argvs = {"parser": ["-c", _PARSER_ONLY], "help": ["-m", "pipelines.cli", "--help"],
+             "advise": ["-m", "pipelines.cli", "advise", runs_dir],
+             "report": ["-m", "pipelines.cli", "report", runs_dir]}
+    started = {name: subprocess.Popen([sys.executable, *argv], cwd=REPO, env=ENV, text=True,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+               for name, argv in argvs.items()}
+    done = {}
+    for name, process in started.items():
+        out, err = process.communicate(timeout=300)
+        done[name] = subprocess.CompletedProcess(process.args, process.returncode, out, err)
+    return done
+
+
+def test_building_the_parser_imports_no_beam_kfp_or_tensorflow(commands):
+    done = commands["parser"]
+    assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
     assert done.stderr == ""
 
 
-def test_help_prints_only_the_help():
-    done = _lg("--help")
+def test_help_prints_only_the_help(commands):
+    done = commands["help"]
     assert done.returncode == 0
     assert done.stdout.startswith("usage: lg") and "lg advise" in done.stdout
     assert done.stderr == ""
 
 
-def test_advise_prints_only_the_verdict(runs_dir):
-    done = _lg("advise", runs_dir)
+def test_advise_prints_only_the_verdict(commands):
+    done = commands["advise"]
     assert done.returncode == 0, done.stderr
     assert "CIFAR-10 (cifar10), full training data" in done.stdout
     assert done.stderr == ""
 
 
-def test_report_prints_the_path_and_only_its_own_log_lines(runs_dir):
-    done = _lg("report", runs_dir)
+def test_report_prints_the_path_and_only_its_own_log_lines(commands, runs_dir):
+    done = commands["report"]
     assert done.returncode == 0, done.stderr
     assert done.stdout == os.path.join(runs_dir, "report.md") + "\n"
     lines = done.stderr.splitlines()
