@@ -5,6 +5,8 @@ encoded images (image folders, TFDS): a member is checked before it is read (no 
 no '..', no links or devices), and nothing is ever extracted to disk.
 """
 
+import functools
+import os
 import tarfile
 from typing import Iterator
 
@@ -93,3 +95,29 @@ def iter_tar_members(
                 yield tar, member, check_tar_member(member, archive)
     except (tarfile.TarError, EOFError, OSError) as e:
         raise DataError(f"Cannot read tar archive {archive}: {e}. Check it is complete.") from e
+
+
+def tar_listing(archive: str) -> tuple[tuple[str, bool], ...]:
+    """(normalised name, is a folder) of every member but the root, checked, in archive order.
+
+    Listing a compressed archive reads all of it (CIFAR-10's 60,000 JPEGs: ~1.5 s), and one
+    `lg reproduce` opens the same archive for several builds (CIFAR-10, its launched-noise and
+    6-class variants), so a listing is kept for the process while the file's size, mtime and
+    inode stay the same.
+
+    Raises:
+        DataError: as `iter_tar_members`.
+    """
+    try:
+        stat = os.stat(archive)
+    except OSError:
+        stat = None
+    if stat is None:  # iter_tar_members names the problem
+        return tuple((n, m.isdir()) for _, m, n in iter_tar_members(archive) if n)
+    return _cached_listing(os.path.abspath(archive), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_listing(archive: str, size: int, mtime_ns: int, inode: int):
+    del size, mtime_ns, inode  # the cache key only
+    return tuple((n, m.isdir()) for _, m, n in iter_tar_members(archive) if n)

@@ -21,7 +21,7 @@ from typing import Iterator, Sequence
 from lg_keras import label_variants
 from lg_keras.errors import DataError
 from lg_keras.sources.archives import (  # noqa: F401  (is_tar_path, TAR_SUFFIXES: public here too)
-    TAR_SUFFIXES, detect_image_format, is_tar_path, iter_tar_members)
+    TAR_SUFFIXES, detect_image_format, is_tar_path, iter_tar_members, tar_listing)
 from lg_keras.sources.base import SPLITS, RawExample
 
 # Folder names tried for each split, first match wins (ImageNet ships `val/`, not `test/`).
@@ -337,7 +337,7 @@ class ImageFolderSource:
     # -- tar archive -------------------------------------------------------------------------------
 
     def _scan_tar(self) -> tuple[str, dict[str, str], dict[str, set[str]]]:
-        entries = [(n, m.isdir()) for _, m, n in iter_tar_members(self.path) if n]
+        entries = tar_listing(self.path)
         tops = {name.split("/")[0] for name, _ in entries}
         prefix = ""
         if "train" not in tops and len(tops) == 1:

@@ -19,7 +19,7 @@ from PIL import Image
 
 from components.example_gen.__main__ import DEFAULT_DATA_DIRS
 from lg_keras.errors import DataError
-from lg_keras.sources import dataset_names, open_source, tfds_source
+from lg_keras.sources import archives, dataset_names, open_source, tfds_source
 from lg_keras.sources.cifar import (
     CIFAR10_CLASS_NAMES,
     CIFAR100_COARSE_NAMES,
@@ -244,6 +244,30 @@ def test_archives_with_unsafe_members_are_refused(tmp_path, kind, source_cls):
     with pytest.raises(DataError, match=r"Refusing .*top\.tar\.gz: member"):
         source_cls(str(archive))
     assert not os.path.exists(tmp_path / "evil.bin")
+
+
+def test_an_archive_is_listed_once_while_it_is_unchanged(tmp_path):
+    archive = tmp_path / "top.tar.gz"
+    png = _image_bytes("PNG", (4, 4), 0)
+
+    def write(names):
+        with tarfile.open(archive, "w:gz") as tar:
+            for name in names:
+                _add_member(tar, name, png)
+
+    write(["top/train/a/x.png", "top/test/a/x.png"])
+    first = archives.tar_listing(str(archive))
+    assert [name for name, _ in first] == ["top/train/a/x.png", "top/test/a/x.png"]
+    assert archives.tar_listing(str(archive)) is first
+    write(["top/train/a/x.png", "top/train/b/y.png", "top/test/a/x.png", "top/test/b/y.png"])
+    assert "top/train/b/y.png" in [name for name, _ in archives.tar_listing(str(archive))]
+    assert list(ImageFolderSource(str(archive)).class_names) == ["a", "b"]
+    # A refused archive is refused again: errors are not kept.
+    with tarfile.open(archive, "w:gz") as tar:
+        _add_member(tar, **_UNSAFE_MEMBERS["traversal"])
+    for _ in range(2):
+        with pytest.raises(DataError, match="Refusing"):
+            archives.tar_listing(str(archive))
 
 
 # -- image folders ---------------------------------------------------------------------------------
