@@ -1,7 +1,7 @@
 """The evaluator, cluster and reporter components' configs: frozen, self-validating dataclasses.
 
 They sit beside the experiment configs of `lg_keras.config` and are built the same way: from a
-dict or its JSON string with `config.parse_config` (which calls `config.from_dict`), at the
+dict or its JSON string with `config_io.parse_config` (which calls `config_io.from_dict`), at the
 component's entry (its CLI, its kfp wrapper, or `executor.run` for a dict from the planner). Past
 that point the executors trust them.
 
@@ -11,7 +11,7 @@ that point the executors trust them.
 
 import dataclasses
 
-from lg_keras.config import _choice, _is_int, _is_number, _require
+from lg_keras.config_checks import choice, is_int, is_number, require
 
 # TensorBoard's projector handles a few thousand points well; `lg_keras.embeddings` exports at most
 # this many, and the evaluator config may not ask for more.
@@ -41,17 +41,17 @@ class EvaluatorConfig:
     max_embedding_examples: int = MAX_PROJECTOR_EXAMPLES
 
     def __post_init__(self):
-        _require(isinstance(self.hierarchies, (list, tuple)), "hierarchies",
+        require(isinstance(self.hierarchies, (list, tuple)), "hierarchies",
                  "must be a list of hierarchy names or YAML paths", self.hierarchies)
         object.__setattr__(self, "hierarchies", tuple(self.hierarchies))
-        _require(all(isinstance(h, str) and h for h in self.hierarchies), "hierarchies",
+        require(all(isinstance(h, str) and h for h in self.hierarchies), "hierarchies",
                  "must be non-empty strings (names or YAML paths)", list(self.hierarchies))
-        _require(isinstance(self.embeddings, bool), "embeddings", "must be true or false",
+        require(isinstance(self.embeddings, bool), "embeddings", "must be true or false",
                  self.embeddings)
         for name in ("batch_size", "tsne_seed"):
             value = getattr(self, name)
-            _require(_is_int(value) and value >= 0, name, "must be an integer >= 0", value)
-        _require(_is_int(self.max_embedding_examples)
+            require(is_int(value) and value >= 0, name, "must be an integer >= 0", value)
+        require(is_int(self.max_embedding_examples)
                  and 2 <= self.max_embedding_examples <= MAX_PROJECTOR_EXAMPLES,
                  "max_embedding_examples", f"must be an integer in [2, {MAX_PROJECTOR_EXAMPLES}]",
                  self.max_embedding_examples)
@@ -74,14 +74,14 @@ class ClusterConfig:
     seed: int = 0
 
     def __post_init__(self):
-        _require(isinstance(self.k, (list, tuple)) and bool(self.k), "k",
+        require(isinstance(self.k, (list, tuple)) and bool(self.k), "k",
                  "must be a non-empty list of integers >= 1", self.k)
         object.__setattr__(self, "k", tuple(self.k))
-        _require(all(_is_int(k) and k >= 1 for k in self.k), "k",
+        require(all(is_int(k) and k >= 1 for k in self.k), "k",
                  "must be a list of integers >= 1", list(self.k))
-        _require(len(set(self.k)) == len(self.k), "k", "must not repeat a value", list(self.k))
-        _choice("features", self.features, FEATURE_KINDS)
-        _require(_is_int(self.seed) and self.seed >= 0, "seed", "must be a non-negative integer",
+        require(len(set(self.k)) == len(self.k), "k", "must not repeat a value", list(self.k))
+        choice("features", self.features, FEATURE_KINDS)
+        require(is_int(self.seed) and self.seed >= 0, "seed", "must be a non-negative integer",
                  self.seed)
 
 
@@ -96,5 +96,5 @@ class ReporterConfig:
     confidence: float = 0.95
 
     def __post_init__(self):
-        _require(_is_number(self.confidence) and 0 < self.confidence < 1, "confidence",
+        require(is_number(self.confidence) and 0 < self.confidence < 1, "confidence",
                  "must be a number in (0, 1)", self.confidence)

@@ -7,8 +7,8 @@ import os
 import numpy as np
 
 from lg_keras import records
-from lg_keras.config import cluster_label_view, noise_label_view, parse_label_view
 from lg_keras.errors import DataError
+from lg_keras.label_views import cluster_label_view, noise_label_view, parse_label_view
 from lg_keras.labels import ClassCounts
 
 
@@ -54,7 +54,7 @@ class DatasetInfo(ClassCounts):
     def noise_variants(self) -> list[str]:
         """Noisy variant names, in rate order: '0.1' (within_coarse) or 'launched_0.1'.
 
-        The label view is `config.noise_label_view(name)`. Datasets built before variants were
+        The label view is `label_views.noise_label_view(name)`. Datasets built before variants were
         recorded list only their rates, which are then the (within-coarse) variant names.
         """
         noise = self.meta.get("noise", {})

@@ -36,13 +36,15 @@ import numpy as np
 import tensorflow as tf
 
 from lg_keras import authors_protocol, data, metrics, records, run_files
+from lg_keras.config import DataConfig
+from lg_keras.config_io import from_dict
+from lg_keras.dataset_info import DatasetInfo
+from lg_keras.errors import ConfigError, DataError, HierarchyError, RunDirError
+from lg_keras.label_views import parse_label_view
+from lg_keras.labels import Hierarchy
 # Importing the model modules registers their classes with Keras, so model.keras loads (the
 # models package itself loads them only when a model is built).
 from lg_keras.models import preact_resnet, wide_resnet  # noqa: F401  pylint: disable=unused-import
-from lg_keras.config import DataConfig, from_dict, parse_label_view
-from lg_keras.dataset_info import DatasetInfo
-from lg_keras.errors import ConfigError, DataError, HierarchyError, RunDirError
-from lg_keras.labels import Hierarchy
 
 BEST_EPOCH_NOTE = (
     "Best epoch selected on the per-epoch test-split (val_*) figures in history.json, as the "

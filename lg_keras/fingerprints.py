@@ -1,11 +1,11 @@
 """The one hashing scheme of the project: a short sha256 of a value's canonical JSON.
 
-Every name derived from content goes through `fingerprint`: a config's hash (`config.config_hash`,
-which names builds and runs), a run key's suffix (`pipelines.plan`), a clustered dataset's build
-hash (`pipelines.cluster_experiment`, `components/cluster`), the evaluator's evaluation key and the
-report's condition id (`components/reporter/report_runs`). Finished runs and builds on disk are
-named by these digests, so the canonical form below must never change:
-tests/lg_keras/test_fingerprints.py pins each user's output.
+Every name derived from content goes through `fingerprint`: a config's hash
+(`config_io.config_hash`, which names builds and runs), a run key's suffix (`pipelines.plan`), a
+clustered dataset's build hash (`pipelines.cluster_experiment`, `components/cluster`), the
+evaluator's evaluation key and the report's condition id (`components/reporter/report_runs`).
+Finished runs and builds on disk are named by these digests, so the canonical form below must
+never change: tests/lg_keras/test_fingerprints.py pins each user's output.
 
     fingerprint({"k": [2, 5], "seed": 0})           # 16 hex digits
     fingerprint(experiment_dict, length=10)         # the report's condition ids

@@ -6,9 +6,9 @@ import numpy as np
 import tensorflow as tf
 
 from lg_keras import records
-from lg_keras.config import noise_label_view
 from lg_keras.dataset_info import DatasetInfo
 from lg_keras.errors import DataError
+from lg_keras.label_views import noise_label_view
 from lg_keras.sources.base import SPLITS
 
 

@@ -12,8 +12,8 @@ import zlib
 
 import numpy as np
 
-from lg_keras.config import LabelView, parse_label_view
 from lg_keras.errors import DataError
+from lg_keras.label_views import LabelView, parse_label_view
 
 FORMAT_VERSION = 1
 
@@ -52,7 +52,7 @@ def label_feature(label_view: str | LabelView) -> str:
     'fine_label_cluster_<k>'.
 
     Args:
-        label_view: a label view, as written or parsed (`lg_keras.config.parse_label_view`).
+        label_view: a label view, as written or parsed (`lg_keras.label_views.parse_label_view`).
 
     Raises:
         ConfigError: (a ValueError) naming the view when it is not one.

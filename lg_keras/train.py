@@ -46,7 +46,8 @@ import tensorflow as tf
 
 from lg_keras import (authors_protocol, data, distribute, keras_metrics, keras_multi_worker,
                       outputs, run_files, schedules)
-from lg_keras.config import ExperimentConfig, TrainConfig, config_hash, to_dict
+from lg_keras.config import ExperimentConfig, TrainConfig
+from lg_keras.config_io import config_hash, to_dict
 from lg_keras.dataset_info import DatasetInfo
 from lg_keras.errors import ClusterError, RunDirError
 from lg_keras.models import build_model

@@ -20,7 +20,8 @@ paper's tables, so the registry always holds `cluster_labels`:
 import dataclasses
 
 from lg_keras.component_configs import ClusterConfig
-from lg_keras.config import ExperimentConfig, to_dict
+from lg_keras.config import ExperimentConfig
+from lg_keras.config_io import to_dict
 from lg_keras.fingerprints import fingerprint
 from pipelines import experiments
 from pipelines.plan import DatasetSpec, RunSpec

@@ -38,7 +38,7 @@ import time
 
 from components.example_gen.__main__ import add_source_arguments, source_access_from_args
 from components.example_gen.source_access import SourceAccess
-from lg_keras.config import to_dict
+from lg_keras.config_io import to_dict
 from pipelines import planner, reproduce
 from pipelines.plan import Plan
 

@@ -11,7 +11,8 @@ config.json / metrics.json / history.json.
 
 import dataclasses
 
-from lg_keras.config import BuildConfig, ExperimentConfig, config_hash, to_dict
+from lg_keras.config import BuildConfig, ExperimentConfig
+from lg_keras.config_io import config_hash, to_dict
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,7 +24,8 @@ import types
 from typing import Sequence
 
 from lg_keras import hierarchy_files, models
-from lg_keras.config import ExperimentConfig, ModelConfig, config_hash
+from lg_keras.config import ExperimentConfig, ModelConfig
+from lg_keras.config_io import config_hash
 from lg_keras.errors import ConfigError, LgError
 from lg_keras.sources import catalog
 from lg_keras.sources.tfds_source import IMAGENET_MANUAL_FILES

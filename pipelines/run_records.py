@@ -23,7 +23,8 @@ import os
 import shutil
 
 from lg_keras import run_files
-from lg_keras.config import ExperimentConfig, from_dict, to_dict
+from lg_keras.config import ExperimentConfig
+from lg_keras.config_io import from_dict, to_dict
 from lg_keras.errors import ConfigError, RunDirError
 
 # File kinds that are records; everything else (TFRecords, weights, event files, and report.html,

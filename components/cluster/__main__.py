@@ -13,7 +13,7 @@ import sys
 
 from components.entrypoint import add_command, main_with
 from lg_keras.component_configs import ClusterConfig
-from lg_keras.config import from_dict
+from lg_keras.config_io import from_dict
 from lg_keras.errors import ConfigError
 
 

@@ -36,10 +36,12 @@ from components.example_gen import executor as example_gen_executor
 from components.example_gen.executor import existing_build
 from lg_keras import clustering, data, outputs, records
 from lg_keras.component_configs import ClusterConfig
-from lg_keras.config import DataConfig, cluster_label_view, parse_config, to_dict
+from lg_keras.config import DataConfig
+from lg_keras.config_io import parse_config, to_dict
 from lg_keras.dataset_info import DatasetInfo, load_dataset_info
 from lg_keras.errors import ConfigError, DataError, RunDirError
 from lg_keras.fingerprints import fingerprint
+from lg_keras.label_views import cluster_label_view
 from lg_keras.sources.base import SPLITS
 
 # Variable-size images are resized to this side before the 8x8 box average of pixel features.

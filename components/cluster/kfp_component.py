@@ -2,7 +2,7 @@
 Output[Dataset] with the cluster label views, and the agreement figures on an Output[Metrics].
 
 The config crosses kfp as one JSON string ({'k': [2, 5, 10], 'features': 'run'|'pixels',
-'seed': 0}), decoded and validated by `executor.run` (`lg_keras.config.parse_config` ->
+'seed': 0}), decoded and validated by `executor.run` (`lg_keras.config_io.parse_config` ->
 `ClusterConfig`). `features_run` (a trainer run directory) is optional: needed for
 features='run', left unconnected for 'pixels'. The image holds this repository
 installed; nothing is installed at run time (`install_kfp_package=False`, no

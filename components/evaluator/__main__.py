@@ -11,7 +11,7 @@ import sys
 from components.entrypoint import add_command, main_with
 from lg_keras import run_files
 from lg_keras.component_configs import EvaluatorConfig
-from lg_keras.config import from_dict
+from lg_keras.config_io import from_dict
 from lg_keras.errors import RunDirError
 
 

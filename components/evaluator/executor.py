@@ -31,7 +31,7 @@ import tensorflow as tf
 from lg_keras import data, evaluate, figures, hierarchy_files, outputs, run_files
 from lg_keras import embeddings as embedding_lib
 from lg_keras.component_configs import EvaluatorConfig
-from lg_keras.config import parse_config, to_dict
+from lg_keras.config_io import parse_config, to_dict
 from lg_keras.dataset_info import load_dataset_info
 from lg_keras.fingerprints import fingerprint
 

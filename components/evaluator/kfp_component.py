@@ -6,7 +6,7 @@ metrics.json, figures/ and logs/evaluation/ (executor docstring). Headline numbe
 on the Metrics artifact so the Kubeflow UI lists them. The records artifact holds the run's records
 without weights or TensorBoard files (executor docstring): the pipeline's reporter reads those.
 The config crosses kfp as one JSON string, decoded and validated by `executor.run`
-(`lg_keras.config.parse_config` -> `EvaluatorConfig`). The image holds this repository installed;
+(`lg_keras.config_io.parse_config` -> `EvaluatorConfig`). The image holds this repository installed;
 nothing is installed at run time (`install_kfp_package=False`, no `packages_to_install`, FACTS.md).
 
     evaluator_op = make_evaluator_component(base_image="REGISTRY/lg-keras:0.1.0")

@@ -7,8 +7,9 @@ import sys
 
 from components.entrypoint import main_with
 from components.example_gen.source_access import SourceAccess
-from lg_keras.config import NOISE_KINDS, BuildConfig
+from lg_keras.config import BuildConfig
 from lg_keras.errors import ConfigError
+from lg_keras.label_views import NOISE_KINDS
 
 # Searched after --data-dir and LG_DATA_DIR: Debian's dataset packages and the project's cache.
 DEFAULT_DATA_DIRS = ("/usr/share/datasets", os.path.expanduser("~/.cache/lg_keras/data"))

@@ -34,8 +34,10 @@ import numpy as np
 from components.example_gen import transforms
 from components.example_gen.source_access import SourceAccess
 from lg_keras import hierarchy_files, labels, outputs, records, sources
-from lg_keras.config import BuildConfig, config_hash, format_rate, to_dict
+from lg_keras.config import BuildConfig
+from lg_keras.config_io import config_hash, to_dict
 from lg_keras.errors import RunDirError
+from lg_keras.label_views import format_rate
 from lg_keras.sources.base import SPLITS
 
 # Default shard counts: enough files for parallel reads of a CIFAR-size split.

@@ -32,7 +32,8 @@ def make_example_gen_component(base_image: str = DEFAULT_BASE_IMAGE):
 
         from components.example_gen import executor
         from components.example_gen.source_access import SourceAccess
-        from lg_keras.config import BuildConfig, from_dict
+        from lg_keras.config import BuildConfig
+        from lg_keras.config_io import from_dict
 
         cfg = from_dict(BuildConfig, json.loads(build_json))
         access = SourceAccess.from_kfp_arguments(data_dirs_json, tfds_data_dir, beam_args,

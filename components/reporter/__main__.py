@@ -9,7 +9,7 @@ import sys
 
 from components.entrypoint import main_with
 from lg_keras.component_configs import ReporterConfig
-from lg_keras.config import from_dict
+from lg_keras.config_io import from_dict
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

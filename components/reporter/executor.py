@@ -26,7 +26,7 @@ import shutil
 
 from lg_keras import outputs as outputs_lib, run_files
 from lg_keras.component_configs import ReporterConfig
-from lg_keras.config import parse_config
+from lg_keras.config_io import parse_config
 from lg_keras.errors import ConfigError, RunDirError
 
 # The layout of `lg reproduce` (pipelines.local_runner.run_dir and dataset_dir).

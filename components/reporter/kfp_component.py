@@ -13,7 +13,7 @@ for the plan's run count (`make_reporter_component(num_runs=N)`). Its outputs (e
 - metrics (Metrics): planned and finished runs, each run's coarse test accuracy, verdict counts.
 
 The config crosses kfp as one JSON string, decoded and validated by `executor.run`
-(`lg_keras.config.parse_config` -> `ReporterConfig`). The image holds this repository installed;
+(`lg_keras.config_io.parse_config` -> `ReporterConfig`). The image holds this repository installed;
 nothing is installed at run time (`install_kfp_package=False`, no `packages_to_install`, FACTS.md).
 
     reporter_op = make_reporter_component("REGISTRY/lg-keras:0.1.0", num_runs=len(plan.runs))

@@ -21,7 +21,7 @@ from components.reporter.report_runs import DONE, authors_passes, select, state_
 from components.reporter.report_sections import (Section, compare, make_table, measure,
                                                  missing_text, paper, put)
 from lg_keras import statistics
-from lg_keras.config import noise_label_view, noise_variant
+from lg_keras.label_views import noise_label_view, noise_variant
 
 EARLY_FRACTION = 0.25
 NOISY_ACR_NOTE = (

@@ -24,8 +24,8 @@ import os
 import numpy as np
 import pandas as pd
 
-from lg_keras.config import parse_label_view
 from lg_keras.errors import ConfigError, RunDirError
+from lg_keras.label_views import parse_label_view
 from components.reporter import report_stats
 from components.reporter.report_runs import DONE, load_runs, select, values_by_seed
 

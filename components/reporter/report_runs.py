@@ -21,10 +21,11 @@ import numpy as np
 import pandas as pd
 
 from lg_keras import metrics as lg_metrics, run_files
-from lg_keras.config import (ExperimentConfig, LabelView, from_dict, hashed_fields, noise_variant,
-                             parse_label_view)
+from lg_keras.config import ExperimentConfig
+from lg_keras.config_io import from_dict, hashed_fields
 from lg_keras.errors import ConfigError, RunDirError
 from lg_keras.fingerprints import fingerprint
+from lg_keras.label_views import LabelView, noise_variant, parse_label_view
 # read_json is part of this module's API (report.py, report_study.py read plan.json with it).
 from lg_keras.run_files import read_json
 from components.reporter import paper_numbers
@@ -68,7 +69,7 @@ def _history(run_dir: str) -> list[dict]:
 def condition_id(experiment: dict) -> str:
     """A short hash of an experiment config without its seed and dataset path (one setting).
 
-    The config is read as the hash reads it (`config.hashed_fields`): a field added later and
+    The config is read as the hash reads it (`config_io.hashed_fields`): a field added later and
     recorded at its default counts as absent, so a run recorded before the field existed and one
     recorded after it are the same setting. A record this version cannot read is hashed as is.
     """

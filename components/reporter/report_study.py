@@ -33,7 +33,7 @@ from components.reporter import report, report_advice, report_stats
 from components.reporter.report_runs import DONE, load_runs, read_json, select, values_by_seed
 from components.reporter.report_sections import make_table
 from lg_keras import statistics
-from lg_keras.config import parse_label_view
+from lg_keras.label_views import parse_label_view
 
 # Coarse classes count as imbalanced, and balanced accuracy is shown beside accuracy, when the
 # largest has more than this many times the test images of the smallest.

@@ -15,8 +15,8 @@ import sys
 
 from components.entrypoint import add_command, main_with
 from lg_keras.config import (HEAD_NAMES, MODEL_NAMES, SCHEDULES, STRATEGIES, DataConfig,
-                             ExperimentConfig, ModelConfig, TrainConfig, apply_overrides, from_dict,
-                             to_dict)
+                             ExperimentConfig, ModelConfig, TrainConfig)
+from lg_keras.config_io import apply_overrides, from_dict, to_dict
 
 # (flag, config section, field, type, help). Flags left out keep the config's default.
 _OPTIONS = (

@@ -29,7 +29,8 @@ import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
 from lg_keras import data, distribute, outputs as outputs_lib, run_files, train as train_lib
-from lg_keras.config import ExperimentConfig, config_hash, to_dict
+from lg_keras.config import ExperimentConfig
+from lg_keras.config_io import config_hash, to_dict
 from lg_keras.dataset_info import load_dataset_info
 
 # Final figures shown in TensorBoard's HParams dashboard, as (tag, description).

@@ -25,7 +25,8 @@ def make_trainer_component(base_image: str = DEFAULT_BASE_IMAGE):
         import json  # pylint: disable=g-import-not-at-top,import-outside-toplevel
 
         from components.trainer import executor  # pylint: disable=import-outside-toplevel
-        from lg_keras.config import ExperimentConfig, from_dict  # pylint: disable=import-outside-toplevel
+        from lg_keras.config import ExperimentConfig  # pylint: disable=import-outside-toplevel
+        from lg_keras.config_io import from_dict  # pylint: disable=import-outside-toplevel
 
         cfg = from_dict(ExperimentConfig, json.loads(config_json))
         result = executor.run(cfg, {"examples": examples.path}, {"model": model.path})

@@ -21,7 +21,8 @@ from components.example_gen import executor, transforms
 from components.example_gen.source_access import SourceAccess
 from lg_keras import (data, dataset_info, hierarchy_files, inspection, label_variants, records,
                       sources)
-from lg_keras.config import BuildConfig, config_hash
+from lg_keras.config import BuildConfig
+from lg_keras.config_io import config_hash
 from lg_keras.errors import ConfigError, HierarchyError, RunDirError
 from lg_keras.sources.base import RawExample
 from tests.helpers import datagen

@@ -670,7 +670,8 @@ def test_authors_protocol_columns_appear_only_with_runs_scored_that_way(tmp_path
 def test_a_run_recorded_before_a_late_field_is_the_same_setting_as_one_after():
     """Seed 0 trained before train.collective_timeout_s existed, seed 1 after: one setting."""
     from components.reporter.report_runs import condition_id  # pylint: disable=import-outside-toplevel
-    from lg_keras.config import ExperimentConfig, TrainConfig, to_dict  # pylint: disable=import-outside-toplevel
+    from lg_keras.config import ExperimentConfig, TrainConfig  # pylint: disable=import-outside-toplevel
+    from lg_keras.config_io import to_dict  # pylint: disable=import-outside-toplevel
 
     after = to_dict(ExperimentConfig(train=TrainConfig(seed=1)))
     before = to_dict(ExperimentConfig())

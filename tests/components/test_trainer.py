@@ -17,7 +17,8 @@ import tensorflow as tf
 from components.trainer import executor
 from components.trainer import kfp_component
 from lg_keras import outputs
-from lg_keras.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig, config_hash
+from lg_keras.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig
+from lg_keras.config_io import config_hash
 from lg_keras.errors import RunDirError
 from pipelines import cli
 from tests.helpers.fixtures import grid_dataset  # noqa: F401  pylint: disable=unused-import

@@ -28,8 +28,8 @@ from components.example_gen import executor as example_gen
 from components.example_gen.source_access import SourceAccess
 from components.trainer import executor as trainer
 from lg_keras import data, models
-from lg_keras.config import (BuildConfig, DataConfig, ExperimentConfig, ModelConfig, TrainConfig,
-                             config_hash, to_dict)
+from lg_keras.config import BuildConfig, DataConfig, ExperimentConfig, ModelConfig, TrainConfig
+from lg_keras.config_io import config_hash, to_dict
 from lg_keras.dataset_info import load_dataset_info
 
 FINE_CLASSES = ("cat", "dog", "car", "ship")

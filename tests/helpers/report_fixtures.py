@@ -13,8 +13,8 @@ import os
 
 from PIL import Image
 
-from lg_keras.config import (BuildConfig, DataConfig, ExperimentConfig, ModelConfig, TrainConfig,
-                             config_hash, to_dict)
+from lg_keras.config import BuildConfig, DataConfig, ExperimentConfig, ModelConfig, TrainConfig
+from lg_keras.config_io import config_hash, to_dict
 from components.reporter import paper_numbers
 
 NUM_TEST = 1000

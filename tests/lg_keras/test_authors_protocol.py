@@ -132,9 +132,10 @@ from lg_keras import distribute
 distribute.split_cpu(2)  # before anything initialises TensorFlow's devices
 import keras
 from lg_keras import authors_protocol
-from lg_keras.models import preact_resnet  # registers the class model.keras names
-from lg_keras.config import ExperimentConfig, TrainConfig, from_dict
+from lg_keras.config import ExperimentConfig, TrainConfig
+from lg_keras.config_io import from_dict
 from lg_keras.dataset_info import load_dataset_info
+from lg_keras.models import preact_resnet  # registers the class model.keras names
 with open(sys.argv[1] + "/config.json") as f:
     cfg = from_dict(ExperimentConfig, json.load(f)["experiment"], "experiment")
 strategy = distribute.make_strategy(TrainConfig(strategy="mirrored", num_cpu_replicas=2))

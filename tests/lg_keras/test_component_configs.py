@@ -8,7 +8,7 @@ import pytest
 
 from lg_keras.component_configs import (MAX_PROJECTOR_EXAMPLES, ClusterConfig, EvaluatorConfig,
                                         ReporterConfig)
-from lg_keras.config import from_dict, parse_config, to_dict
+from lg_keras.config_io import from_dict, parse_config, to_dict
 from lg_keras.errors import ConfigError
 
 KINDS = (EvaluatorConfig, ClusterConfig, ReporterConfig)

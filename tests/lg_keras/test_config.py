@@ -15,8 +15,8 @@ import dataclasses
 
 import pytest
 
-from lg_keras.config import (HASHED_WHEN_DEFAULT, BuildConfig, DataConfig, ExperimentConfig,
-                             ModelConfig, TrainConfig, config_hash)
+from lg_keras.config import BuildConfig, DataConfig, ExperimentConfig, ModelConfig, TrainConfig
+from lg_keras.config_io import HASHED_WHEN_DEFAULT, config_hash
 from lg_keras.errors import ConfigError
 from pipelines import planner, profiles
 

@@ -15,8 +15,8 @@ from components.cluster import executor as cluster_executor
 from components.evaluator import executor as evaluator_executor
 from components.reporter import report_runs
 from lg_keras.component_configs import ClusterConfig, EvaluatorConfig
-from lg_keras.config import (BuildConfig, DataConfig, ExperimentConfig, ModelConfig, TrainConfig,
-                             config_hash, from_dict, to_dict)
+from lg_keras.config import BuildConfig, DataConfig, ExperimentConfig, ModelConfig, TrainConfig
+from lg_keras.config_io import config_hash, from_dict, to_dict
 from lg_keras.fingerprints import canonical_json, fingerprint
 from pipelines import cluster_experiment
 from pipelines.plan import DatasetSpec, RunSpec

@@ -3,7 +3,8 @@
 import pytest
 
 from lg_keras import records
-from lg_keras.config import cluster_label_view, noise_label_view, noise_variant, parse_label_view
+from lg_keras.label_views import (cluster_label_view, noise_label_view, noise_variant,
+                                  parse_label_view)
 
 
 @pytest.mark.parametrize("view,feature", [

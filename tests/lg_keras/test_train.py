@@ -12,7 +12,8 @@ import pytest
 import tensorflow as tf
 
 from lg_keras import data, train
-from lg_keras.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig, config_hash
+from lg_keras.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig
+from lg_keras.config_io import config_hash
 from lg_keras.dataset_info import load_dataset_info
 from lg_keras.errors import RunDirError
 from tests.helpers.fixtures import grid_dataset  # noqa: F401  pylint: disable=unused-import

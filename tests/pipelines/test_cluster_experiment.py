@@ -6,7 +6,8 @@ import subprocess
 import sys
 
 from lg_keras.component_configs import ClusterConfig
-from lg_keras.config import DataConfig, parse_config
+from lg_keras.config import DataConfig
+from lg_keras.config_io import parse_config
 from pipelines import cluster_experiment, experiments, planner, profiles
 
 

@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from lg_keras import hierarchy_files
-from lg_keras.config import config_hash
+from lg_keras.config_io import config_hash
 from lg_keras.errors import ConfigError
 from pipelines import experiments
 from pipelines.profiles import FAMILIES, PROFILES, Profile, family_of, get_profile

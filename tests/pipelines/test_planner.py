@@ -153,7 +153,8 @@ def test_dry_run_prints_the_plan(capsys):
 def test_config_hashes_stay_stable_when_a_late_field_is_at_its_default():
     """`model.final_norm` was added after runs were recorded: at its default the hash is what it
     was before (so finished runs are kept); set, it changes."""
-    from lg_keras.config import ExperimentConfig, config_hash
+    from lg_keras.config import ExperimentConfig
+    from lg_keras.config_io import config_hash
     cfg = ExperimentConfig()
     assert config_hash(cfg) == "b99024e3375b71c0"  # recorded before final_norm existed
     authors = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, final_norm=False))

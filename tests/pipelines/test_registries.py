@@ -19,7 +19,8 @@ import types
 import pytest
 
 from lg_keras import dataset_table, models
-from lg_keras.config import BuildConfig, ModelConfig, config_hash, to_dict
+from lg_keras.config import BuildConfig, ModelConfig
+from lg_keras.config_io import config_hash, to_dict
 from lg_keras.errors import ConfigError
 from lg_keras.sources import catalog
 from pipelines import experiments, planner, profiles

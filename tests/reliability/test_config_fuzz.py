@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 import pytest
 
 from lg_keras import config
-from lg_keras.config import BuildConfig, ExperimentConfig, apply_overrides, from_dict, to_dict
+from lg_keras.config import BuildConfig, ExperimentConfig
+from lg_keras.config_io import apply_overrides, config_hash, from_dict, to_dict
 from lg_keras.errors import ConfigError
 from tests.helpers.fuzz import fuzz, json_values, names_any
 
@@ -31,7 +32,7 @@ values = st.one_of(json_values, st.sampled_from(PLAUSIBLE_STRINGS),
 def _check_accepted(cfg) -> None:
     """An accepted config survives the JSON round trip that kfp and config.json use."""
     again = from_dict(type(cfg), json.loads(json.dumps(to_dict(cfg))))
-    assert config.config_hash(again) == config.config_hash(cfg)
+    assert config_hash(again) == config_hash(cfg)
 
 
 @fuzz(120)
