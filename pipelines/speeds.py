@@ -2,13 +2,13 @@
 
 The planner orders and budgets a plan with fixed speeds (each network's throughput formula in the
 model registry, `lg_keras.models`, relative to the thin network's `THIN_TRAIN_IMAGES_PER_S`, and
-`BFLOAT16_SPEEDUP`), so which runs a plan holds, and the estimates plan.json records, never depend
-on the host. The printed estimates (`planner.format_plan`: `lg reproduce --dry-run`, `lg study
---dry-run`, the plan printed before a run) may use measured speeds instead: `make bench`'s report,
-bench/latest.json, when a full bench run (not --quick, batch 128) measured it on a machine with
-this CPU model and core count. The measured thin-network training speed scales every network's
-formula; the measured bfloat16 / float32 ratio replaces `BFLOAT16_SPEEDUP` when the CPU has
-native bfloat16.
+`BFLOAT16_SPEEDUP`; `pipelines.estimates` turns speeds into times), so which runs a plan holds, and
+the estimates plan.json records, never depend on the host. The printed estimates
+(`planner.format_plan`: `lg reproduce --dry-run`, `lg study --dry-run`, the plan printed before a
+run) may use measured speeds instead: `make bench`'s report, bench/latest.json, when a full bench
+run (not --quick, batch 128) measured it on a machine with this CPU model and core count. The
+measured thin-network training speed scales every network's formula; the measured bfloat16 /
+float32 ratio replaces `BFLOAT16_SPEEDUP` when the CPU has native bfloat16.
 
     speeds = read_bench()  # FIXED, or bench/latest.json's figures for this machine
     print(speeds.source)   # 'bench/latest.json measured 2026-11-29 (...)' or 'the fixed constants'

@@ -33,7 +33,7 @@ from components.reporter import report_stats
 from lg_keras import hierarchy_files
 from lg_keras.config import BuildConfig
 from lg_keras.errors import ConfigError
-from pipelines import planner, reproduce
+from pipelines import estimates, planner, reproduce
 from pipelines.cluster_experiment import ClusteredDatasetSpec
 from pipelines.experiments import Experiment, RunRequest
 from pipelines.plan import DatasetSpec, Plan
@@ -42,8 +42,8 @@ from pipelines.study_dataset import DatasetSurvey, survey_dataset
 from pipelines.study_recipe import RecipeChoice, choose_recipe
 
 STUDY = "study"
-# Build speed of an image folder here: the CIFAR-10 JPEG folder's (planner.SOURCE_SIZES).
-FOLDER_BUILD_IMAGES_PER_S = planner.SOURCE_SIZES["cifar10"].build_images_per_s
+# Build speed of an image folder here: the CIFAR-10 JPEG folder's (estimates.SOURCE_SIZES).
+FOLDER_BUILD_IMAGES_PER_S = estimates.SOURCE_SIZES["cifar10"].build_images_per_s
 DEFAULT_SEEDS = 3
 DEFAULT_TEST_FRACTION = 0.2
 # Percentage points: the reporter's margin for the paper's negligible differences.
@@ -58,7 +58,7 @@ class StudyDatasetSpec(DatasetSpec):
         source_size: images per class, side and total, counted by `survey_dataset`.
     """
 
-    source_size: planner.SourceSize | None = dataclasses.field(default=None, compare=False)
+    source_size: estimates.SourceSize | None = dataclasses.field(default=None, compare=False)
 
 
 def _key(name: str) -> str:
@@ -80,12 +80,12 @@ def study_spec(survey: DatasetSurvey, hierarchy: str, profile: Profile) -> Study
                         max_train_per_class=profile.max_train_per_class,
                         max_test_per_class=profile.max_test_per_class)
     num_fine = survey.hierarchy.num_fine_classes
-    size = planner.SourceSize(
+    size = estimates.SourceSize(
         train_per_class=math.ceil(sum(survey.counts["train"].values()) / num_fine),
         test_per_class=math.ceil(sum(survey.counts["test"].values()) / num_fine),
         side=survey.side, total_images=survey.total_images,
         build_images_per_s=(FOLDER_BUILD_IMAGES_PER_S if survey.is_folder
-                            else planner.SOURCE_SIZES[survey.dataset].build_images_per_s))
+                            else estimates.SOURCE_SIZES[survey.dataset].build_images_per_s))
     where = (os.path.basename(survey.dataset.rstrip("/")) if survey.is_folder
              else survey.dataset)
     name = survey.hierarchy.name

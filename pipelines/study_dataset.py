@@ -26,7 +26,7 @@ from lg_keras.labels import Hierarchy
 from lg_keras.sources.cifar import CIFAR10_CLASS_NAMES, CIFAR100_FINE_NAMES
 from lg_keras.sources.folder import ImageFolderSource
 from lg_keras.sources.idx import FASHION_MNIST_CLASS_NAMES
-from pipelines import planner
+from pipelines import estimates
 from pipelines.study_recipe import SIDE_SAMPLE_PER_CLASS
 
 # A class needs this many images in each split: with one test image its accuracy is 0 or 100 %,
@@ -162,10 +162,10 @@ def _median_side(source: ImageFolderSource) -> int:
 
 
 def _survey_named(dataset: str, tree: Hierarchy, spec: str) -> DatasetSurvey:
-    if dataset not in planner.SOURCE_SIZES:
+    if dataset not in estimates.SOURCE_SIZES:
         raise ConfigError(f"Unknown dataset {dataset!r}. Available: "
-                          f"{', '.join(planner.SOURCE_SIZES)}, folder:PATH.")
-    size = planner.SOURCE_SIZES[dataset]
+                          f"{', '.join(estimates.SOURCE_SIZES)}, folder:PATH.")
+    size = estimates.SOURCE_SIZES[dataset]
     known = _KNOWN_CLASS_NAMES.get(dataset)
     # ImageNet's class names (synsets) need the copy: its build checks them.
     aligned = _check_names(tree, spec, known, dataset) if known else tree

@@ -8,7 +8,7 @@ import pytest
 
 from lg_keras.config import ModelConfig
 from lg_keras.errors import ConfigError
-from pipelines import cli, experiments, planner, profiles
+from pipelines import cli, estimates, experiments, planner, profiles, speeds
 from pipelines.profiles import PROFILES
 
 
@@ -116,12 +116,12 @@ def test_estimates_match_the_measured_speeds():
     # Measured: about 18 min in float32, 13 min in mixed bfloat16 (AMX).
     minutes = (11, 15) if profiles.CPU_MIXED_PRECISION == "bfloat16" else (15, 22)
     assert minutes[0] * 60 < cpu_run.estimated_seconds < minutes[1] * 60
-    assert planner.train_images_per_second(ModelConfig(width=16), 32, "bfloat16") == (
-        pytest.approx(planner.BFLOAT16_SPEEDUP * planner.THIN_TRAIN_IMAGES_PER_S))
-    assert planner.train_images_per_second(ModelConfig(width=64), 32) == pytest.approx(80)
-    assert planner.train_images_per_second(ModelConfig(width=16), 64) == pytest.approx(160)
+    assert estimates.train_images_per_second(ModelConfig(width=16), 32, "bfloat16") == (
+        pytest.approx(speeds.BFLOAT16_SPEEDUP * speeds.THIN_TRAIN_IMAGES_PER_S))
+    assert estimates.train_images_per_second(ModelConfig(width=64), 32) == pytest.approx(80)
+    assert estimates.train_images_per_second(ModelConfig(width=16), 64) == pytest.approx(160)
     wide = ModelConfig(name="wide_resnet", depth=28, widen_factor=10)
-    assert planner.train_images_per_second(wide, 32) < 20
+    assert estimates.train_images_per_second(wide, 32) < 20
 
 
 def test_the_plan_prints_and_serialises(cpu_plan):
@@ -216,13 +216,13 @@ def test_a_counted_dataset_size_drives_the_estimates():
     derived from it (its cluster labels) by its parent's."""
     @dataclasses.dataclass(frozen=True)
     class Counted(experiments.DatasetSpec):
-        source_size: planner.SourceSize | None = None
+        source_size: estimates.SourceSize | None = None
 
     build = experiments.dataset_spec("cifar10", profiles.get_profile("smoke")).build
-    small = Counted("mine", build, "mine", source_size=planner.SourceSize(10, 2, 32, 240, 2500.0))
-    large = dataclasses.replace(small, source_size=planner.SourceSize(1000, 200, 32, 24_000,
+    small = Counted("mine", build, "mine", source_size=estimates.SourceSize(10, 2, 32, 240, 2500.0))
+    large = dataclasses.replace(small, source_size=estimates.SourceSize(1000, 200, 32, 24_000,
                                                                        2500.0))
-    assert planner.split_sizes(small) == (100, 20)
-    assert planner.estimate_build_seconds(large) > planner.estimate_build_seconds(small)
+    assert estimates.split_sizes(small) == (100, 20)
+    assert estimates.estimate_build_seconds(large) > estimates.estimate_build_seconds(small)
     cfg = profiles.get_profile("smoke").cifar10.experiment("fine")
-    assert planner.estimate_run_seconds(cfg, large) > planner.estimate_run_seconds(cfg, small)
+    assert estimates.estimate_run_seconds(cfg, large) > estimates.estimate_run_seconds(cfg, small)

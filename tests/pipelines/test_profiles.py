@@ -20,7 +20,7 @@ from components.example_gen.source_access import SourceAccess
 from lg_keras import data, machine, schedules, train
 from lg_keras.config import BuildConfig, ExperimentConfig
 from lg_keras.dataset_info import load_dataset_info
-from pipelines import cli, planner, profiles
+from pipelines import cli, estimates, planner, profiles
 from pipelines.profiles import PROFILES
 from tests.helpers import datagen
 
@@ -142,7 +142,7 @@ def test_local_planning_resolves_the_cpu_precision_and_a_portable_plan_does_not(
     portable = planner.plan("cpu", ["table1"], datasets=["cifar10"], portable=True)
     assert {r.experiment.train.mixed_precision for r in portable.runs} == {"native_bfloat16"}
     assert [r.estimated_seconds for r in portable.runs] == pytest.approx([
-        planner.estimate_run_seconds(r.experiment, portable.datasets[0]) for r in portable.runs],
+        estimates.estimate_run_seconds(r.experiment, portable.datasets[0]) for r in portable.runs],
         abs=0.05)  # the planner rounds to 0.1 s
     assert PROFILES["cpu"] == profiles.get_profile("cpu", portable=True)
 

@@ -23,7 +23,7 @@ from lg_keras.config import BuildConfig, ModelConfig
 from lg_keras.config_io import config_hash, to_dict
 from lg_keras.errors import ConfigError
 from lg_keras.sources import catalog
-from pipelines import experiments, planner, profiles
+from pipelines import estimates, experiments, planner, profiles
 from pipelines.experiments import Experiment, RunRequest
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data")
@@ -82,11 +82,11 @@ def test_a_fake_dataset_and_a_fake_model_run_through_the_planner(fake_entries):
     (dataset,) = plan.datasets
     # The source's entry sizes the build (2,400 images at 1,200/s) and the run (10 classes of
     # the smoke cap, 16 px); the model's entry gives the throughput (width 8: 50 images/s).
-    assert dataset.estimated_seconds == pytest.approx(planner.BUILD_OVERHEAD_S + 2.0)
-    assert planner.split_sizes(spec) == (10 * 24, 10 * 10)
-    rate = planner.train_images_per_second(cfg.model, 16, cfg.train.mixed_precision)
-    assert rate == pytest.approx(min(50.0 * 4, planner.MAX_TRAIN_IMAGES_PER_S))
-    assert run.estimated_seconds == round(planner.estimate_run_seconds(cfg, spec), 1)
+    assert dataset.estimated_seconds == pytest.approx(estimates.BUILD_OVERHEAD_S + 2.0)
+    assert estimates.split_sizes(spec) == (10 * 24, 10 * 10)
+    rate = estimates.train_images_per_second(cfg.model, 16, cfg.train.mixed_precision)
+    assert rate == pytest.approx(min(50.0 * 4, estimates.MAX_TRAIN_IMAGES_PER_S))
+    assert run.estimated_seconds == round(estimates.estimate_run_seconds(cfg, spec), 1)
 
 
 def test_the_registries_names_are_what_the_config_accepts(fake_entries):
@@ -113,7 +113,7 @@ def test_unknown_source_is_an_error_in_the_planner_not_a_default_size():
     odd = dataclasses.replace(spec, build=BuildConfig(dataset="svhn", hierarchy="cifar10"))
     with pytest.raises(ConfigError, match=r"Unknown dataset 'svhn'\. Available: cifar10, "
                                           r"cifar100, fashion_mnist, imagenet2012, folder:PATH"):
-        planner.estimate_build_seconds(odd)
+        estimates.estimate_build_seconds(odd)
 
 
 def test_unknown_model_is_an_error_in_the_planner_not_the_wide_resnet_formula():
@@ -121,7 +121,7 @@ def test_unknown_model_is_an_error_in_the_planner_not_the_wide_resnet_formula():
     odd = types.SimpleNamespace(name="resnet50", width=16, depth=28, widen_factor=10)
     with pytest.raises(ConfigError, match=r"Unknown model 'resnet50'\. Available: "
                                           r"preact_resnet18, wide_resnet\."):
-        planner.train_images_per_second(odd, 32)
+        estimates.train_images_per_second(odd, 32)
     with pytest.raises(ConfigError, match=r"Unknown model.name 'resnet50'"):
         dataclasses.replace(ModelConfig(), name="resnet50")
 

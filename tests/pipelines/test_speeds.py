@@ -8,7 +8,7 @@ import pytest
 
 from lg_keras import machine
 from lg_keras.config import ModelConfig
-from pipelines import planner, speeds
+from pipelines import estimates, planner, speeds
 
 # The committed report of a full `make bench` run: the format read_bench reads.
 COMMITTED = speeds.BENCH_FILE
@@ -51,8 +51,8 @@ def test_a_report_of_this_machine_gives_its_measured_speeds(tmp_path):
     assert "measured 2030-01-02 (thin network 1280 images/s)" in measured.source
     thin, wide = ModelConfig(width=16), ModelConfig(name="wide_resnet", depth=28, widen_factor=10)
     for model in (thin, wide):
-        assert planner.train_images_per_second(model, 32, speeds=measured) == pytest.approx(
-            2 * planner.train_images_per_second(model, 32))
+        assert estimates.train_images_per_second(model, 32, speeds=measured) == pytest.approx(
+            2 * estimates.train_images_per_second(model, 32))
     with_bfloat16 = speeds.read_bench(_write(tmp_path, _report(bfloat16_vs_float32_thin=1.7)))
     assert with_bfloat16.bfloat16_speedup == 1.7 and "bfloat16 1.70x" in with_bfloat16.source
 
@@ -119,7 +119,7 @@ def test_a_measured_speed_changes_the_printout_not_the_plan(tmp_path, monkeypatc
     specs = {d.key: d for d in plan.datasets}
     measured = speeds.read_bench(fast)
     for line, run in zip(runs, plan.runs):
-        seconds = planner.estimate_run_seconds(run.experiment, specs[run.dataset], measured)
+        seconds = estimates.estimate_run_seconds(run.experiment, specs[run.dataset], measured)
         assert seconds < run.estimated_seconds
         assert f"~{planner._duration(round(seconds, 1)):>7s}" in line
     # The budget's reasons keep the fixed estimates that made the cut.

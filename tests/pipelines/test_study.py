@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from pipelines import cli, local_runner, make_example_folder, planner, study
+from pipelines import cli, estimates, local_runner, make_example_folder, study
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_the_plan_is_the_planners_with_the_rule_and_counted_estimates(shapes, tm
     big, _, _ = study.plan_study(f"folder:{bigger[0]}", bigger[1], profile="smoke", seeds=2)
     small, _, _ = study.plan_study(f"folder:{folder}", hierarchy, profile="smoke", seeds=2)
     assert big.datasets[0].estimated_seconds > small.datasets[0].estimated_seconds
-    assert planner.split_sizes(small.datasets[0]) == (64, 16)
+    assert estimates.split_sizes(small.datasets[0]) == (64, 16)
 
 
 def test_dry_run_prints_the_rule_and_the_estimate_and_builds_nothing(shapes, tmp_path, capsys):
