@@ -31,7 +31,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 import numpy as np
 
-from components.example_gen import transforms
+from components.example_gen import shards, transforms
 from components.example_gen.source_access import SourceAccess
 from lg_keras import hierarchy_files, labels, outputs, records, sources
 from lg_keras.config import BuildConfig
@@ -171,12 +171,12 @@ def count_shards(directory: str, compression: str) -> dict[str, dict[str, int]]:
     Readers compare each file with it (`lg_keras.data.verify_shards`, `lg data inspect`), so a
     shard cut at a record boundary, or a missing one, is named rather than read as less data.
     """
-    shards = {}
+    counts = {}
     for split in SPLITS:
         folder = os.path.join(directory, split)
-        shards[split] = {name: records.count_records(os.path.join(folder, name), compression)
+        counts[split] = {name: records.count_records(os.path.join(folder, name), compression)
                          for name in sorted(os.listdir(folder)) if ".tfrecord" in name}
-    return shards
+    return counts
 
 
 def _run_pipeline(cfg, source, label_map, partial, beam_args):
@@ -211,10 +211,10 @@ def _run_pipeline(cfg, source, label_map, partial, beam_args):
         chunks = raw | "Prepare" >> beam.Map(transforms.prepare_chunk, label_map,
                                              cfg.image_encoding, subset)
         _ = (chunks
-             | "Write" >> transforms.WriteShards(prefixes, num_shards, cfg.compression, variants,
+             | "Write" >> shards.WriteShards(prefixes, num_shards, cfg.compression, variants,
                                                  label_table, label_map.fine_to_coarse)
              | "Stats" >> beam.CombineGlobally(
-                 transforms.MergeStatsFn(variants, label_map.fine_to_coarse))
+                 shards.MergeStatsFn(variants, label_map.fine_to_coarse))
              | "Summarize" >> beam.Map(_summarize_stats)
              | "WriteStats" >> WriteJson(stats_path))
     return read_json_output(stats_path)

@@ -96,8 +96,8 @@ def read_chunks(split: str, source, chunk_size: int | None = None):
 # `prepare_chunk` adds.
 _EXAMPLE_FIELDS = (records.ID, records.IMAGE, records.IMAGE_FORMAT, records.HEIGHT, records.WIDTH,
                    records.CHANNELS, records.SOURCE_LABEL)
-_FIELDS = (*_EXAMPLE_FIELDS, records.FINE, records.COARSE)
-_INT_FIELDS = frozenset((records.HEIGHT, records.WIDTH, records.CHANNELS, records.SOURCE_LABEL,
+RECORD_FIELDS = (*_EXAMPLE_FIELDS, records.FINE, records.COARSE)
+INT_FIELDS = frozenset((records.HEIGHT, records.WIDTH, records.CHANNELS, records.SOURCE_LABEL,
                          records.FINE, records.COARSE))
 # Column of a prepared chunk: each row's place among the chunk's rows in the hierarchy, before the
 # subset is drawn. Rows are dealt to shards by it, so a shard holds the same examples whichever
@@ -146,7 +146,7 @@ def prepare_chunk(element, label_map: LabelMap, encoding: str, label_table: dict
         positions = np.flatnonzero(lookup_labels(label_table, split,
                                                  [chunk[i].id for i in rows])[0])
     examples = [prepare_example(chunk[rows[k]], split, encoding) for k in positions]
-    columns = {name: (np.array([e[name] for e in examples], np.int64) if name in _INT_FIELDS
+    columns = {name: (np.array([e[name] for e in examples], np.int64) if name in INT_FIELDS
                       else [e[name] for e in examples]) for name in _EXAMPLE_FIELDS}
     columns[records.FINE] = fine[positions]
     columns[records.COARSE] = labels.coarsen_labels(fine[positions], label_map.fine_to_coarse)
@@ -202,7 +202,7 @@ def merge_label_tables(tables):
     """Merges label tables {split: (ids, ranks, noisy labels (n x rates), fine labels)} by id.
 
     A CombineGlobally function (partial merges merge again). The merged table is the side input
-    of `to_records`: a few arrays per split, which Beam's side-input cache sizes and ships far
+    of `shards.write_shard`: a few arrays per split, which Beam's side-input cache sizes and ships far
     faster than a dict of 60,000 entries. Ids are unique, so the merged order is the id order
     whatever order the parts come in.
     """
@@ -282,192 +282,3 @@ def AssignRanksAndNoise(chunks, rates, seed, max_per_class,  # pylint: disable=i
         | "GroupByCoarse" >> beam.GroupByKey()
         | "RanksAndNoise" >> beam.FlatMap(_ranks_and_noise, tuple(rates), seed, max_per_class,
                                           noise_kind))
-
-
-def deal_to_shards(element, num_shards: dict):
-    """Deals a chunk's rows round robin to its split's shards, by their place in the split.
-
-    The place is the chunk's offset plus the row's `POSITION`, counted before the subset was
-    drawn, so the shards of a subset build are those of the full build, less the rows dropped.
-
-    Yields:
-        ((split, shard), columns of the rows that shard receives).
-    """
-    split, index, columns = element
-    num = num_shards[split]
-    shard_of = (index * CHUNK_SIZE + columns[POSITION]) % num
-    for shard in np.unique(shard_of):
-        take = np.flatnonzero(shard_of == shard)
-        yield (split, int(shard)), {
-            name: (values[take] if isinstance(values, np.ndarray) else [values[i] for i in take])
-            for name, values in columns.items()}
-
-
-def _concat_columns(parts: list[dict]) -> dict:
-    names = [*_FIELDS, "moments"]
-    return {name: (np.concatenate([p[name] for p in parts]) if isinstance(parts[0][name], np.ndarray)
-                   else [v for p in parts for v in p[name]]) for name in names}
-
-
-def encode_records(split: str, columns: dict, variants: tuple[str, ...], label_table: dict,
-                   stats_fn: "DatasetStatsFn"):
-    """Adds ranks and noisy labels to rows, serialises them and accumulates their statistics.
-
-    Args:
-        split: 'train' or 'test'.
-        columns: rows as `prepare_chunk` columns.
-        variants: noisy variant names (`BuildConfig.noise_variants`), one per noisy column.
-        label_table: from `merge_label_tables`; rows it lacks are outside the subset and dropped.
-        stats_fn: the DatasetStatsFn whose accumulator the statistics go to.
-
-    Returns:
-        ([serialised record, ...] in the order of the rows kept, statistics accumulator).
-    """
-    kept, ranks, noisy = lookup_labels(label_table, split, columns[records.ID])
-    ranks, noisy = ranks.tolist(), noisy.tolist()  # Python ints: the statistics go to JSON
-    columns = {name: columns[name].tolist() if name in _INT_FIELDS else columns[name]
-               for name in (*_FIELDS, "moments")}
-    names = [records.noise_feature(variant) for variant in variants]
-    out = []
-    acc = stats_fn.create_accumulator()
-    for n, j in enumerate(np.flatnonzero(kept)):
-        fields = {name: columns[name][j] for name in _FIELDS}
-        fields[records.RANK] = ranks[n]
-        for r, name in enumerate(names):
-            fields[name] = noisy[n][r]
-        out.append(records.encode_example(fields))
-        acc = stats_fn.add_input(acc, (split, fields, columns["moments"][j]))
-    return out, acc
-
-
-class DatasetStatsFn(beam.CombineFn):
-    """Counts per split and class, noise changes per variant, and train pixel moments.
-
-    Per split and noisy variant, 'changed' counts the examples whose noisy fine label differs from
-    the true one, 'coarse_changed' those whose noisy fine label maps to another coarse class.
-
-    Args:
-        variants: noisy variant names (`BuildConfig.noise_variants`).
-        fine_to_coarse: coarse class of each fine class.
-    """
-
-    def __init__(self, variants, fine_to_coarse):
-        self._names = list(variants)
-        self._fine_to_coarse = tuple(fine_to_coarse)
-
-    def create_accumulator(self):
-        return {"fine": {}, "coarse": {}, "changed": {}, "coarse_changed": {},
-                "moments": np.zeros(7), "channels": 1, "shapes": set()}
-
-    def add_input(self, acc, element):
-        split, fields, moments = element
-        for kind, key in (("fine", records.FINE), ("coarse", records.COARSE)):
-            counts = acc[kind].setdefault(split, {})
-            counts[fields[key]] = counts.get(fields[key], 0) + 1
-        changed = acc["changed"].setdefault(split, {})
-        coarse_changed = acc["coarse_changed"].setdefault(split, {})
-        true_coarse = self._fine_to_coarse[fields[records.FINE]]
-        for name in self._names:
-            noisy = fields[records.noise_feature(name)]
-            changed[name] = changed.get(name, 0) + int(noisy != fields[records.FINE])
-            coarse_changed[name] = coarse_changed.get(name, 0) + int(
-                self._fine_to_coarse[noisy] != true_coarse)
-        if split == "train":
-            acc["moments"] = acc["moments"] + moments
-        acc["channels"] = max(acc["channels"], fields[records.CHANNELS])
-        if len(acc["shapes"]) <= 1:
-            acc["shapes"].add((fields[records.HEIGHT], fields[records.WIDTH]))
-        return acc
-
-    def merge_accumulators(self, accumulators):
-        out = self.create_accumulator()
-        for acc in accumulators:
-            for kind in ("fine", "coarse", "changed", "coarse_changed"):
-                for split, counts in acc[kind].items():
-                    target = out[kind].setdefault(split, {})
-                    for key, n in counts.items():
-                        target[key] = target.get(key, 0) + n
-            out["moments"] = out["moments"] + acc["moments"]
-            out["channels"] = max(out["channels"], acc["channels"])
-            out["shapes"] |= acc["shapes"]
-        return out
-
-    def extract_output(self, acc):
-        return acc
-
-
-class MergeStatsFn(DatasetStatsFn):
-    """Combines the per-chunk accumulators of `to_records` into the dataset's statistics."""
-
-    def add_input(self, acc, element):
-        return self.merge_accumulators([acc, element])
-
-
-def shard_path(prefix: str, shard: int, num_shards: int, compression: str) -> str:
-    """PREFIX-SSSSS-of-NNNNN.tfrecord[.gz], the names Beam's WriteToTFRecord gives shards."""
-    return (f"{prefix}-{shard:05d}-of-{num_shards:05d}.tfrecord"
-            + (".gz" if compression == "gzip" else ""))
-
-
-def write_shard(element, prefixes: dict, num_shards: dict, compression: str,
-                variants: tuple[str, ...], label_table: dict, stats_fn: "DatasetStatsFn"):
-    """Labels, serialises and writes one shard's rows, sorted by example id.
-
-    Every shard is written, empty ones included, so a split always has its `num_shards` files.
-    The file is rewritten whole if Beam retries the bundle.
-
-    Yields:
-        (split, shard, records written), and a tagged output 'stats' with the shard's statistics
-        accumulator.
-    """
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
-    (split, shard), parts = element
-    parts = [p for p in parts if p is not None]
-    serialized, acc = [], stats_fn.create_accumulator()
-    if parts:
-        columns = _concat_columns(parts)
-        order = np.argsort(np.array(columns[records.ID], dtype=object), kind="stable")
-        columns = {name: (values[order] if isinstance(values, np.ndarray)
-                          else [values[i] for i in order]) for name, values in columns.items()}
-        serialized, acc = encode_records(split, columns, variants, label_table, stats_fn)
-    options = tf.io.TFRecordOptions(compression_type="GZIP" if compression == "gzip" else "")
-    with tf.io.TFRecordWriter(shard_path(prefixes[split], shard, num_shards[split], compression),
-                              options) as writer:
-        for record in serialized:
-            writer.write(record)
-    yield split, shard, len(serialized)
-    yield beam.pvalue.TaggedOutput("stats", acc)
-
-
-@beam.ptransform_fn
-def WriteShards(chunks, prefixes, num_shards, compression, variants,  # pylint: disable=invalid-name
-                label_table, fine_to_coarse):
-    """Deals chunks to shards, then labels, serialises and writes each shard's TFRecord file.
-
-    Args:
-        chunks: PCollection of (split, index, columns) from `prepare_chunk`.
-        prefixes: {split: path prefix of its shard files}.
-        num_shards: {split: shard count}.
-        compression: 'none' or 'gzip'.
-        variants: noisy variant names (`BuildConfig.noise_variants`), one per noisy column.
-        label_table: side input (a singleton PCollection from `merge_label_tables`, then
-            `add_launched_noise` for a launched build).
-        fine_to_coarse: coarse class of each fine class (for the coarse-changed counts).
-
-    Returns:
-        PCollection of per-shard statistics accumulators (`DatasetStatsFn`).
-    """
-    every_shard = [((split, shard), None) for split, num in num_shards.items()
-                   for shard in range(num)]
-    empty = chunks.pipeline | "EveryShard" >> beam.Create(every_shard)
-    written = (
-        (chunks | "DealToShards" >> beam.FlatMap(deal_to_shards, num_shards), empty)
-        | "WithEmptyShards" >> beam.Flatten()
-        | "GroupByShard" >> beam.GroupByKey()
-        | "WriteShard" >> beam.FlatMap(
-            write_shard, prefixes, num_shards, compression, tuple(variants),
-            beam.pvalue.AsSingleton(label_table),
-            DatasetStatsFn(variants, fine_to_coarse)).with_outputs(
-                "stats", main="written"))
-    return written.stats

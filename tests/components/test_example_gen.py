@@ -17,7 +17,7 @@ import pytest
 import tensorflow as tf
 
 from components.example_gen import __main__ as example_gen_main
-from components.example_gen import executor, transforms
+from components.example_gen import executor, shards, transforms
 from components.example_gen.source_access import SourceAccess
 from lg_keras import (data, dataset_info, hierarchy_files, inspection, label_variants, records,
                       sources)
@@ -520,7 +520,7 @@ def test_lookup_labels_finds_kept_ids_only():
 
 
 def test_stats_combine_fn_counts():
-    fn = transforms.DatasetStatsFn(("0.1",), fine_to_coarse=(0, 0, 1))
+    fn = shards.DatasetStatsFn(("0.1",), fine_to_coarse=(0, 0, 1))
     rec = lambda f, n: ("train", {records.FINE: f, records.COARSE: f // 2, records.CHANNELS: 3,
                                    records.HEIGHT: 2, records.WIDTH: 2,
                                    records.noise_feature("0.1"): n}, np.ones(7))
