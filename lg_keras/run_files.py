@@ -24,6 +24,10 @@ Readers come in two strengths. The trainer and the evaluator need a file: `load_
 readers built on it turn a damaged one into a RunDirError naming it. A report lists whatever runs
 it finds: `read_json` and `read_records` log a damaged file and read it as missing.
 
+A runs directory (`lg reproduce --out`, a pipeline root) holds plan.json, each build under
+example_gen/examples/<build hash> and each run under trainer/model/<run key>: `plan_path`,
+`build_path`, `run_path`.
+
 This module imports no TensorFlow: the reporter and the CLI's argument parsing load it.
 """
 
@@ -59,6 +63,27 @@ TRAINER_RECORDS = (CONFIG_FILE, TRAIN_STATE_FILE, HISTORY_FILE)
 WEIGHTS = (MODEL_FILE, CHECKPOINT_DIR)
 # Directories of a run that hold weights or TensorBoard files, never records.
 NON_RECORD_DIRS = (CHECKPOINT_DIR, LOG_DIR)
+
+
+# A runs directory: plan.json and one TFX-style folder per component output.
+PLAN_FILE = "plan.json"
+BUILDS_SUBDIR = os.path.join("example_gen", "examples")
+RUNS_SUBDIR = os.path.join("trainer", "model")
+
+
+def plan_path(runs_dir: str) -> str:
+    """RUNS_DIR/plan.json: the plan `lg reproduce` (or `lg study`) runs and its statuses."""
+    return os.path.join(runs_dir, PLAN_FILE)
+
+
+def build_path(runs_dir: str, build_hash: str) -> str:
+    """Where example_gen writes a build: RUNS_DIR/example_gen/examples/<build hash>."""
+    return os.path.join(runs_dir, BUILDS_SUBDIR, build_hash)
+
+
+def run_path(runs_dir: str, key: str) -> str:
+    """Where the trainer writes a run: RUNS_DIR/trainer/model/<run key>."""
+    return os.path.join(runs_dir, RUNS_SUBDIR, key)
 
 
 # --------------------------------------------------------------------------- JSON

@@ -33,7 +33,6 @@ from lg_keras.errors import DataError, RunDirError
 from pipelines.plan import DatasetSpec, Plan, RunSpec
 from pipelines import run_records
 
-PLAN_FILE = "plan.json"
 DONE, PENDING = "done", "pending"
 # The report is rewritten after a run at most this often (and always at the end).
 REPORT_INTERVAL_S = 600.0
@@ -41,12 +40,12 @@ REPORT_INTERVAL_S = 600.0
 
 def dataset_dir(runs_dir: str, spec: DatasetSpec) -> str:
     """Where example_gen writes a build: RUNS_DIR/example_gen/examples/<build_hash>."""
-    return os.path.join(runs_dir, "example_gen", "examples", spec.build_hash)
+    return run_files.build_path(runs_dir, spec.build_hash)
 
 
 def run_dir(runs_dir: str, run: RunSpec) -> str:
     """Where the trainer writes a run: RUNS_DIR/trainer/model/<run key>."""
-    return os.path.join(runs_dir, "trainer", "model", run.key)
+    return run_files.run_path(runs_dir, run.key)
 
 
 def report_hook(runs_dir: str, min_interval_s: float = REPORT_INTERVAL_S
@@ -135,7 +134,7 @@ class _Book:
             self.data["skipped"].append([what, reason])
 
     def write(self) -> None:
-        outputs.write_json_atomic(os.path.join(self.runs_dir, PLAN_FILE), self.data)
+        outputs.write_json_atomic(run_files.plan_path(self.runs_dir), self.data)
 
 
 def _previous_hierarchies(path: str) -> list[str]:
@@ -305,7 +304,7 @@ def run_plan(plan: Plan, runs_dir: str, *, access: SourceAccess = SourceAccess()
                "done": sum(r["status"] == DONE for r in book.data["runs"]),
                "computed": computed, "skipped": [tuple(s) for s in book.data["skipped"]],
                "seconds": round(time.time() - start, 1),
-               "plan_path": os.path.join(runs_dir, PLAN_FILE)}
+               "plan_path": run_files.plan_path(runs_dir)}
     logging.info("Finished %d of %d runs (%d computed now) in %s.", summary["done"],
                  summary["runs"], computed, _clock(summary["seconds"]))
     return summary

@@ -67,7 +67,7 @@ def save(runs_dir: str, dest: str) -> list[str]:
             lies inside runs_dir.
     """
     runs_dir, dest = os.path.abspath(runs_dir), os.path.abspath(dest)
-    if not os.path.isfile(os.path.join(runs_dir, "plan.json")):
+    if not os.path.isfile(run_files.plan_path(runs_dir)):
         raise RunDirError(f"{runs_dir!r} has no plan.json: records are saved from a directory "
                           f"written by `lg reproduce`.")
     if dest == runs_dir or dest.startswith(runs_dir + os.sep):
@@ -92,7 +92,7 @@ def restore(src: str, runs_dir: str) -> list[str]:
         RunDirError: when src holds no plan.json.
     """
     src, runs_dir = os.path.abspath(src), os.path.abspath(runs_dir)
-    if not os.path.isfile(os.path.join(src, "plan.json")):
+    if not os.path.isfile(run_files.plan_path(src)):
         raise RunDirError(f"{src!r} has no plan.json: it is not a directory of saved records.")
     copied = []
     for rel in _record_files(src):

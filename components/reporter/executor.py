@@ -29,9 +29,6 @@ from lg_keras.component_configs import ReporterConfig
 from lg_keras.config_io import parse_config
 from lg_keras.errors import ConfigError, RunDirError
 
-# The layout of `lg reproduce` (pipelines.local_runner.run_dir and dataset_dir).
-RUNS_SUBDIR = os.path.join("trainer", "model")
-DATASETS_SUBDIR = os.path.join("example_gen", "examples")
 DATASET_FILE = "dataset.json"
 
 
@@ -68,9 +65,9 @@ def assemble_runs(plan: dict | str, records: list[str], runs_dir: str) -> str:
         if not os.path.isdir(source):
             raise RunDirError(f"Records directory {source!r} of run {entry.get('key')!r} does "
                               f"not exist.")
-        run_dir = os.path.join(RUNS_SUBDIR, _name(entry.get("key"), "run key"))
+        run_dir = os.path.join(run_files.RUNS_SUBDIR, _name(entry.get("key"), "run key"))
         build = (datasets.get(entry.get("dataset")) or {}).get("build_hash")
-        dataset_dir = os.path.join(DATASETS_SUBDIR, _name(build, "build_hash"))
+        dataset_dir = os.path.join(run_files.BUILDS_SUBDIR, _name(build, "build_hash"))
         shutil.copytree(source, os.path.join(runs_dir, run_dir), dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns(DATASET_FILE))
         if os.path.isfile(os.path.join(source, DATASET_FILE)):
@@ -82,7 +79,7 @@ def assemble_runs(plan: dict | str, records: list[str], runs_dir: str) -> str:
                      "pending")
     for spec in datasets.values():
         spec.setdefault("status", "done")
-    path = os.path.join(runs_dir, "plan.json")
+    path = run_files.plan_path(runs_dir)
     outputs_lib.write_json_atomic(path, plan)
     return path
 

@@ -30,7 +30,7 @@ import pandas as pd
 from components.reporter import paper_numbers, report_acr, report_stats, report_tables
 from components.reporter.report_runs import DONE, load_runs, read_json  # noqa: F401  (load_runs is part of this API)
 from components.reporter.report_sections import Context, Section, Table, make_table
-from lg_keras import machine
+from lg_keras import machine, run_files
 
 BUILDERS = (report_tables.table_i, report_tables.figure_2, report_tables.figure_3,
             report_tables.table_iv, report_tables.figures_4_5, report_tables.table_v,
@@ -317,7 +317,7 @@ def write_report(runs_dir: str, out_dir: str | None = None,
     """
     runs_dir = os.path.abspath(runs_dir)
     out_dir = os.path.abspath(out_dir or runs_dir)
-    if (read_json(os.path.join(runs_dir, "plan.json"), {}) or {}).get("study"):
+    if (read_json(run_files.plan_path(runs_dir), {}) or {}).get("study"):
         # A plan of `lg study` (a user's dataset): its own report (report_study imports this).
         from components.reporter import report_study  # pylint: disable=import-outside-toplevel
         return report_study.write_study_report(runs_dir, out_dir, confidence)

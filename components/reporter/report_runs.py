@@ -31,7 +31,6 @@ from lg_keras.run_files import read_json
 from components.reporter import paper_numbers
 from components.reporter.report_stats import NOT_RUN, PENDING
 
-PLAN_FILE = "plan.json"
 DONE = "done"
 SKIPPED = "skipped"  # the runner could not obtain the run's dataset (plan.json run status)
 # Status of a run directory: evaluated; trained but not evaluated; started; not started.
@@ -49,7 +48,7 @@ _SCAN_DEPTH = 3
 
 def read_plan(runs_dir: str) -> dict:
     """RUNS_DIR/plan.json, or an empty plan when there is none."""
-    plan = read_json(os.path.join(runs_dir, PLAN_FILE), None)
+    plan = read_json(run_files.plan_path(runs_dir), None)
     if not isinstance(plan, dict):
         return {"profile": None, "datasets": {}, "runs": [], "skipped": [], "notes": []}
     return {"profile": plan.get("profile"), "datasets": plan.get("datasets") or {},

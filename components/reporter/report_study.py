@@ -32,7 +32,7 @@ import pandas as pd
 from components.reporter import report, report_advice, report_stats
 from components.reporter.report_runs import DONE, load_runs, read_json, select, values_by_seed
 from components.reporter.report_sections import make_table
-from lg_keras import statistics
+from lg_keras import run_files, statistics
 from lg_keras.label_views import parse_label_view
 
 # Coarse classes count as imbalanced, and balanced accuracy is shown beside accuracy, when the
@@ -81,7 +81,7 @@ class _Study:
 
 
 def _load(runs_dir: str, confidence: float) -> _Study:
-    plan = read_json(os.path.join(runs_dir, "plan.json"), {}) or {}
+    plan = read_json(run_files.plan_path(runs_dir), {}) or {}
     entry = (plan.get("datasets") or {}).get(plan["study"]["dataset"]) or {}
     dataset = read_json(os.path.join(runs_dir, entry.get("dataset_dir", ""), "dataset.json"),
                         {}) if entry.get("dataset_dir") else {}

@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from pipelines import cli, estimates, local_runner, make_example_folder, study
+from lg_keras import run_files
+from pipelines import cli, estimates, make_example_folder, study
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +127,6 @@ def test_a_rerun_resumes_and_a_running_study_is_locked(studied, shapes, capsys):
     finally:
         os.remove(lock)
     assert "is in use by another process" in capsys.readouterr().err
-    assert local_runner.PLAN_FILE in os.listdir(studied)
+    assert run_files.PLAN_FILE in os.listdir(studied)
     assert cli.main(["report", studied]) == 0 and cli.main(["advise", studied]) == 0
     assert "full training data" in capsys.readouterr().out
