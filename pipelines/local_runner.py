@@ -3,7 +3,9 @@
 Layout under RUNS_DIR (TFX-style `<pipeline_root>/<component>/<output>/<execution>`):
 
     plan.json                                   Plan.to_dict() plus, per dataset and run, its
-                                                directory (relative to RUNS_DIR) and status
+                                                directory (relative to RUNS_DIR) and status, and
+                                                after the plan's runs those an earlier plan of
+                                                the profile asked for (`keep_earlier`)
     example_gen/examples/<build_hash>/          one dataset build (dataset.json, train/, test/)
     trainer/model/<run key>/                    one run directory; the evaluator writes its
                                                 metrics.json, figures/ and logs/evaluation/ here
@@ -109,10 +111,16 @@ def _clock(seconds: float) -> str:
 
 
 class _Book:
-    """plan.json: the plan, the directories and the status of every dataset and run."""
+    """plan.json: the plan, the directories and the status of every dataset and run.
+
+    The first `len(plan.runs)` entries of data['runs'] are the plan's, in its order; after them
+    come the runs an earlier plan of the same profile recorded in RUNS_DIR and this one does not
+    name (`keep_earlier`), so a narrower `--only` keeps the report's view of the whole directory.
+    """
 
     def __init__(self, plan: Plan, runs_dir: str):
         self.runs_dir = runs_dir
+        self.planned = len(plan.runs)
         self.data = plan.to_dict()
         for spec in plan.datasets:
             self.data["datasets"][spec.key].update(
@@ -121,6 +129,14 @@ class _Book:
             entry.update(run_dir=os.path.relpath(run_dir(runs_dir, run), runs_dir),
                          dataset_dir=self.data["datasets"][run.dataset]["dataset_dir"],
                          status=DONE if run_files.has_metrics(run_dir(runs_dir, run)) else PENDING)
+        earlier = run_files.read_json(run_files.plan_path(runs_dir), None)
+        own_skips = len(self.data["skipped"])
+        kept = keep_earlier(self.data, earlier, runs_dir)
+        self.earlier_skips = self.data["skipped"][own_skips:]
+        if kept:
+            logging.info("plan.json keeps %d run(s) of the earlier plan in %s that this plan does "
+                         "not name (the report covers them; delete plan.json to start afresh).",
+                         kept, runs_dir)
 
     def set_dataset(self, key: str, status: str) -> None:
         if key in self.data["datasets"]:  # a derived dataset's parent may serve no run itself
@@ -135,6 +151,43 @@ class _Book:
 
     def write(self) -> None:
         outputs.write_json_atomic(run_files.plan_path(self.runs_dir), self.data)
+
+
+def keep_earlier(data: dict, earlier: dict | None, runs_dir: str) -> int:
+    """Adds to plan.json's `data` what an earlier plan.json of RUNS_DIR asked for and it lacks.
+
+    Only between two plans of the same profile, neither a study's (a different profile, or a
+    study, replaces the record). The earlier plan's runs that `data` does not name (by run key)
+    are appended, with their status read again from their directories (done when metrics.json is
+    there, else pending; skipped stays skipped), with the datasets they use, the experiments it
+    asked for and its skipped items about a dataset or run that `data` does not plan. `data`
+    keeps its own budget, estimate, evaluator fields and notes.
+
+    Returns:
+        How many earlier runs were kept.
+    """
+    if (not isinstance(earlier, dict) or earlier.get("profile") != data.get("profile")
+            or earlier.get("study") or data.get("study")):
+        return 0
+    planned = {entry["key"] for entry in data["runs"]} | set(data["datasets"])
+    kept = [dict(entry) for entry in earlier.get("runs") or []
+            if isinstance(entry, dict) and entry.get("key") not in planned
+            and isinstance(entry.get("run_dir"), str) and entry.get("dataset")]
+    for entry in kept:
+        if entry.get("status") != "skipped":
+            done = run_files.has_metrics(os.path.join(runs_dir, entry["run_dir"]))
+            entry["status"] = DONE if done else PENDING
+        dataset = (earlier.get("datasets") or {}).get(entry["dataset"])
+        if isinstance(dataset, dict):
+            data["datasets"].setdefault(entry["dataset"], dict(dataset))
+    data["runs"].extend(kept)
+    data["experiments"] = {**(earlier.get("experiments") or {}), **data["experiments"]}
+    for item in earlier.get("skipped") or []:
+        # A skipped item names a dataset key, or a run key followed by its experiments.
+        if (isinstance(item, (list, tuple)) and len(item) == 2 and list(item) not in data["skipped"]
+                and str(item[0]).split(" ")[0] not in planned):
+            data["skipped"].append(list(item))
+    return len(kept)
 
 
 def _previous_hierarchies(path: str) -> list[str]:
@@ -301,8 +354,9 @@ def run_plan(plan: Plan, runs_dir: str, *, access: SourceAccess = SourceAccess()
         if hook:
             hook(None, {})
     summary = {"runs": len(plan.runs),
-               "done": sum(r["status"] == DONE for r in book.data["runs"]),
-               "computed": computed, "skipped": [tuple(s) for s in book.data["skipped"]],
+               "done": sum(r["status"] == DONE for r in book.data["runs"][:book.planned]),
+               "computed": computed,
+               "skipped": [tuple(s) for s in book.data["skipped"] if s not in book.earlier_skips],
                "seconds": round(time.time() - start, 1),
                "plan_path": run_files.plan_path(runs_dir)}
     logging.info("Finished %d of %d runs (%d computed now) in %s.", summary["done"],

@@ -168,6 +168,68 @@ def test_a_narrower_plan_keeps_the_hierarchies_already_scored(tiny_runs):
     stamp = os.stat(metrics).st_mtime_ns
     summary = local_runner.run_plan(narrower, runs_dir, on_run_finished=None)
     assert summary["computed"] == 0 and os.stat(metrics).st_mtime_ns == stamp
+    # plan.json still holds what the wider plan asked for: the report keeps its view of the whole
+    # directory, while the summary counts this plan's runs only.
+    assert summary["runs"] == 1 and summary["done"] == 1 and summary["skipped"] == []
+    with open(os.path.join(runs_dir, "plan.json")) as f:
+        book = json.load(f)
+    assert [(r["key"], r["status"]) for r in book["runs"]] == [
+        (plan.runs[0].key, "done"), (plan.runs[1].key, "skipped")]
+    assert set(book["datasets"]) == {"toy", "gone"}
+    assert [what for what, _ in book["skipped"]] == ["gone"]
+
+
+def _book(profile="cpu", runs=(), datasets=(), skipped=(), experiments=(), **extra):
+    return {"profile": profile, "runs": [dict(r) for r in runs],
+            "datasets": {k: {"build_hash": k * 2} for k in datasets},
+            "skipped": [list(s) for s in skipped], "experiments": {e: {} for e in experiments},
+            **extra}
+
+
+def test_an_earlier_plan_of_the_profile_is_kept_beside_a_narrower_one(tmp_path):
+    runs_dir = str(tmp_path)
+    finished = os.path.join("trainer", "model", "a-fine-1")
+    os.makedirs(os.path.join(runs_dir, finished))
+    with open(os.path.join(runs_dir, finished, "metrics.json"), "w") as f:
+        json.dump({"coarse_test_accuracy": 0.5}, f)
+    earlier = _book(runs=[{"key": "a-fine-1", "dataset": "a", "run_dir": finished,
+                           "status": "pending"},
+                          {"key": "b-fine-2", "dataset": "b", "run_dir": "trainer/model/b-fine-2",
+                           "status": "done"},
+                          {"key": "c-fine-3", "dataset": "c", "run_dir": "trainer/model/c-fine-3",
+                           "status": "done"},
+                          {"key": "n-fine-4", "dataset": "n", "run_dir": "trainer/model/n-fine-4",
+                           "status": "skipped"}],
+                    datasets="abcn", experiments=("table1", "table6"),
+                    skipped=[("n", "no copy"), ("c-fine-9 (table5)", "over the budget"),
+                             ("d-fine-5 (table5)", "over the budget")])
+    current = _book(runs=[{"key": "c-fine-3", "dataset": "c", "run_dir": "trainer/model/c-fine-3",
+                           "status": "pending"},
+                          {"key": "c-fine-9", "dataset": "c", "run_dir": "trainer/model/c-fine-9",
+                           "status": "pending"}],
+                    datasets="c", experiments=("table5",), skipped=[("n", "no copy")])
+    assert local_runner.keep_earlier(current, earlier, runs_dir) == 3
+    # The plan's own runs first, unchanged; the earlier ones after, their status read again.
+    assert [(r["key"], r["status"]) for r in current["runs"]] == [
+        ("c-fine-3", "pending"), ("c-fine-9", "pending"), ("a-fine-1", "done"),
+        ("b-fine-2", "pending"), ("n-fine-4", "skipped")]
+    assert set(current["datasets"]) == set("abcn")
+    assert list(current["experiments"]) == ["table1", "table6", "table5"]
+    # A skip that this plan now plans (c-fine-9) is dropped; one it does not is kept, once.
+    assert current["skipped"] == [["n", "no copy"], ["d-fine-5 (table5)", "over the budget"]]
+    assert earlier["runs"][0]["status"] == "pending"  # the earlier record is not changed
+
+
+@pytest.mark.parametrize("earlier", [None, [], _book(profile="smoke", runs=[{
+    "key": "x-fine-1", "dataset": "x", "run_dir": "trainer/model/x-fine-1"}]),
+    _book(runs=[{"key": "x-fine-1", "dataset": "x", "run_dir": "trainer/model/x-fine-1"}],
+          study={"dataset": "x"})])
+def test_a_plan_of_another_profile_or_a_study_is_replaced(tmp_path, earlier):
+    current = _book(runs=[{"key": "c-fine-3", "dataset": "c", "run_dir": "trainer/model/c"}],
+                    datasets="c")
+    before = json.loads(json.dumps(current))
+    assert local_runner.keep_earlier(current, earlier, str(tmp_path)) == 0
+    assert current == before
 
 
 def test_a_second_reproduce_on_the_same_directory_is_refused(tiny_runs):
