@@ -1,38 +1,27 @@
-"""Sections of the report on ACR: Table VI + Fig. 7a, Table VII + Fig. 7b, Table VIII, Fig. 6,
-and ACR as an early signal.
+"""Sections of the report on ACR: Table VI + Fig. 7a, Table VIII, Fig. 6, and ACR as an early
+signal (Table VII + Fig. 7b, noisy labels, are in report_noise).
 
 ACR is the authors' code's orientation (inter-coarse over intra-coarse confusion, FACTS.md) of
 the fine-trained network's test confusion matrix. Table VI's mappings share one fine-trained
 CIFAR-10 network: its A_FC and ACR under mapping i come from metrics.json['by_hierarchy'] and its
-A_CC from a network trained on mapping i's coarse labels. Table VII's noisy runs report ACR on the
-clean test labels and, as the authors' code does for Fig. 7b, on noisy test labels; the latter
-falls with the noise rate by construction, so its trend is shown but not counted (NOISY_ACR_NOTE).
+A_CC from a network trained on mapping i's coarse labels.
 """
 
 import math
-import os
 
 import numpy as np
 import pandas as pd
 
 from components.reporter import paper_numbers as pn
-from components.reporter import report_figures, report_stats, report_tables
+from components.reporter import report_stats, report_tables
+from components.reporter.report_noise import noise_labels
 from components.reporter.report_runs import DONE, authors_passes, select, state_of
-from components.reporter.report_sections import (Section, compare, make_table, measure,
-                                                 missing_text, paper, put)
+from components.reporter.report_sections import (Section, add_scatter, add_trend, compare,
+                                                 make_table, measure, paper, put,
+                                                 trend_point)
 from lg_keras import statistics
-from lg_keras.label_views import noise_label_view, noise_variant
 
 EARLY_FRACTION = 0.25
-NOISY_ACR_NOTE = (
-    "ACR on noisy test labels (the authors' Fig. 7b) is not independent evidence beside 'ΔA falls "
-    "with r'. The authors' code swaps the TEST fine labels within their coarse class with "
-    "probability r as well, so even a fixed network shows more within-coarse confusion against "
-    "those labels as r grows: this ACR falls with r by construction, and its rank correlation "
-    "with ΔA is the Table VII trend read a second time. It is listed as 'not counted', not as a "
-    "separate reproduction. ACR on the clean test labels measures what the network itself "
-    "confuses and is the informative Fig. 7b; it is read over the same runs as the Table VII "
-    "trend, so it corroborates that trend rather than adding an independent sample.")
 
 
 def mapping_runs(ctx, row_id: int, labels: str) -> tuple[pd.DataFrame, str | None]:
@@ -53,27 +42,6 @@ def mapping_runs(ctx, row_id: int, labels: str) -> tuple[pd.DataFrame, str | Non
     shared = select(ctx.runs, "cifar10", "fine", experiment="table6")
     # Row (1) is CIFAR-10's own grouping: the shared run's own metrics and per-epoch ACR are it.
     return shared, None if row_id == 1 else hierarchy
-
-
-def _point(label, x, est, series="") -> dict:
-    return {"label": label, "x": x, "y": est.mean * 100, "y_low": est.low * 100,
-            "y_high": est.high * 100, "series": series}
-
-
-def _trend(section, claim, points: pd.DataFrame, sign: int, missing, x="x"):
-    verdict, evidence = report_stats.trend_verdict(points[x], points["y"], sign, missing)
-    section.verdicts.append((claim, verdict, evidence))
-    return evidence
-
-
-def _scatter(ctx, section, points, name, title, xlabel, caption):
-    report_figures.plot_scatter(points, os.path.join(ctx.figures_dir, name), title=title,
-                                xlabel=xlabel)
-    section.figures.append((name, caption))
-
-
-def _missing(states) -> str | None:
-    return report_stats.availability(*states)
 
 
 def table_vi(ctx) -> Section:
@@ -109,188 +77,17 @@ def table_vi(ctx) -> Section:
         section.verdicts.append((f"Table VI row ({p['id']}): fine-grain beats coarse-grain",
                                  c.verdict, c.evidence(p["delta"])))
         if c.estimate.n and acr.n:
-            points.append(_point(p["id"], acr.mean, c.estimate))
+            points.append(trend_point(p["id"], acr.mean, c.estimate))
     section.tables.append(make_table("table6", "Coarse test accuracy (%) per mapping; columns in "
                                      "CIFAR-10 label order (plane ... truck)", out, numeric))
     frame = pd.DataFrame(points, columns=["label", "x", "y", "y_low", "y_high", "series"])
-    evidence = _trend(section, "Fig. 7a: ΔA grows with ACR over the Table VI mappings", frame, +1,
-                      _missing(states))
-    _scatter(ctx, section, frame, "fig7a.png", f"Fig. 7a: {evidence}", "ACR (fine-trained net)",
-             "ΔA vs. ACR over the Table VI mappings; labels are row IDs; bars: 95% intervals.")
+    evidence = add_trend(section, "Fig. 7a: ΔA grows with ACR over the Table VI mappings",
+                         frame, +1, report_stats.availability(*states))
+    add_scatter(ctx, section, frame, "fig7a.png", f"Fig. 7a: {evidence}",
+                "ACR (fine-trained net)",
+                "ΔA vs. ACR over the Table VI mappings; labels are row IDs; bars: 95% intervals.")
     section.notes.append(pn.NOTES[1])
     return section
-
-
-def _noise_labels(rate: float, kind: str = "within_coarse") -> str:
-    """The label view of Table VII's noise rate r and kind ('fine' at r = 0)."""
-    return "fine" if rate == 0 else noise_label_view(noise_variant(rate, kind)).name
-
-
-def table_vii(ctx) -> Section:
-    """Table VII (noisy fine labels, CIFAR-10) and Fig. 7b."""
-    section = Section("table7", "Table VII and Fig. 7b: noisy fine-grain labels (CIFAR-10)",
-                      claim="With more label noise, A_FC, ΔA and ACR drop.")
-    coarse = select(ctx.runs, "cifar10", "coarse", experiment="table7")
-    out, numeric, points, states = [], [], [], [state_of(coarse)]
-    for p in pn.TABLE_VII:
-        fine = select(ctx.runs, "cifar10", _noise_labels(p["rate"]), experiment="table7")
-        states.append(state_of(fine))
-        c = compare(ctx, f"Table VII r={p['rate']:g}: fine - coarse", fine, coarse, p["delta"])
-        acr = measure(ctx, fine, "acr")
-        noisy = measure(ctx, fine, "acr_noisy_test_labels") if p["rate"] else acr
-        d, n = {"Randomness factor": f"{p['rate']:g}"}, {
-            "rate": p["rate"], "paper_a_fc": p["a_fc"], "paper_delta": p["delta"],
-            "verdict": c.verdict}
-        put(d, n, "A_FC (ours)", "a_fc", measure(ctx, fine))
-        d["A_FC (paper)"] = paper(p["a_fc"])
-        put(d, n, "ΔA (ours)", "delta", c.estimate, signed=True)
-        d["ΔA (paper)"] = paper(p["delta"], signed=True)
-        d["Verdict"] = c.verdict
-        put(d, n, "ACR, clean test labels", "acr", acr, scale=1.0, digits=3)
-        put(d, n, "ACR, noisy test labels (authors)", "acr_noisy", noisy, scale=1.0, digits=3)
-        d["McNemar, secondary"] = report_stats.format_mcnemar(list(c.mcnemar))
-        out.append(d)
-        numeric.append(n)
-        section.verdicts.append((f"Table VII r={p['rate']:g}: sign of ΔA", c.verdict,
-                                 c.evidence(p["delta"])))
-        if c.estimate.n:
-            points.append({**_point(f"{p['rate']:g}", p["rate"], c.estimate), "acr": acr.mean,
-                           "acr_noisy": noisy.mean})
-    section.tables.append(make_table("table7", f"A_CC is the CIFAR-10 coarse run (paper "
-                                     f"{pn.TABLE_VII_A_CC:.2f}); accuracy in %", out, numeric))
-    frame = pd.DataFrame(points, columns=["label", "x", "y", "y_low", "y_high", "series", "acr",
-                                          "acr_noisy"])
-    missing = _missing(states)
-    _trend(section, "Table VII: ΔA falls as the randomness factor grows", frame, -1, missing)
-    clean, noisy = "clean test labels", "noisy test labels (authors; falls with r by construction)"
-    scatter = pd.concat([frame.assign(x=frame[k], series=s).dropna(subset=["x"]) for k, s in
-                         (("acr", clean), ("acr_noisy", noisy))])
-    evidence = _trend(section, "Fig. 7b: ΔA grows with ACR (clean test labels)",
-                      scatter[scatter["series"] == clean], +1, missing)
-    noisy_points = scatter[scatter["series"] == noisy]
-    verdict, noisy_evidence = report_stats.trend_verdict(noisy_points["x"], noisy_points["y"], +1,
-                                                         missing)
-    alone = ("" if verdict in (report_stats.PENDING, report_stats.NOT_RUN)
-             else f" (the test alone reads '{verdict}')")
-    section.verdicts.append((
-        "Fig. 7b as the authors drew it: ΔA grows with ACR on noisy test labels",
-        report_stats.NOT_COUNTED, f"{noisy_evidence}{alone}; this ACR falls with r by "
-        "construction, so it restates the Table VII trend"))
-    section.notes.append(NOISY_ACR_NOTE)
-    _scatter(ctx, section, scatter, "fig7b.png", f"Fig. 7b: {evidence}", "ACR",
-             "ΔA vs. ACR over the randomness factors (labels): ACR on the clean test labels (the "
-             "informative one) and on noisy test labels as the authors computed it (falls with r "
-             "by construction; not independent evidence).")
-    _noise_kinds(ctx, section, coarse)
-    _memorisation(ctx, section)
-    return section
-
-
-# The two noise kinds of Table VII (lg_keras.label_variants): the authors' fixed loop, and the loop
-# as it stood when the paper's runs were launched (swaps across coarse classes, FACTS.md).
-NOISE_KINDS_NOTE = (
-    "Why Table VII's size may not reproduce: when the authors launched their noisy-label runs, "
-    "their swap partner was a position in the whole training set, not a member of the same "
-    "coarse class (enyac-group/Label-Granularity f6a81c2, fixed eleven hours later), so about "
-    "half the swaps crossed coarse classes and the coarse TARGET of some training images changed. "
-    "'launched' runs that loop (cifar10_launched, training split only; ACR on clean test labels); "
-    "'within-coarse' is the fixed loop every other Table VII figure uses. Both are paired with the "
-    "coarse run of the same seed. 'best epoch' is the highest per-epoch test figure (selected on "
-    "the test set, as the authors' checkpointing did; optimistic), beside the final epoch.")
-
-
-def _noise_kinds(ctx, section, coarse) -> None:
-    """Table VII with both noise kinds side by side, and where the launched ΔA turns negative."""
-    out, numeric, estimates = [], [], {}
-    best = "best_epoch_val_coarse_accuracy"
-    for p in pn.TABLE_VII:
-        rate = p["rate"]
-        d = {"r": f"{rate:g}", "A_FC (paper)": paper(p["a_fc"]),
-             "ΔA (paper)": paper(p["delta"], signed=True)}
-        n = {"rate": rate, "paper_a_fc": p["a_fc"], "paper_delta": p["delta"]}
-        for kind, labels in (("within-coarse", _noise_labels(rate)),
-                             ("launched", _noise_labels(rate, "launched"))):
-            key = kind.replace("-", "_")
-            fine = select(ctx.runs, "cifar10", labels, experiment="table7")
-            c = compare(ctx, f"Table VII r={rate:g}, {kind} noise: fine - coarse" if rate else "",
-                        fine, coarse, p["delta"])
-            estimates[(kind, rate)] = (measure(ctx, fine), c.estimate)
-            put(d, n, f"A_FC {kind}", f"{key}_a_fc", measure(ctx, fine))
-            put(d, n, f"A_FC {kind}, best epoch", f"{key}_a_fc_best", measure(ctx, fine, best))
-            put(d, n, f"ΔA {kind}", f"{key}_delta", c.estimate, signed=True)
-            if kind == "launched":
-                share = fine.loc[fine["status"] == DONE, "coarse_targets_changed"].astype(float)
-                share = share.dropna()
-                n["coarse_targets_changed"] = share.mean() * 100 if len(share) else math.nan
-                d["Coarse targets changed"] = (f"{share.mean() * 100:.1f}%" if len(share) else
-                                               "0%" if rate == 0 else missing_text(fine))
-                if rate:
-                    section.verdicts.append((
-                        f"Table VII r={rate:g} with the launched noise (the loop the paper's runs "
-                        f"used): sign of ΔA", c.verdict, c.evidence(p["delta"])))
-        out.append(d)
-        numeric.append(n)
-    section.tables.append(make_table(
-        "table7_noise_kinds", "Table VII with both noise kinds: coarse test accuracy (%), final "
-        "epoch unless marked; r = 0 is the clean fine run for both", out, numeric))
-    section.notes.append(NOISE_KINDS_NOTE)
-    section.notes.append(noise_kinds_finding(estimates))
-
-
-def noise_kinds_finding(estimates: dict) -> str:
-    """One sentence per kind: where ΔA turns negative and how far A_FC falls by r = 0.3.
-
-    Args:
-        estimates: {(kind, rate): (A_FC estimate, ΔA estimate)} with kind 'within-coarse' or
-            'launched' and rate 0 for the clean run.
-    """
-    rates = [p["rate"] for p in pn.TABLE_VII]
-    paper_drop = pn.TABLE_VII[0]["a_fc"] - pn.TABLE_VII[-1]["a_fc"]
-    paper_negative = next(r for r in rates if pn.TABLE_VII[rates.index(r)]["delta"] < 0)
-    parts = []
-    for kind in ("within-coarse", "launched"):
-        deltas = {r: estimates[(kind, r)][1] for r in rates if (kind, r) in estimates}
-        done = {r: e for r, e in deltas.items() if e.n}
-        if len(done) < len(rates):
-            parts.append(f"{kind}: {len(done)} of {len(rates)} noise levels finished")
-            continue
-        negative = [r for r in rates if done[r].mean < 0]
-        first = f"from r = {negative[0]:g}" if negative else "at no r"
-        clean, last = estimates[(kind, 0.0)][0], estimates[(kind, rates[-1])][0]
-        parts.append(f"{kind}: ΔA negative {first} (mean over seeds), A_FC {clean.mean * 100:.2f} "
-                     f"-> {last.mean * 100:.2f} ({(last.mean - clean.mean) * 100:+.2f} points) "
-                     f"by r = {rates[-1]:g}, ΔA there {done[rates[-1]].format(signed=True)}")
-    return (f"Finding (noise kinds): the paper's ΔA is negative from r = {paper_negative:g} and "
-            f"its A_FC falls {paper_drop:.2f} points by r = {rates[-1]:g}. Ours, " + "; ".join(parts)
-            + ".")
-
-
-def _memorisation(ctx, section) -> None:
-    """The memorisation check: clean and r = 0.3 fine runs at the profile's and 4x its epochs."""
-    rows, numeric, long_runs = [], [], False
-    for labels, name in (("fine", "clean"), (_noise_labels(0.3), "within-coarse r=0.3")):
-        for experiment in ("table7", "table7_memorisation"):
-            fine = select(ctx.runs, "cifar10", labels, experiment=experiment)
-            serves = fine[[experiment in e for e in fine["experiments"]]]
-            if experiment == "table7_memorisation":
-                if serves.empty:
-                    continue
-                long_runs = True
-            epochs = fine["epochs"].dropna()
-            d = {"Fine labels": name, "Epochs": int(epochs.iloc[0]) if len(epochs) else "—"}
-            n = {"labels": labels, "epochs": d["Epochs"]}
-            put(d, n, "A_FC", "a_fc", measure(ctx, fine))
-            put(d, n, "A_FC, best epoch", "a_fc_best",
-                measure(ctx, fine, "best_epoch_val_coarse_accuracy"))
-            put(d, n, "Running fine training accuracy (its own targets), last epoch",
-                "running_train", measure(ctx, fine, "running_train_accuracy"))
-            rows.append(d)
-            numeric.append(n)
-    if long_runs and any(r["Epochs"] != rows[0]["Epochs"] for r in rows):
-        section.tables.append(make_table(
-            "table7_memorisation", "Memorisation check (table7_memorisation): does A_FC fall once "
-            "the network has had time to fit shuffled labels? Coarse test accuracy (%)", rows,
-            numeric))
 
 
 def table_viii(ctx) -> Section:
@@ -323,12 +120,12 @@ def table_viii(ctx) -> Section:
                  f"Table VIII {p['total']} coarse classes: sign of ΔA")
         section.verdicts.append((claim, c.verdict, c.evidence(p["delta"])))
         if c.estimate.n:
-            points.append(_point(p["total"], p["total"], c.estimate))
+            points.append(trend_point(p["total"], p["total"], c.estimate))
     section.tables.append(make_table("table8", "Coarse test accuracy (%) with 5-20 CIFAR-100 "
                                      "coarse classes", out, numeric))
     frame = pd.DataFrame(points, columns=["label", "x", "y", "y_low", "y_high", "series"])
-    _trend(section, "Table VIII: ΔA falls as the number of coarse classes grows", frame, -1,
-           _missing(states))
+    add_trend(section, "Table VIII: ΔA falls as the number of coarse classes grows", frame, -1,
+              report_stats.availability(*states))
     return section
 
 
@@ -356,13 +153,14 @@ def figure_6(ctx) -> Section:
         put(d, n, "ΔA (ours)", "delta", c.estimate, signed=True)
         out.append((d, n))
         if c.estimate.n and acr.n:
-            points.append(_point(name, acr.mean, c.estimate,
-                                 "paper's datasets" if in_paper else "extra datasets"))
+            points.append(trend_point(name, acr.mean, c.estimate,
+                                      "paper's datasets" if in_paper else "extra datasets"))
     section.tables.append(make_table("fig6", "ACR of the fine-trained network and ΔA (points)",
                                      [d for d, _ in out], [n for _, n in out]))
     frame = pd.DataFrame(points, columns=["label", "x", "y", "y_low", "y_high", "series"])
-    evidence = _trend(section, "Fig. 6: ΔA grows with ACR across the paper's datasets",
-                      frame[frame["series"] == "paper's datasets"], +1, _missing(states))
+    evidence = add_trend(section, "Fig. 6: ΔA grows with ACR across the paper's datasets",
+                         frame[frame["series"] == "paper's datasets"], +1,
+                         report_stats.availability(*states))
     if (frame["series"] == "extra datasets").any():
         rho = statistics.spearman(frame["x"], frame["y"])
         section.notes.append(f"With the extra datasets, Spearman rho = {rho:+.2f} over "
@@ -375,8 +173,8 @@ def figure_6(ctx) -> Section:
             "'authors' protocol' column is that figure for our final network, comparable with the "
             "paper's ImageNet points. 'ACR (ours)' (centre crop, final network) is the primary "
             "figure and the one plotted and tested.")
-    _scatter(ctx, section, frame, "fig6.png", f"Fig. 6: {evidence}", "ACR (fine-trained net)",
-             "ΔA vs. ACR across datasets; bars: 95% intervals over seed pairs.")
+    add_scatter(ctx, section, frame, "fig6.png", f"Fig. 6: {evidence}", "ACR (fine-trained net)",
+                "ΔA vs. ACR across datasets; bars: 95% intervals over seed pairs.")
     return section
 
 
@@ -431,7 +229,7 @@ def early_acr(ctx) -> Section:
         groups.append(("Table VI mappings", f"({p['id']})", fine, coarse, hierarchy, keys))
     coarse10 = select(ctx.runs, "cifar10", "coarse", experiment="table7")
     for p in pn.TABLE_VII:
-        fine = select(ctx.runs, "cifar10", _noise_labels(p["rate"]), experiment="table7")
+        fine = select(ctx.runs, "cifar10", noise_labels(p["rate"]), experiment="table7")
         groups.append(("noise levels", f"r={p['rate']:g}", fine, coarse10, None, ("val_acr",)))
     rows, unrecorded = [], 0
     for group, label, fine, coarse, hierarchy, keys in groups:
@@ -462,9 +260,10 @@ def early_acr(ctx) -> Section:
     points = pd.DataFrame({"label": quarter["point"], "x": quarter["val_acr_quarter"],
                            "y": quarter["delta_mean"], "y_low": math.nan, "y_high": math.nan,
                            "series": quarter["group"]})
-    _scatter(ctx, section, points, "early_acr.png",
-             f"Validation ACR at {EARLY_FRACTION:.0%} of training vs. final ΔA", "early val ACR",
-             "Early-epoch validation ACR (fine-trained runs) vs. the final ΔA.")
+    add_scatter(ctx, section, points, "early_acr.png",
+                f"Validation ACR at {EARLY_FRACTION:.0%} of training vs. final ΔA",
+                "early val ACR",
+                "Early-epoch validation ACR (fine-trained runs) vs. the final ΔA.")
     section.notes.append("Validation ACR is computed per epoch on the test split with the run's "
                          "own training labels (for noisy runs: the noisy test labels). The "
                          "correlations use the seed means and are descriptive (no verdict).")

@@ -5,13 +5,17 @@ frame for RUNS_DIR/tables/*.csv), figures, notes and verdicts. `compare` compute
 difference between two settings, its verdict against the paper's number and the secondary McNemar
 tests, and records the McNemar tests in the context for the report's secondary table. A difference
 the paper calls negligible is compared with `negligible=True`: an equivalence test, not a sign test.
+A trend claim (ΔA against ACR, r or the class count) collects `trend_point`s, is judged by
+`add_trend` and drawn by `add_scatter`.
 """
 
 import dataclasses
 import math
+import os
 
 import pandas as pd
 
+from components.reporter import report_figures
 from components.reporter import report_stats as stats
 from components.reporter.report_runs import state_of, values_by_seed
 
@@ -144,3 +148,25 @@ def paper(value: float | None, digits: int = 2, signed: bool = False) -> str:
 def make_table(name: str, caption: str, display_rows: list, numeric_rows: list) -> Table:
     """A Table from lists of row dicts."""
     return Table(name, caption, pd.DataFrame(display_rows), pd.DataFrame(numeric_rows))
+
+
+def trend_point(label, x, est: stats.Estimate, series: str = "") -> dict:
+    """One point of a trend scatter: `est` (a fraction) in percent with its interval."""
+    return {"label": label, "x": x, "y": est.mean * 100, "y_low": est.low * 100,
+            "y_high": est.high * 100, "series": series}
+
+
+def add_trend(section: Section, claim: str, points: pd.DataFrame, sign: int,
+              missing: str | None, x: str = "x") -> str:
+    """Adds the rank-trend verdict of `claim` (y against column `x`) and returns its evidence."""
+    verdict, evidence = stats.trend_verdict(points[x], points["y"], sign, missing)
+    section.verdicts.append((claim, verdict, evidence))
+    return evidence
+
+
+def add_scatter(ctx: Context, section: Section, points: pd.DataFrame, name: str, title: str,
+                xlabel: str, caption: str) -> None:
+    """Draws `points` into figures/`name` and adds the figure to `section`."""
+    report_figures.plot_scatter(points, os.path.join(ctx.figures_dir, name), title=title,
+                                xlabel=xlabel)
+    section.figures.append((name, caption))

@@ -19,7 +19,7 @@ from components.reporter import __main__ as reporter_main
 from components.reporter import executor as reporter
 from lg_keras.errors import ConfigError, RunDirError
 from components.reporter import paper_numbers as pn
-from components.reporter import report, report_stats
+from components.reporter import report, report_sections, report_stats
 from components.reporter.report_runs import load_runs
 from tests.helpers import report_fixtures as rf
 
@@ -269,6 +269,17 @@ def test_trend_verdict_reads_one_sided_permutation_tests():
     assert report_stats.trend_verdict([1, 2, 3], [1, 2, 3], +1)[0] == "inconclusive"
     assert report_stats.trend_verdict([1, 2], [1, 2], +1, "pending")[0] == "pending"
 
+
+
+def test_a_trend_claim_collects_points_and_adds_its_verdict():
+    points = pd.DataFrame([report_sections.trend_point(n, n, report_stats.estimate({0: d}))
+                           for n, d in ((5, 0.027), (10, 0.020), (15, 0.002), (20, 0.0))])
+    assert points["y"].tolist() == pytest.approx([2.7, 2.0, 0.2, 0.0])  # percent
+    section = report_sections.Section("t", "T")
+    evidence = report_sections.add_trend(section, "ΔA falls", points, -1, None)
+    assert section.verdicts == [("ΔA falls", "reproduced", evidence)] and "rho = -1.00" in evidence
+    report_sections.add_trend(section, "ΔA rises", points.iloc[:2], +1, "pending")
+    assert section.verdicts[-1][:2] == ("ΔA rises", "pending") and len(section.verdicts) == 2
 
 def test_mcnemar_by_seed_reads_correctness_strings():
     tests = report_stats.mcnemar_by_seed({0: rf.correct_string(0.992), 1: "11"},
