@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from components.reporter import paper_numbers as pn
-from components.reporter import report_stats, report_tables
+from components.reporter import report_mcnemar, report_stats, report_tables
 from components.reporter.report_noise import noise_labels
 from components.reporter.report_runs import DONE, authors_passes, select, state_of
 from components.reporter.report_sections import (Section, add_scatter, add_trend, compare,
@@ -71,7 +71,7 @@ def table_vi(ctx) -> Section:
         d["ΔA (paper)"] = paper(p["delta"], signed=True)
         d["Verdict"] = c.verdict
         put(d, n, "ACR (ours)", "acr", acr, scale=1.0, digits=3)
-        d["McNemar, secondary"] = report_stats.format_mcnemar(list(c.mcnemar))
+        d["McNemar, secondary"] = report_mcnemar.format_tests(list(c.mcnemar))
         out.append(d)
         numeric.append(n)
         section.verdicts.append((f"Table VI row ({p['id']}): fine-grain beats coarse-grain",
@@ -112,7 +112,7 @@ def table_viii(ctx) -> Section:
         d["ΔA (paper)"] = paper(p["delta"], signed=True)
         d["Verdict"] = c.verdict
         put(d, n, "ACR (ours)", "acr", measure(ctx, fine, "acr"), scale=1.0, digits=3)
-        d["McNemar, secondary"] = report_stats.format_mcnemar(list(c.mcnemar))
+        d["McNemar, secondary"] = report_mcnemar.format_tests(list(c.mcnemar))
         out.append(d)
         numeric.append(n)
         claim = (f"Table VIII {p['total']} coarse classes: ΔA negligible (within "

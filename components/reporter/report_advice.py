@@ -26,7 +26,7 @@ import pandas as pd
 
 from lg_keras.errors import ConfigError, RunDirError
 from lg_keras.label_views import parse_label_view
-from components.reporter import report_stats
+from components.reporter import report_mcnemar, report_stats
 from components.reporter.report_runs import DONE, load_runs, select, values_by_seed
 
 _VIEW_ORDER = {"fine": 0, "cluster": 1, "noise": 2}
@@ -80,10 +80,10 @@ def _view_lines(rows: pd.DataFrame, label_view: str, coarse: pd.DataFrame,
     acr = report_stats.estimate(values_by_seed(rows, "acr", hierarchy))
     if acr.n:
         text += f"; ACR {acr.mean:.3f}"
-    tests = report_stats.mcnemar_by_seed(values_by_seed(rows, "test_correct", hierarchy),
-                                         values_by_seed(coarse, "test_correct"))
+    tests = report_mcnemar.by_seed(values_by_seed(rows, "test_correct", hierarchy),
+                                   values_by_seed(coarse, "test_correct"))
     if tests:
-        text += (f"; McNemar {report_stats.format_mcnemar(tests)} (secondary: same test images, "
+        text += (f"; McNemar {report_mcnemar.format_tests(tests)} (secondary: same test images, "
                  f"ignores run-to-run variation)")
     lines.append(f"    {text}.")
     lines.append(f"    -> {verdict.advice()}")

@@ -13,7 +13,7 @@ import math
 import pandas as pd
 
 from components.reporter import paper_numbers as pn
-from components.reporter import report_stats
+from components.reporter import report_mcnemar, report_stats
 from components.reporter.report_runs import DONE, select, state_of
 from components.reporter.report_sections import (Section, add_scatter, add_trend, compare,
                                                  make_table, measure, missing_text, paper, put,
@@ -58,7 +58,7 @@ def table_vii(ctx) -> Section:
         d["Verdict"] = c.verdict
         put(d, n, "ACR, clean test labels", "acr", acr, scale=1.0, digits=3)
         put(d, n, "ACR, noisy test labels (authors)", "acr_noisy", noisy, scale=1.0, digits=3)
-        d["McNemar, secondary"] = report_stats.format_mcnemar(list(c.mcnemar))
+        d["McNemar, secondary"] = report_mcnemar.format_tests(list(c.mcnemar))
         out.append(d)
         numeric.append(n)
         section.verdicts.append((f"Table VII r={p['rate']:g}: sign of ΔA", c.verdict,

@@ -15,7 +15,7 @@ import os
 
 import pandas as pd
 
-from components.reporter import report_figures
+from components.reporter import report_figures, report_mcnemar
 from components.reporter import report_stats as stats
 from components.reporter.report_runs import state_of, values_by_seed
 
@@ -100,8 +100,9 @@ def compare(ctx: Context, label: str, rows_a: pd.DataFrame, rows_b: pd.DataFrame
     missing = stats.availability(state_of(rows_a), state_of(rows_b))
     tests = ()
     if metric == TEST and label:
-        tests = tuple(stats.mcnemar_by_seed(values_by_seed(rows_a, "test_correct", hierarchy_a),
-                                            values_by_seed(rows_b, "test_correct", hierarchy_b)))
+        tests = tuple(report_mcnemar.by_seed(
+            values_by_seed(rows_a, "test_correct", hierarchy_a),
+            values_by_seed(rows_b, "test_correct", hierarchy_b)))
         # The same two settings recur across tables (Table I = Fig. 2 at 100% = Table VII r=0):
         # list each pair of networks once, under the first table that compares them.
         pair = (_condition(rows_a), hierarchy_a, _condition(rows_b), hierarchy_b)

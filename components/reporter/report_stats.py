@@ -10,8 +10,8 @@ The statistics themselves (t intervals, McNemar, TOST, Spearman permutation test
 The primary evidence for every difference the paper claims (ΔA = A_FC - A_CC and its kin) is the
 mean over seeds with a Student t 95% interval (`lg_keras.statistics.mean_confidence_interval`),
 computed over seed PAIRS (seed s of one setting minus seed s of the other) when both sides have
-that seed. McNemar's test on the same test images is secondary: it compares two trained networks
-and says nothing about how much another seed would move them.
+that seed. McNemar's test on the same test images is secondary (`report_mcnemar`): it compares two
+trained networks and says nothing about how much another seed would move them.
 
 Verdicts, against the sign of the paper's number:
 
@@ -388,46 +388,3 @@ def trend_verdict(x, y, claimed_sign: int, missing: str | None = None) -> tuple[
     if p_away < 0.05:
         return NOT_REPRODUCED, text + f", p = {p_away:.3f} against it"
     return INCONCLUSIVE, text
-
-
-def mcnemar_by_seed(correct_a: dict, correct_b: dict) -> list[dict]:
-    """McNemar tests of two settings on the same test images, one per shared seed.
-
-    Args:
-        correct_a: {seed: per-test-image 0/1 correctness as a '0101' string or a sequence}.
-        correct_b: the same for the other setting.
-
-    Returns:
-        [{'seed', 'b', 'c', 'statistic', 'p_value', 'method'}, ...] for the seeds both have with
-        the same number of test images; b counts images A got right and B wrong.
-    """
-    tests = []
-    for seed in sorted(set(correct_a) & set(correct_b)):
-        a, b = _correct_array(correct_a[seed]), _correct_array(correct_b[seed])
-        if a is None or b is None or len(a) != len(b) or not len(a):
-            continue
-        tests.append({"seed": seed, **statistics.mcnemar_test(a, b)})
-    return tests
-
-
-def _correct_array(value) -> np.ndarray | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return np.frombuffer(value.encode(), np.uint8) - ord("0")
-    return np.asarray(value, np.int64)
-
-
-def format_mcnemar(tests: list[dict]) -> str:
-    """'p = 0.003 (b 40, c 18)' for one seed, 'p = 0.003, 0.21 (seeds 0, 1)' for several."""
-    if not tests:
-        return "—"
-    if len(tests) == 1:
-        t = tests[0]
-        return f"p = {_format_p(t['p_value'])} (b {t['b']}, c {t['c']}; seed {t['seed']})"
-    return (f"p = {', '.join(_format_p(t['p_value']) for t in tests)} "
-            f"(seeds {', '.join(str(t['seed']) for t in tests)})")
-
-
-def _format_p(p: float) -> str:
-    return f"{p:.2g}" if p < 0.001 else f"{p:.3f}"

@@ -29,7 +29,7 @@ import shutil
 import numpy as np
 import pandas as pd
 
-from components.reporter import report, report_advice, report_stats
+from components.reporter import report, report_advice, report_mcnemar, report_stats
 from components.reporter.report_runs import DONE, load_runs, read_json, select, values_by_seed
 from components.reporter.report_sections import make_table
 from lg_keras import run_files, statistics
@@ -145,9 +145,9 @@ def _accuracy_rows(study: _Study) -> tuple[list, list, list]:
                 shown["ΔA vs coarse (points)"] = delta.format(signed=True)
                 shown[f"Equivalence at ±{study.margin * 100:g}"] = _equivalence(delta,
                                                                                study.margin)
-                tests = report_stats.mcnemar_by_seed(values_by_seed(rows, "test_correct"),
-                                                     values_by_seed(coarse, "test_correct"))
-                shown["McNemar (secondary)"] = report_stats.format_mcnemar(tests)
+                tests = report_mcnemar.by_seed(values_by_seed(rows, "test_correct"),
+                                               values_by_seed(coarse, "test_correct"))
+                shown["McNemar (secondary)"] = report_mcnemar.format_tests(tests)
                 number.update(delta_mean=delta.mean * 100 if delta.n else math.nan,
                               delta_low=delta.low * 100, delta_high=delta.high * 100,
                               delta_pairs=delta.n)

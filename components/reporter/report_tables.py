@@ -15,7 +15,7 @@ import pandas as pd
 
 from lg_keras import run_files
 from components.reporter import paper_numbers as pn
-from components.reporter import report_figures, report_stats
+from components.reporter import report_figures, report_mcnemar, report_stats
 from components.reporter.report_runs import DONE, authors_passes, select, state_of
 from components.reporter.report_sections import (TEST, Section, compare, make_table, measure, missing_text,
                                        paper, put)
@@ -99,7 +99,7 @@ def _table_i_rows(ctx, dataset, printed, section, out):
     delta_out.append({
         "Dataset": name, "ΔA test (ours)": test.estimate.format(signed=True),
         "ΔA test (paper)": paper(paper_delta, signed=True), "Verdict": test.verdict,
-        "McNemar, secondary": report_stats.format_mcnemar(list(test.mcnemar)),
+        "McNemar, secondary": report_mcnemar.format_tests(list(test.mcnemar)),
         "ΔA train, running (ours)": train.estimate.format(digits=1, signed=True),
         "ΔA train (paper)": paper(paper_train, 1, signed=True), "Train verdict": train.verdict})
     n = {"dataset": dataset, "paper_delta_test": paper_delta, "paper_delta_train": paper_train,
@@ -397,7 +397,7 @@ def cluster_labels(ctx) -> Section:
         d["Reading"] = report_stats.Verdict.of(c.estimate).reading()
         put(d, n, "ΔA, human fine - coarse", "delta_human", human.estimate, signed=True)
         put(d, n, "ACR (cluster labels)", "acr", measure(ctx, rows, "acr"), scale=1.0, digits=3)
-        d["McNemar, secondary"] = report_stats.format_mcnemar(list(c.mcnemar))
+        d["McNemar, secondary"] = report_mcnemar.format_tests(list(c.mcnemar))
         out.append(d)
         numeric.append(n)
     if not out:

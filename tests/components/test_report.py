@@ -19,7 +19,7 @@ from components.reporter import __main__ as reporter_main
 from components.reporter import executor as reporter
 from lg_keras.errors import ConfigError, RunDirError
 from components.reporter import paper_numbers as pn
-from components.reporter import report, report_sections, report_stats
+from components.reporter import report, report_mcnemar, report_sections, report_stats
 from components.reporter.report_runs import load_runs
 from tests.helpers import report_fixtures as rf
 
@@ -282,11 +282,11 @@ def test_a_trend_claim_collects_points_and_adds_its_verdict():
     assert section.verdicts[-1][:2] == ("ΔA rises", "pending") and len(section.verdicts) == 2
 
 def test_mcnemar_by_seed_reads_correctness_strings():
-    tests = report_stats.mcnemar_by_seed({0: rf.correct_string(0.992), 1: "11"},
-                                         {0: rf.correct_string(0.984), 2: "10"})
+    tests = report_mcnemar.by_seed({0: rf.correct_string(0.992), 1: "11"},
+                                   {0: rf.correct_string(0.984), 2: "10"})
     assert len(tests) == 1 and (tests[0]["b"], tests[0]["c"]) == (8, 0)
     assert tests[0]["p_value"] == pytest.approx(2 / 2**8)
-    assert report_stats.format_mcnemar(tests) == "p = 0.008 (b 8, c 0; seed 0)"
+    assert report_mcnemar.format_tests(tests) == "p = 0.008 (b 8, c 0; seed 0)"
 
 
 # --------------------------------------------------------------------------- loading
