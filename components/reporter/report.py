@@ -27,13 +27,13 @@ import matplotlib
 import numpy as np
 import pandas as pd
 
-from components.reporter import (paper_numbers, report_acr, report_noise, report_stats,
-                                 report_tables)
+from components.reporter import (paper_numbers, report_acr, report_curves, report_noise,
+                                 report_stats, report_tables)
 from components.reporter.report_runs import DONE, load_runs, read_json  # noqa: F401  (load_runs is part of this API)
 from components.reporter.report_sections import Context, Section, Table, make_table
 from lg_keras import machine, run_files
 
-BUILDERS = (report_tables.table_i, report_tables.figure_2, report_tables.figure_3,
+BUILDERS = (report_tables.table_i, report_curves.figure_2, report_curves.figure_3,
             report_tables.table_iv, report_tables.figures_4_5, report_tables.table_v,
             report_acr.figure_6, report_acr.table_vi, report_noise.table_vii, report_acr.table_viii,
             report_acr.early_acr, report_tables.cluster_labels)

@@ -1,4 +1,5 @@
-"""Sections of the report on accuracy: Table I, Table IV, Table V, Fig. 2, Fig. 3, Fig. 4 and 5.
+"""Sections of the report on accuracy: Table I, Table IV, Table V, Fig. 4 and 5, and the
+cluster-label extension (Fig. 2 and Fig. 3, accuracy against data and epochs: report_curves).
 
 Our final-epoch coarse test accuracy is the primary figure. The paper's training accuracy is the
 running figure over augmented batches (FACTS.md), so "train (running)" is the column to compare
@@ -10,15 +11,14 @@ scored with the authors' ImageNet test protocol, does its best-epoch random-crop
 import os
 import shutil
 
-import numpy as np
 import pandas as pd
 
 from lg_keras import run_files
 from components.reporter import paper_numbers as pn
-from components.reporter import report_figures, report_mcnemar, report_stats
-from components.reporter.report_runs import DONE, authors_passes, select, state_of
-from components.reporter.report_sections import (TEST, Section, compare, make_table, measure, missing_text,
-                                       paper, put)
+from components.reporter import report_mcnemar, report_stats
+from components.reporter.report_runs import DONE, authors_passes, select
+from components.reporter.report_sections import (TEST, Section, compare, make_table, measure,
+                                                 missing_text, paper, put)
 
 RUNNING = "running_coarse_train_accuracy"
 CLEAN = "coarse_train_accuracy"
@@ -34,12 +34,13 @@ AUTHORS_NOTE = (
     "centre crop of the final network, unselected: the primary figure, which the verdicts use.")
 
 
-def _name(key: str) -> str:
+def dataset_name(key: str) -> str:
+    """The paper's name of a dataset key (the key itself for an extra dataset)."""
     return pn.DATASET_NAMES.get(key, key)
 
 
 def _accuracy_row(ctx, rows, dataset, labels, paper_train, paper_test):
-    display = {"Dataset": _name(dataset), "Trained on": labels}
+    display = {"Dataset": dataset_name(dataset), "Trained on": labels}
     numeric = {"dataset": dataset, "labels": labels, "paper_train": paper_train,
                "paper_test": paper_test}
     classes = rows.loc[rows["status"] == DONE, "num_trained_classes"].dropna()
@@ -63,7 +64,7 @@ def _accuracy_row(ctx, rows, dataset, labels, paper_train, paper_test):
 def display_name(runs: pd.DataFrame, dataset: str) -> str:
     """The paper's name of a dataset, else the plan's paper_name, else its key."""
     if dataset in pn.DATASET_NAMES or runs.empty:
-        return _name(dataset)
+        return dataset_name(dataset)
     names = runs.loc[runs["paper_dataset"] == dataset, "paper_name"]
     return str(names.iloc[0]) if len(names) else dataset
 
@@ -79,7 +80,8 @@ def extra_datasets(runs: pd.DataFrame, experiment: str, paper_keys) -> list[str]
 
 def _table_i_rows(ctx, dataset, printed, section, out):
     rows_out, numeric_out, delta_out, delta_numeric = out
-    name = _name(dataset) if printed else f"{display_name(ctx.runs, dataset)} (not in the paper)"
+    name = (dataset_name(dataset) if printed
+            else f"{display_name(ctx.runs, dataset)} (not in the paper)")
     runs = {labels: select(ctx.runs, dataset, labels, experiment="table1")
             for labels in ("coarse", "fine")}
     for labels in ("coarse", "fine"):
@@ -93,8 +95,8 @@ def _table_i_rows(ctx, dataset, printed, section, out):
         paper_delta = round(printed["fine"]["test"] - printed["coarse"]["test"], 2)
         paper_train = round(printed["fine"]["train"] - printed["coarse"]["train"], 1)
     negligible = bool(printed) and dataset in pn.TABLE_I_NEGLIGIBLE
-    test = compare(ctx, f"Table I {_name(dataset)}: fine - coarse", runs["fine"], runs["coarse"],
-                   paper_delta, negligible=negligible)
+    test = compare(ctx, f"Table I {dataset_name(dataset)}: fine - coarse", runs["fine"],
+                   runs["coarse"], paper_delta, negligible=negligible)
     train = compare(ctx, "", runs["fine"], runs["coarse"], paper_train, metric=RUNNING)
     delta_out.append({
         "Dataset": name, "ΔA test (ours)": test.estimate.format(signed=True),
@@ -108,9 +110,10 @@ def _table_i_rows(ctx, dataset, printed, section, out):
     put({}, n, "", "delta_train_running", train.estimate)
     delta_numeric.append(n)
     if printed:
-        claim = (f"Table I {_name(dataset)}: fine-grain training gives a negligible gain "
+        claim = (f"Table I {dataset_name(dataset)}: fine-grain training gives a negligible gain "
                  f"(within ±{report_stats.NEGLIGIBLE_MARGIN * 100:.2f} points)" if negligible else
-                 f"Table I {_name(dataset)}: fine-grain training raises coarse test accuracy")
+                 f"Table I {dataset_name(dataset)}: fine-grain training raises coarse test "
+                 f"accuracy")
         section.verdicts.append((claim, test.verdict, test.evidence(paper_delta)))
 
 
@@ -146,7 +149,7 @@ def table_iv(ctx) -> Section:
         for arch, labels, rows, key in (("Baseline CNN", "F", fine, "baseline_fine"),
                                         ("Extra layer", "C", extra, "extra_layer_coarse")):
             p = printed[key]
-            d, n = {"Dataset": _name(dataset), "CNN arch": arch, "Train label": labels}, {
+            d, n = {"Dataset": dataset_name(dataset), "CNN arch": arch, "Train label": labels}, {
                 "dataset": dataset, "arch": arch, "labels": labels, **{f"paper_{k}": v
                                                                       for k, v in p.items()}}
             put(d, n, "Train, running (ours)", "train_running", measure(ctx, rows, RUNNING),
@@ -156,8 +159,8 @@ def table_iv(ctx) -> Section:
                 digits=1, signed=True)
             d["Train (paper)"] = f"{p['train']:.1f} ({p['train_delta']:+.1f})"
             put(d, n, "Test, final epoch (ours)", "test", measure(ctx, rows, TEST))
-            vs_base = compare(ctx, f"Table IV {_name(dataset)}: {arch} {labels} - baseline C",
-                              rows, base, p["test_delta"])
+            vs_base = compare(ctx, f"Table IV {dataset_name(dataset)}: {arch} {labels} - "
+                              f"baseline C", rows, base, p["test_delta"])
             put(d, n, "Δ test vs. baseline C (ours)", "delta_test", vs_base.estimate,
                 signed=True)
             d["Test (paper)"] = f"{p['test']:.2f} ({p['test_delta']:+.2f})"
@@ -167,10 +170,10 @@ def table_iv(ctx) -> Section:
             numeric.append(n)
         paper_gap = round(printed["baseline_fine"]["test"] - printed["extra_layer_coarse"]["test"],
                           2)
-        gap = compare(ctx, f"Table IV {_name(dataset)}: fine - extra layer", fine, extra,
+        gap = compare(ctx, f"Table IV {dataset_name(dataset)}: fine - extra layer", fine, extra,
                       paper_gap)
-        section.verdicts.append((f"Table IV {_name(dataset)}: fine-grain training vs. coarse "
-                                 f"training with an extra layer (test)", gap.verdict,
+        section.verdicts.append((f"Table IV {dataset_name(dataset)}: fine-grain training vs. "
+                                 f"coarse training with an extra layer (test)", gap.verdict,
                                  gap.evidence(paper_gap, "A_fine - A_extra")))
     section.tables.append(make_table("table4", "Accuracy (%); Δ vs. the baseline CNN trained on "
                                      "coarse labels, paired by seed", out, numeric))
@@ -192,7 +195,7 @@ def table_v(ctx) -> Section:
             rows[(p["dropout"], p["labels"])] = select(ctx.runs, dataset, p["labels"], head=head,
                                                        experiment="table5")
             r = rows[(p["dropout"], p["labels"])]
-            d = {"Dataset": _name(dataset), "Dropout": f"{p['dropout']:g}",
+            d = {"Dataset": dataset_name(dataset), "Dropout": f"{p['dropout']:g}",
                  "Train label": p["labels"][0].upper()}
             n = {"dataset": dataset, "dropout": p["dropout"], "labels": p["labels"],
                  "paper_train": p["train"], "paper_test": p["test"]}
@@ -209,138 +212,12 @@ def table_v(ctx) -> Section:
                 ((0.3, "fine"), (0.3, "coarse"), "fine vs. coarse, both with dropout"),
                 ((0.0, "fine"), (0.3, "coarse"), "fine without vs. coarse with dropout")):
             paper_gap = round(test[a] - test[b], 2)
-            c = compare(ctx, f"Table V {_name(dataset)}: {what}", rows[a], rows[b], paper_gap)
-            section.verdicts.append((f"Table V {_name(dataset)}: {what} (test)", c.verdict,
+            c = compare(ctx, f"Table V {dataset_name(dataset)}: {what}", rows[a], rows[b],
+                        paper_gap)
+            section.verdicts.append((f"Table V {dataset_name(dataset)}: {what} (test)", c.verdict,
                                      c.evidence(paper_gap)))
     section.tables.append(make_table("table5", "Accuracy (%) with and without dropout 0.3 "
                                      "before the classifier", out, numeric))
-    return section
-
-
-def figure_2(ctx) -> Section:
-    """Fig. 2: accuracy vs. data fraction, and the paper's data-efficiency claims."""
-    section = Section("fig2", "Fig. 2: accuracy vs. amount of training data",
-                      claim=pn.FIGURE_CLAIMS["fig2"])
-    points, display = [], []
-    for dataset in pn.MAIN_DATASETS:
-        present = ctx.runs.loc[ctx.runs["paper_dataset"] == dataset, "fraction"] if len(
-            ctx.runs) else pd.Series(dtype=float)
-        fractions = sorted(set(pn.FIG2_FRACTIONS) | {round(f, 4) for f in present})
-        for fraction in fractions:
-            row = {"paper_name": _name(dataset), "dataset": dataset, "fraction": fraction}
-            pair = {}
-            for labels in ("fine", "coarse"):
-                r = select(ctx.runs, dataset, labels, fraction=fraction, experiment="fig2")
-                pair[labels] = r
-                p = {**row, "labels": labels}
-                put({}, p, "", "test", measure(ctx, r, TEST))
-                put({}, p, "", "train", measure(ctx, r, RUNNING))
-                put({}, p, "", "train_clean", measure(ctx, r, CLEAN))
-                points.append(p)
-            # The full-data CIFAR-100 point is Table I's negligible gain (the paper's Fig. 2 text).
-            c = compare(ctx, f"Fig. 2 {_name(dataset)} at {fraction:g}: fine - coarse",
-                        pair["fine"], pair["coarse"], +1,
-                        negligible=dataset in pn.TABLE_I_NEGLIGIBLE and fraction == 1.0)
-            display.append({"Dataset": _name(dataset), "Fraction": f"{fraction:g}",
-                            "A_FC test (ours)": measure(ctx, pair["fine"]).format(),
-                            "A_CC test (ours)": measure(ctx, pair["coarse"]).format(),
-                            "ΔA (ours)": c.estimate.format(signed=True), "Verdict": c.verdict})
-    frame = pd.DataFrame(points)
-    plotted = frame[frame["test_n"] > 0] if len(frame) else frame
-    report_figures.plot_fraction_curves(plotted, os.path.join(ctx.figures_dir, "fig2.png"))
-    section.figures.append(("fig2.png", "Coarse accuracy vs. training data: fine (red) vs. coarse "
-                            "(blue), running training accuracy dotted, test solid; bars: 95% "
-                            "intervals over seeds."))
-    section.tables.append(make_table("fig2", "Coarse test accuracy (%) per data fraction; the "
-                                     "verdict tests the paper's 'fine almost always improves'",
-                                     display, points))
-    for dataset, fine_fraction, coarse_fraction, sign in pn.FIG2_CHECKS:
-        fine_fraction, note = _fraction_at_most(ctx, dataset, fine_fraction, coarse_fraction)
-        fine = select(ctx.runs, dataset, "fine", fraction=fine_fraction, experiment="fig2")
-        coarse = select(ctx.runs, dataset, "coarse", fraction=coarse_fraction, experiment="fig2")
-        c = compare(ctx, f"Fig. 2 {_name(dataset)}: fine {fine_fraction:g} - coarse "
-                    f"{coarse_fraction:g}", fine, coarse, sign)
-        claim = (f"Fig. 2 {_name(dataset)}: fine on {fine_fraction:.0%} of the data "
-                 f"{'beats' if sign else 'is comparable to'} coarse on {coarse_fraction:.0%}"
-                 f"{note}")
-        section.verdicts.append((claim, c.verdict, f"ours {c.estimate.format(signed=True)}"))
-    return section
-
-
-def _fraction_at_most(ctx, dataset: str, fraction: float, coarse_fraction: float):
-    """The paper's fraction, or the largest smaller one our fine runs have (the paper's claim is
-    'less than 40%'), with a note saying which was used."""
-    if ctx.runs.empty or coarse_fraction == fraction:
-        return fraction, ""
-    have = ctx.runs[(ctx.runs["paper_dataset"] == dataset) & (ctx.runs["labels"] == "fine")]
-    fractions = sorted(set(have["fraction"].round(4)))
-    if any(np.isclose(f, fraction) for f in fractions):
-        return fraction, ""
-    smaller = [f for f in fractions if f < fraction]
-    if not smaller:
-        return fraction, ""
-    return smaller[-1], f" (the paper's point is {fraction:.0%}; ours has {smaller[-1]:.0%})"
-
-
-def _curve(rows: pd.DataFrame) -> pd.DataFrame | None:
-    """Mean per-epoch running and test coarse accuracy (%) over a setting's finished seeds."""
-    frames = []
-    for _, row in rows[rows["status"] == DONE].iterrows():
-        history = row["history"]
-        if not history:
-            continue
-        frames.append(pd.DataFrame({
-            "epoch": [h.get("epoch", i + 1) for i, h in enumerate(history)],
-            "train": [h.get("coarse_accuracy", h.get("accuracy")) for h in history],
-            "test": [h.get("val_coarse_accuracy", h.get("val_accuracy")) for h in history],
-            "seed": row["seed"]}))
-    if not frames:
-        return None
-    frame = pd.concat(frames).astype({"train": float, "test": float})
-    return frame.groupby("epoch", as_index=False)[["train", "test"]].mean().assign(
-        train=lambda f: f["train"] * 100, test=lambda f: f["test"] * 100)
-
-
-def _curve_gap(fine: pd.DataFrame, coarse: pd.DataFrame, ctx) -> report_stats.Estimate:
-    """Per seed pair, the mean over epochs of fine minus coarse running training accuracy."""
-    gaps = {}
-    for seed in set(fine["seed"]) & set(coarse["seed"]):
-        f = fine[(fine["seed"] == seed) & (fine["status"] == DONE)]
-        c = coarse[(coarse["seed"] == seed) & (coarse["status"] == DONE)]
-        if f.empty or c.empty:
-            continue
-        a = [h.get("coarse_accuracy", h.get("accuracy")) for h in f.iloc[0]["history"]]
-        b = [h.get("coarse_accuracy", h.get("accuracy")) for h in c.iloc[0]["history"]]
-        length = min(len(a), len(b))
-        diffs = [x - y for x, y in zip(a[:length], b[:length]) if x is not None and y is not None]
-        if diffs:
-            gaps[int(seed)] = float(np.mean(diffs))
-    return report_stats.estimate(gaps, ctx.confidence)
-
-
-def figure_3(ctx) -> Section:
-    """Fig. 3: training curves of fine vs. coarse training."""
-    section = Section("fig3", "Fig. 3: training curves", claim=pn.FIGURE_CLAIMS["fig3"])
-    curves = {}
-    for dataset in pn.MAIN_DATASETS:
-        fine = select(ctx.runs, dataset, "fine", experiment="fig3")
-        coarse = select(ctx.runs, dataset, "coarse", experiment="fig3")
-        by_labels = {k: c for k, c in (("fine", _curve(fine)), ("coarse", _curve(coarse)))
-                     if c is not None}
-        if by_labels:
-            curves[_name(dataset)] = by_labels
-        gap = _curve_gap(fine, coarse, ctx)
-        missing = report_stats.availability(state_of(fine), state_of(coarse))
-        verdict = report_stats.verdict(+1, gap, missing)
-        section.verdicts.append((f"Fig. 3 {_name(dataset)}: fine-grain running training "
-                                 f"accuracy above coarse over training", verdict,
-                                 f"mean gap over epochs {gap.format(signed=True)} points"))
-    report_figures.plot_training_curves(curves, os.path.join(ctx.figures_dir, "fig3.png"))
-    section.figures.append(("fig3.png", "Per-epoch running training accuracy (dotted) and test "
-                            "coarse accuracy (solid), fine (red) vs. coarse (blue), mean over "
-                            "seeds."))
-    section.notes.append("The test curve is the per-epoch evaluation on the test split; it is "
-                         "only logged, never used to choose a checkpoint.")
     return section
 
 
@@ -387,9 +264,9 @@ def cluster_labels(ctx) -> Section:
                       experiment="cluster_labels")
         coarse = select(runs, dataset, "coarse", fraction=fraction, head=head)
         fine = select(runs, dataset, "fine", fraction=fraction, head=head)
-        c = compare(ctx, f"{_name(dataset)} {labels}: clusters - coarse", rows, coarse, None)
+        c = compare(ctx, f"{dataset_name(dataset)} {labels}: clusters - coarse", rows, coarse, None)
         human = compare(ctx, "", fine, coarse, None)
-        d = {"Dataset": _name(dataset), "Labels": labels, "Fraction": f"{fraction:g}"}
+        d = {"Dataset": dataset_name(dataset), "Labels": labels, "Fraction": f"{fraction:g}"}
         n = {"dataset": dataset, "labels": labels, "fraction": fraction, "head": head}
         put(d, n, "A, cluster labels", "a_cluster", measure(ctx, rows))
         put(d, n, "A_CC", "a_cc", measure(ctx, coarse))
