@@ -58,15 +58,15 @@ def run_features(run_dir: str, info: DatasetInfo,
     Args:
         run_dir: a finished run directory (RUN_DIR/model.keras has a 'penultimate' layer).
         info: the dataset to compute features of.
-        data_cfg: the run's DataConfig (`evaluate.load_run_config`): its evaluation preprocessing
+        data_cfg: the run's DataConfig (`predictions.load_run_config`): its evaluation preprocessing
             (size, crop, normalisation) is applied.
     """
     # Imported here: only features='run' needs Keras and the model classes.
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
-    from lg_keras import embeddings, evaluate  # pylint: disable=g-import-not-at-top
+    from lg_keras import embeddings, predictions  # pylint: disable=g-import-not-at-top
 
-    model = evaluate.load_model(run_dir)
+    model = predictions.load_model(run_dir)
     if "penultimate" not in {layer.name for layer in model.layers}:
         raise RunDirError(f"The model of {run_dir!r} has no layer named 'penultimate'; cluster "
                           f"features need one of lg_keras' models.")
@@ -214,9 +214,9 @@ def run(cfg, inputs: dict, outputs_: dict, *, beam_args=(), overwrite: bool = Fa
         if not inputs.get("features_run"):
             raise ConfigError("features='run' needs inputs['features_run'], a finished run "
                               "directory trained on this dataset (--features RUN_DIR).")
-        from lg_keras import evaluate  # pylint: disable=g-import-not-at-top
+        from lg_keras import predictions  # pylint: disable=g-import-not-at-top
         run_dir = os.path.abspath(inputs["features_run"])
-        run_config, run_data_cfg = evaluate.load_run_config(run_dir, info)  # finished, same data
+        run_config, run_data_cfg = predictions.load_run_config(run_dir, info)  # finished, same data
         run = {"dir": run_dir, "data_cfg": run_data_cfg,
                "config_hash": run_config.get("config_hash")}
     train_counts = [info.meta["counts"]["train"]["coarse"][name] for name in info.coarse_names]

@@ -28,7 +28,7 @@ import time
 
 import tensorflow as tf
 
-from lg_keras import data, evaluate, figures, hierarchy_files, outputs, run_files
+from lg_keras import data, evaluate, figures, hierarchy_files, outputs, predictions, run_files
 from lg_keras import embeddings as embedding_lib
 from lg_keras.component_configs import EvaluatorConfig
 from lg_keras.config_io import parse_config, to_dict
@@ -78,7 +78,7 @@ def run(cfg, inputs: dict, outputs_: dict, *, overwrite: bool = False) -> dict:
         info, [hierarchy_files.load_hierarchy(spec) for spec in cfg.hierarchies])
     os.makedirs(out_dir, exist_ok=True)
     with outputs.exclusive_lock(os.path.join(out_dir, run_files.METRICS_LOCK)):
-        run_config, data_cfg = evaluate.load_run_config(run_dir, info)  # checks before the reads
+        run_config, data_cfg = predictions.load_run_config(run_dir, info)  # checks before the reads
         if hierarchies:
             evaluate.require_fine_view(run_dir, data_cfg.labels)
         key = evaluation_key(cfg, run_config.get("config_hash"), run_files.model_path(run_dir),
@@ -91,7 +91,7 @@ def run(cfg, inputs: dict, outputs_: dict, *, overwrite: bool = False) -> dict:
                 write_records(run_dir, info.path, out_dir, outputs_["records"])
             return previous
         start = time.time()
-        pred = evaluate.predict_run(run_dir, info, batch_size=cfg.batch_size or None,
+        pred = predictions.predict_run(run_dir, info, batch_size=cfg.batch_size or None,
                                     with_features=cfg.embeddings)
         result = evaluate.compute_metrics(pred, info, hierarchies)
         _write_figures_and_logs(cfg, pred, result, info, out_dir)

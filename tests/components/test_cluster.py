@@ -252,8 +252,8 @@ def test_features_from_a_real_run(tiny_dataset, tiny_runs, source, tmp_path):
     cluster_labels = data.read_labels(info, "test", ("fine_cluster_2", "coarse"))
     np.testing.assert_array_equal(cluster_labels["fine_cluster_2"] // 2, cluster_labels["coarse"])
     # The feature width is the model's penultimate width.
-    from lg_keras import evaluate  # pylint: disable=import-outside-toplevel
-    model = evaluate.load_model(run_dir)
+    from lg_keras import predictions  # pylint: disable=import-outside-toplevel
+    model = predictions.load_model(run_dir)
     assert entry["feature_dim"] == model.get_layer("penultimate").output.shape[-1]
     with pytest.raises(DataError, match="trained on dataset build"):
         executor.run({"k": [2], "features": "run"}, {"examples": source, "features_run": run_dir},

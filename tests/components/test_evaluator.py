@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from components.evaluator import executor, kfp_component
-from lg_keras import data, embeddings, evaluate, metrics
+from lg_keras import data, embeddings, evaluate, metrics, predictions
 from lg_keras.dataset_info import load_dataset_info
 from lg_keras.errors import ConfigError
 from pipelines import cli
@@ -185,7 +185,7 @@ def test_metrics_hold_the_authors_protocol_beside_the_primary_figures(authors_ru
     assert "FINAL epoch" in authors["description"]
     # The primary figures stay the deterministic centre crop of the final network.
     info = load_dataset_info(authors_run.cfg.data.dataset_dir)
-    centre = evaluate.predict_run(run_dir, info).test_logits
+    centre = predictions.predict_run(run_dir, info).test_logits
     coarse = data.read_labels(info, "test", ("coarse",))["coarse"]
     assert result["coarse_test_accuracy"] == metrics.coarse_accuracy(centre, coarse,
                                                                      info.fine_to_coarse)

@@ -14,7 +14,7 @@ from components.example_gen.source_access import SourceAccess
 from lg_keras import data, evaluate, hierarchy_files, label_variants, metrics, records
 from lg_keras.config import DataConfig
 from lg_keras.dataset_info import load_dataset_info
-from lg_keras.errors import ConfigError, DataError, HierarchyError, RunDirError
+from lg_keras.errors import ConfigError, HierarchyError
 from tests.helpers.evaluator_fixtures import (CROSSED_YAML, FINE_FRACTION, HIERARCHY_YAML,  # noqa: F401
                                       NOISE_RATE, tiny_dataset, tiny_runs, write_hierarchy)
 
@@ -269,23 +269,6 @@ def test_assert_json_finite_names_the_bad_key():
     with pytest.raises(ValueError, match=r"metrics.by_hierarchy.x.acr"):
         evaluate.assert_json_finite({"by_hierarchy": {"x": {"acr": float("inf")}}})
     evaluate.assert_json_finite({"acr": None, "m": [[1, 2]], "s": "1010"})
-
-
-def test_unfinished_or_mismatched_runs_are_refused(tiny_runs, info, tmp_path):
-    run = str(tmp_path / "run")
-    shutil.copytree(tiny_runs("coarse"), run)
-    (tmp_path / "run" / "train_state.json").write_text('{"finished": false}')
-    with pytest.raises(RunDirError, match="not finished"):
-        evaluate.evaluate_run(run, info)
-    (tmp_path / "run" / "train_state.json").write_text('{"finished": true}')
-    config = _run_config(run)
-    config["dataset"]["config_hash"] = "0123456789abcdef"
-    (tmp_path / "run" / "config.json").write_text(json.dumps(config))
-    with pytest.raises(DataError, match="0123456789abcdef"):
-        evaluate.evaluate_run(run, info)
-    os.remove(os.path.join(run, "config.json"))
-    with pytest.raises(RunDirError, match="config.json"):
-        evaluate.evaluate_run(run, info)
 
 
 def test_cluster_run_takes_acr_against_the_test_cluster_assignments(tiny_runs, tiny_dataset,
