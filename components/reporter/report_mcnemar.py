@@ -7,6 +7,7 @@ how much another seed would move the networks, so verdicts never rest on it (rep
 
 import numpy as np
 
+from components.reporter import report_stats
 from lg_keras import statistics
 
 
@@ -44,10 +45,7 @@ def format_tests(tests: list[dict]) -> str:
         return "—"
     if len(tests) == 1:
         t = tests[0]
-        return f"p = {_format_p(t['p_value'])} (b {t['b']}, c {t['c']}; seed {t['seed']})"
-    return (f"p = {', '.join(_format_p(t['p_value']) for t in tests)} "
+        return (f"p = {report_stats.format_p(t['p_value'])} (b {t['b']}, c {t['c']}; "
+                f"seed {t['seed']})")
+    return (f"p = {', '.join(report_stats.format_p(t['p_value']) for t in tests)} "
             f"(seeds {', '.join(str(t['seed']) for t in tests)})")
-
-
-def _format_p(p: float) -> str:
-    return f"{p:.2g}" if p < 0.001 else f"{p:.3f}"

@@ -304,8 +304,16 @@ def equivalence_evidence(est: Estimate, paper_value: float | None,
              else "no practical number of seed pairs would let it pass")
     return (f"ours ΔA {result['mean'] * 100:+.2f}, {confidence:.0%} interval "
             f"[{result['low'] * 100:+.2f}, {result['high'] * 100:+.2f}] (n={est.n}) {where} "
-            f"{bound} vs paper {paper}; TOST p = {result['p_value']:.3f}; with a true ΔA of 0 "
+            f"{bound} vs paper {paper}; TOST p = {format_p(result['p_value'])}; with a true ΔA of 0 "
             f"and this claim's seed-pair sd ({sd * 100:.2f} points), {seeds}")
+
+
+def format_p(p: float) -> str:
+    """A p-value as the report prints it: '0.042', or '5e-05' below 0.001, never '0.000'.
+
+    A Monte Carlo permutation p is at least 1 / (MONTE_CARLO_PERMUTATIONS + 1), about 5e-05.
+    """
+    return f"{p:.2g}" if p < 0.001 else f"{p:.3f}"
 
 
 def equivalence_design(margin: float = NEGLIGIBLE_MARGIN, sd: float = SEED_PAIR_SD,
@@ -380,11 +388,11 @@ def trend_verdict(x, y, claimed_sign: int, missing: str | None = None) -> tuple[
     p_toward = statistics.spearman_permutation_p(x, y, toward)
     p_away = statistics.spearman_permutation_p(x, y, away)
     text = (f"Spearman rho = {rho:+.2f} over {len(x)} points; one-sided permutation p = "
-            f"{p_toward:.3f} in the paper's direction")
+            f"{format_p(p_toward)} in the paper's direction")
     if missing:
         text += f" (some points {missing})"
     if p_toward < 0.05:
         return REPRODUCED, text
     if p_away < 0.05:
-        return NOT_REPRODUCED, text + f", p = {p_away:.3f} against it"
+        return NOT_REPRODUCED, text + f", p = {format_p(p_away)} against it"
     return INCONCLUSIVE, text

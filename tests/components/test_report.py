@@ -201,6 +201,19 @@ def test_one_verdict_renders_the_report_and_the_advice(values, unpaired, evidenc
     assert verdict.advice() == advice
 
 
+def test_a_tiny_p_value_is_printed_as_a_value_not_as_zero():
+    """Ten perfectly ranked points: the Monte Carlo permutation p is 1 / 20,001, not '0.000'."""
+    assert report_stats.format_p(0.0421) == "0.042"
+    assert report_stats.format_p(1 / 20001) == "5e-05"
+    x = np.arange(10.0)
+    verdict, text = report_stats.trend_verdict(x, 2 * x + 1, +1)
+    assert verdict == report_stats.REPRODUCED
+    assert "permutation p = 5e-05 in the paper's direction" in text
+    verdict, text = report_stats.trend_verdict(x, -x, +1)
+    assert verdict == report_stats.NOT_REPRODUCED
+    assert text.endswith(", p = 5e-05 against it")
+
+
 def test_verdict_without_a_result():
     verdict = report_stats.Verdict.of(report_stats.Estimate())
     assert verdict.evidence == report_stats.NO_RESULT
@@ -381,7 +394,7 @@ def test_every_verdict_outcome(written, verdict_cases):
     assert delta.loc["cifar100", "verdict_test"] == "reproduced (negligible)"
     text = verdict_cases[1]
     assert ("**reproduced (negligible)** (ours ΔA +0.01, 90% interval [-0.05, +0.06] (n=3) "
-            "inside ±0.50 points vs paper +0.01; TOST p = 0.001") in text
+            "inside ±0.50 points vs paper +0.01; TOST p = 0.00071") in text
     assert "ours ΔA +0.60, 90% interval [-0.34, +1.54] (n=3) not inside ±0.50 points" in text
     assert "## Negligible differences: the equivalence test" in text
     assert "2 reproduced (negligible)" in text  # counted apart from the directional 'reproduced'
