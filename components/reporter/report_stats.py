@@ -304,8 +304,8 @@ def equivalence_evidence(est: Estimate, paper_value: float | None,
              else "no practical number of seed pairs would let it pass")
     return (f"ours ΔA {result['mean'] * 100:+.2f}, {confidence:.0%} interval "
             f"[{result['low'] * 100:+.2f}, {result['high'] * 100:+.2f}] (n={est.n}) {where} "
-            f"{bound} vs paper {paper}; TOST p = {format_p(result['p_value'])}; with a true ΔA of 0 "
-            f"and this claim's seed-pair sd ({sd * 100:.2f} points), {seeds}")
+            f"{bound} vs paper {paper}; TOST p = {format_p(result['p_value'])}; "
+            f"with a true ΔA of 0 and this claim's seed-pair sd ({sd * 100:.2f} points), {seeds}")
 
 
 def format_p(p: float) -> str:
