@@ -37,6 +37,7 @@ mixed_bfloat16 on such a CPU, float32 on other CPUs (a compiled pipeline's cpu-p
 """
 
 import logging
+import re
 
 import tensorflow as tf
 
@@ -178,6 +179,28 @@ def check_workers_agree(strategy: tf.distribute.Strategy, value: int, what: str)
         raise ClusterError(
             f"The workers disagree on {what}: {values} (this is {task_name(strategy)}). Every "
             f"worker must see the same run directory, on storage they all read: the chief's.")
+
+
+def lost_worker_error(error: Exception, strategy: tf.distribute.Strategy, run_dir: str,
+                      completed: int, timeout_s: float) -> ClusterError:
+    """The ClusterError for a collective op that failed because a peer was lost or stalled."""
+    # TensorFlow's message: an op trace, then the cause ("Collective ops is aborted by: ...
+    # stopped sending heartbeats):" and the task on the next line), then advice.
+    lines = [re.sub(r"\{\{[^}]*\}\}|\[[^\]]*\]\s*$", "", line).strip()
+             for line in str(error).splitlines()]
+    lines = [line for line in lines if line]
+    at = next((i for i, line in enumerate(lines) if re.search(
+        r"aborted by|unhealthy|timed out|deadline|socket closed|connect", line, re.I)), 0)
+    cause = " ".join(lines[at:at + 2] if lines and lines[at].endswith(":") else lines[at:at + 1])
+    kept = (f"it keeps the checkpoint of epoch {completed}" if completed
+            else "it has no checkpoint yet")
+    task = task_name(strategy)
+    return ClusterError(
+        f"Multi-worker training stopped in epoch {completed + 1} on {task}: another worker died, "
+        f"hung or became unreachable ({type(error).__name__}: {cause[:300]}). {run_dir} is not "
+        f"finished; {kept}. Start every worker again with the same command to "
+        f"resume. (A dead worker stops the others within seconds, a hung one within TensorFlow's "
+        f"heartbeat timeout or train.collective_timeout_s = {timeout_s:g} s.)")
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:

@@ -35,7 +35,6 @@ import logging
 import math
 import os
 import platform
-import re
 import sys
 import time
 import zipfile
@@ -49,7 +48,7 @@ from lg_keras import (authors_protocol, data, distribute, keras_metrics, keras_m
 from lg_keras.config import ExperimentConfig, TrainConfig
 from lg_keras.config_io import config_hash, to_dict
 from lg_keras.dataset_info import DatasetInfo
-from lg_keras.errors import ClusterError, RunDirError
+from lg_keras.errors import RunDirError
 from lg_keras.models import build_model
 from lg_keras.models.layers import policy_scope
 
@@ -261,28 +260,6 @@ def _restore(model: keras.Model, run_dir: str, checkpoint: run_files.Checkpoint)
                  int(model.optimizer.iterations.numpy()))
 
 
-def _lost_worker(error: Exception, strategy, run_dir: str, completed: int,
-                 timeout_s: float) -> ClusterError:
-    """The ClusterError for a collective op that failed because a peer was lost or stalled."""
-    # TensorFlow's message: an op trace, then the cause ("Collective ops is aborted by: ...
-    # stopped sending heartbeats):" and the task on the next line), then advice.
-    lines = [re.sub(r"\{\{[^}]*\}\}|\[[^\]]*\]\s*$", "", line).strip()
-             for line in str(error).splitlines()]
-    lines = [line for line in lines if line]
-    at = next((i for i, line in enumerate(lines) if re.search(
-        r"aborted by|unhealthy|timed out|deadline|socket closed|connect", line, re.I)), 0)
-    cause = " ".join(lines[at:at + 2] if lines and lines[at].endswith(":") else lines[at:at + 1])
-    kept = (f"it keeps the checkpoint of epoch {completed}" if completed
-            else "it has no checkpoint yet")
-    task = distribute.task_name(strategy)
-    return ClusterError(
-        f"Multi-worker training stopped in epoch {completed + 1} on {task}: another worker died, "
-        f"hung or became unreachable ({type(error).__name__}: {cause[:300]}). {run_dir} is not "
-        f"finished; {kept}. Start every worker again with the same command to "
-        f"resume. (A dead worker stops the others within seconds, a hung one within TensorFlow's "
-        f"heartbeat timeout or train.collective_timeout_s = {timeout_s:g} s.)")
-
-
 # --------------------------------------------------------------------------- the loop
 
 def train(cfg: ExperimentConfig, info: DatasetInfo, run_dir: str, *,
@@ -399,8 +376,8 @@ def train(cfg: ExperimentConfig, info: DatasetInfo, run_dir: str, *,
             if not distribute.is_multi_worker(strategy):
                 raise
             completed = history[-1]["epoch"] if history else 0
-            raise _lost_worker(e, strategy, run_dir, completed,
-                               cfg.train.collective_timeout_s) from e
+            raise distribute.lost_worker_error(e, strategy, run_dir, completed,
+                                                 cfg.train.collective_timeout_s) from e
 
     # ----------------------------------------------------------------------- finish
     _save_model(model, run_files.model_path(write_dir))

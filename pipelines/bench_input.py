@@ -16,7 +16,6 @@
 
 import dataclasses
 import json
-import os
 import resource
 import subprocess
 import sys

@@ -24,7 +24,7 @@ from lg_keras.config import ExperimentConfig
 from lg_keras.config_io import to_dict
 from lg_keras.fingerprints import fingerprint
 from pipelines import experiments
-from pipelines.plan import DatasetSpec, RunSpec
+from pipelines.plan import DatasetSpec, RunRequest, RunSpec
 from pipelines.profiles import Profile
 
 # Clusters per coarse class; CIFAR-100's human labels have 5 per coarse class, CIFAR-10's 4 or 6.
@@ -97,7 +97,7 @@ def build_clustered_dataset(spec: ClusteredDatasetSpec, parent_dir: str, feature
 @experiments.experiment("cluster_labels",
                         title="Extension (Sec. VI-B): k-means cluster labels vs. human fine labels",
                         priority=7)
-def cluster_labels(profile: Profile) -> list[experiments.RunRequest]:
+def cluster_labels(profile: Profile) -> list[RunRequest]:
     """Do automatically found fine labels help coarse classification like human ones?
 
     Not a paper table: Sec. VI-B proposes clustering each coarse class as future work. For
@@ -119,10 +119,10 @@ def cluster_labels(profile: Profile) -> list[experiments.RunRequest]:
             coarse = recipe.experiment("coarse", seed=seed)
             spec = clustered_spec(parent, coarse, seed)
             # The coarse run comes first: the clustered dataset needs it finished.
-            runs += [experiments.RunRequest(parent, coarse, group=group),
-                     experiments.RunRequest(parent, recipe.experiment("fine", seed=seed),
+            runs += [RunRequest(parent, coarse, group=group),
+                     RunRequest(parent, recipe.experiment("fine", seed=seed),
                                             group=group)]
-            runs += [experiments.RunRequest(spec, recipe.experiment(f"fine_cluster_{k}",
+            runs += [RunRequest(spec, recipe.experiment(f"fine_cluster_{k}",
                                                                     seed=seed), group=group)
                      for k in CLUSTER_KS]
     return runs

@@ -32,13 +32,12 @@ cluster component after the parent's example_gen and the features run's trainer.
 """
 
 import dataclasses
-import re
 from typing import Callable
 
 from lg_keras import dataset_table
-from lg_keras.config import BuildConfig, ExperimentConfig
+from lg_keras.config import BuildConfig
 from lg_keras.errors import ConfigError
-from pipelines.plan import DatasetSpec
+from pipelines.plan import DatasetSpec, Experiment, RunRequest
 from pipelines.profiles import Profile
 
 # Table VII: randomness factors r of the noisy fine labels (within-coarse swaps, FACTS.md).
@@ -54,56 +53,6 @@ PAPER_DATASETS = ("cifar10", "cifar100", "cifar100_animals", "imagenet_dogcat",
                   "imagenet_fruitveg")
 TABLE1_DATASETS = PAPER_DATASETS + ("fashion_mnist",)
 TABLE6_HIERARCHIES = tuple(f"cifar10_custom_{i}" for i in range(1, 11))
-
-
-@dataclasses.dataclass(frozen=True)
-class RunRequest:
-    """One training run an experiment needs, plus its evaluation.
-
-    Attributes:
-        dataset: the dataset build it trains on.
-        experiment: the ExperimentConfig (data.dataset_dir is filled in by the runner).
-        hierarchies: extra hierarchies to score the model under (Table VI mappings).
-        group: requests of one experiment sharing a group are kept or dropped together.
-        priority: None ranks the request with its experiment; a number ranks it (and its group)
-            on its own, e.g. extra seeds that only run by name or in what a budget leaves over.
-    """
-
-    dataset: DatasetSpec
-    experiment: ExperimentConfig
-    hierarchies: tuple[str, ...] = ()
-    group: str = ""
-    priority: int | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class Experiment:
-    """A registered table or figure with the runs it needs under one profile.
-
-    Attributes:
-        name: registry name ('table1', 'fig2', ...).
-        title: the paper's table or figure and what it shows.
-        doc: the function's docstring: the claim, the paper's numbers and the command.
-        priority: lower runs first and survives a run budget longer.
-        runs: the requests, in the order the experiment wants them.
-    """
-
-    name: str
-    title: str
-    doc: str
-    priority: int
-    runs: tuple[RunRequest, ...]
-
-    @property
-    def command(self) -> str:
-        """The `lg reproduce` command quoted in the docstring."""
-        match = re.search(r"lg reproduce[^\n`]*", self.doc)
-        return match.group(0).strip() if match else ""
-
-    def metadata(self) -> dict:
-        """JSON-ready description for plan.json and the report."""
-        return {"title": self.title, "priority": self.priority, "command": self.command,
-                "claim": self.doc.strip().split("\n\n")[0].replace("\n", " ")}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,6 +1,8 @@
-"""What the planner produces: the datasets to build and the training runs to execute, shared.
+"""What experiments ask for and what the planner makes of it: the datasets to build and the
+training runs to execute, shared.
 
-An experiment (a table or figure of the paper) asks for runs; the planner merges identical runs
+An experiment (a table or figure of the paper, `Experiment`) asks for runs (`RunRequest`s); the
+registry of named experiments is `pipelines.experiments`. The planner merges identical runs
 across experiments (same dataset build and same ExperimentConfig => one run), so Table I's runs are
 also Fig. 2's full-data points and Table VI's row (1), and one fine-trained CIFAR-10 model serves
 all ten Table VI mappings through extra evaluation hierarchies.
@@ -10,6 +12,7 @@ config.json / metrics.json / history.json.
 """
 
 import dataclasses
+import re
 
 from lg_keras.config import BuildConfig, ExperimentConfig
 from lg_keras.config_io import config_hash, to_dict
@@ -39,6 +42,56 @@ class DatasetSpec:
     @property
     def build_hash(self) -> str:
         return config_hash(self.build)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunRequest:
+    """One training run an experiment needs, plus its evaluation.
+
+    Attributes:
+        dataset: the dataset build it trains on.
+        experiment: the ExperimentConfig (data.dataset_dir is filled in by the runner).
+        hierarchies: extra hierarchies to score the model under (Table VI mappings).
+        group: requests of one experiment sharing a group are kept or dropped together.
+        priority: None ranks the request with its experiment; a number ranks it (and its group)
+            on its own, e.g. extra seeds that only run by name or in what a budget leaves over.
+    """
+
+    dataset: DatasetSpec
+    experiment: ExperimentConfig
+    hierarchies: tuple[str, ...] = ()
+    group: str = ""
+    priority: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """A registered table or figure with the runs it needs under one profile.
+
+    Attributes:
+        name: registry name ('table1', 'fig2', ...).
+        title: the paper's table or figure and what it shows.
+        doc: the function's docstring: the claim, the paper's numbers and the command.
+        priority: lower runs first and survives a run budget longer.
+        runs: the requests, in the order the experiment wants them.
+    """
+
+    name: str
+    title: str
+    doc: str
+    priority: int
+    runs: tuple[RunRequest, ...]
+
+    @property
+    def command(self) -> str:
+        """The `lg reproduce` command quoted in the docstring."""
+        match = re.search(r"lg reproduce[^\n`]*", self.doc)
+        return match.group(0).strip() if match else ""
+
+    def metadata(self) -> dict:
+        """JSON-ready description for plan.json and the report."""
+        return {"title": self.title, "priority": self.priority, "command": self.command,
+                "claim": self.doc.strip().split("\n\n")[0].replace("\n", " ")}
 
 
 @dataclasses.dataclass(frozen=True)

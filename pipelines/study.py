@@ -12,7 +12,7 @@ RUNS_DIR/report.md (`components.reporter.report_study`): ΔA with its interval o
 equivalence verdict at `--margin`, `lg advise`'s verdict, and the rest.
 
 It is one more kind of experiment, not a second code path: `study_experiment` makes an
-`experiments.Experiment` of `RunRequest`s for the user's dataset (a `StudyDatasetSpec`, which
+`plan.Experiment` of `RunRequest`s for the user's dataset (a `StudyDatasetSpec`, which
 carries the counted size the planner's estimates use), `planner.plan_experiments` merges and
 orders it into a `Plan` (with `Plan.study` for the report), and `local_runner.run_plan` runs it
 exactly as `lg reproduce` runs the paper: the same components, RUNS_DIR locked, finished work
@@ -35,8 +35,7 @@ from lg_keras.config import BuildConfig
 from lg_keras.errors import ConfigError
 from pipelines import estimates, planner, reproduce
 from pipelines.cluster_experiment import ClusteredDatasetSpec
-from pipelines.experiments import Experiment, RunRequest
-from pipelines.plan import DatasetSpec, Plan
+from pipelines.plan import DatasetSpec, Experiment, Plan, RunRequest
 from pipelines.profiles import PROFILES, Profile, Recipe, get_profile
 from pipelines.study_dataset import DatasetSurvey, survey_dataset
 from pipelines.study_recipe import RecipeChoice, choose_recipe

@@ -20,8 +20,8 @@ from typing import Iterator, Sequence
 
 from lg_keras import label_variants
 from lg_keras.errors import DataError
-from lg_keras.sources.archives import (  # noqa: F401  (is_tar_path, TAR_SUFFIXES: public here too)
-    TAR_SUFFIXES, detect_image_format, is_tar_path, iter_tar_members, tar_listing)
+from lg_keras.sources.archives import (detect_image_format, is_tar_path, iter_tar_members,
+                                       tar_listing)
 from lg_keras.sources.base import SPLITS, RawExample
 
 # Folder names tried for each split, first match wins (ImageNet ships `val/`, not `test/`).

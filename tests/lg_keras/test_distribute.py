@@ -112,6 +112,34 @@ def test_one_process_strategies_are_not_multi_worker():
     distribute.check_workers_agree(strategy, 1, "the epoch")
 
 
+def test_a_lost_worker_error_names_the_cause_the_epoch_and_what_is_kept():
+    """The trainer's ClusterError keeps TensorFlow's cause (the line naming the unhealthy task),
+    drops the op trace and says which checkpoint survives."""
+    message = textwrap.dedent("""\
+        Graph execution error:
+
+        Detected at node CollectiveReduceV2 defined at (most recent call last):
+          File "train.py", line 10, in <module>
+
+        Collective ops is aborted by: The following tasks are unhealthy (stopped sending heartbeats):
+        /job:worker/replica:0/task:1
+        The timeout was 10 seconds.
+        \t [[{{node CollectiveReduceV2}}]] [Op:__inference_train_function_1234]""")
+    strategy = distribute.make_strategy(TrainConfig(strategy="default"))
+    error = tf.errors.UnavailableError(None, None, message)
+    text = str(distribute.lost_worker_error(error, strategy, "runs/r", 2, 30.0))
+    assert "stopped in epoch 3 on local" in text
+    assert ("UnavailableError: Collective ops is aborted by: The following tasks are unhealthy "
+            "(stopped sending heartbeats): /job:worker/replica:0/task:1)") in text
+    assert "runs/r is not finished; it keeps the checkpoint of epoch 2." in text
+    assert "train.collective_timeout_s = 30 s" in text
+    assert "Detected at node" not in text and "{{node" not in text
+    first = str(distribute.lost_worker_error(
+        tf.errors.DeadlineExceededError(None, None, "Collective timed out"), strategy, "d", 0, 5))
+    assert "stopped in epoch 1" in first and "it has no checkpoint yet" in first
+    assert "DeadlineExceededError: Collective timed out)" in first
+
+
 def test_collective_timeout_must_be_positive_seconds():
     with pytest.raises(ConfigError, match=r"train.collective_timeout_s.*\[1, 86400\].*0"):
         TrainConfig(collective_timeout_s=0)

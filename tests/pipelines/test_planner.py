@@ -8,7 +8,7 @@ import pytest
 
 from lg_keras.config import ModelConfig
 from lg_keras.errors import ConfigError
-from pipelines import cli, estimates, experiments, planner, profiles, speeds
+from pipelines import cli, estimates, experiments, plan, planner, profiles, speeds
 from pipelines.profiles import PROFILES
 
 
@@ -196,17 +196,17 @@ def test_a_plan_is_made_from_given_experiments_as_from_registry_names():
     assert given.to_dict() == by_name.to_dict() and "study" not in given.to_dict()
     spec = experiments.dataset_spec("cifar10", profile)
     recipe = profile.recipe_for("cifar10")
-    mine = experiments.Experiment(
+    mine = plan.Experiment(
         name="mine", title="a user's question", doc="", priority=0,
-        runs=tuple(experiments.RunRequest(spec, recipe.experiment(labels, seed=seed),
-                                          group=f"seed{seed}")
+        runs=tuple(plan.RunRequest(spec, recipe.experiment(labels, seed=seed),
+                                   group=f"seed{seed}")
                    for seed in range(2) for labels in ("coarse", "fine")))
-    plan = planner.plan_experiments(profile, [mine], study={"recipe": ["rule: chose this"]})
-    assert [(r.experiment.data.labels, r.experiment.train.seed) for r in plan.runs] == [
+    made = planner.plan_experiments(profile, [mine], study={"recipe": ["rule: chose this"]})
+    assert [(r.experiment.data.labels, r.experiment.train.seed) for r in made.runs] == [
         ("coarse", 0), ("fine", 0), ("coarse", 1), ("fine", 1)]
-    assert plan.runs[1].key == _find(by_name, "cifar10", "fine").key  # shared, same key
-    assert plan.to_dict()["study"] == {"recipe": ["rule: chose this"]}
-    text = planner.format_plan(plan)
+    assert made.runs[1].key == _find(by_name, "cifar10", "fine").key  # shared, same key
+    assert made.to_dict()["study"] == {"recipe": ["rule: chose this"]}
+    text = planner.format_plan(made)
     assert "Recipe (lg study's rule" in text and "rule: chose this" in text
     assert "Recipes (per dataset family)" not in text
 

@@ -24,7 +24,7 @@ from lg_keras.config_io import config_hash, to_dict
 from lg_keras.errors import ConfigError
 from lg_keras.sources import catalog
 from pipelines import estimates, experiments, planner, profiles
-from pipelines.experiments import Experiment, RunRequest
+from pipelines.plan import Experiment, RunRequest
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data")
 
