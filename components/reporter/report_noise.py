@@ -14,8 +14,8 @@ import pandas as pd
 
 from components.reporter import paper_numbers as pn
 from components.reporter import report_mcnemar, report_stats
-from components.reporter.report_runs import DONE, select, state_of
-from components.reporter.report_sections import (Section, add_scatter, add_trend, compare,
+from components.reporter.report_runs import DONE, select, state_of, values_by_seed
+from components.reporter.report_sections import (TEST, Section, add_scatter, add_trend, compare,
                                                  make_table, measure, missing_text, paper, put,
                                                  trend_point)
 from lg_keras.label_views import noise_label_view, noise_variant
@@ -176,9 +176,14 @@ def noise_kinds_finding(estimates: dict) -> str:
 
 
 def _memorisation(ctx, section) -> None:
-    """The memorisation check: clean and r = 0.3 fine runs at the profile's and 4x its epochs."""
+    """The memorisation check: clean and r = 0.3 fine runs at the profile's and 4x its epochs.
+
+    The long runs may have fewer seeds than Table VII's; their change in A_FC is paired by seed
+    with the shorter runs (`report_stats.paired_difference`), so a one-seed long run is set
+    against the same seed, not against a mean over others."""
     rows, numeric, long_runs = [], [], False
     for labels, name in (("fine", "clean"), (noise_labels(0.3), "within-coarse r=0.3")):
+        short = None
         for experiment in ("table7", "table7_memorisation"):
             fine = select(ctx.runs, "cifar10", labels, experiment=experiment)
             serves = fine[[experiment in e for e in fine["experiments"]]]
@@ -187,13 +192,23 @@ def _memorisation(ctx, section) -> None:
                     continue
                 long_runs = True
             epochs = fine["epochs"].dropna()
-            d = {"Fine labels": name, "Epochs": int(epochs.iloc[0]) if len(epochs) else "—"}
+            accuracy = values_by_seed(fine, TEST)
+            d = {"Fine labels": name, "Epochs": int(epochs.iloc[0]) if len(epochs) else "—",
+                 "Seeds": ", ".join(str(seed) for seed in sorted(accuracy)) or "—"}
             n = {"labels": labels, "epochs": d["Epochs"]}
             put(d, n, "A_FC", "a_fc", measure(ctx, fine))
             put(d, n, "A_FC, best epoch", "a_fc_best",
                 measure(ctx, fine, "best_epoch_val_coarse_accuracy"))
             put(d, n, "Running fine training accuracy (its own targets), last epoch",
                 "running_train", measure(ctx, fine, "running_train_accuracy"))
+            if short is None:
+                short = (d["Epochs"], accuracy)
+                d["A_FC change, same seeds"] = "—"
+            else:
+                put(d, n, "A_FC change, same seeds", "a_fc_change",
+                    report_stats.paired_difference(accuracy, short[1], ctx.confidence),
+                    signed=True)
+                d["A_FC change, same seeds"] += f" (from {short[0]} epochs)"
             rows.append(d)
             numeric.append(n)
     if long_runs and any(r["Epochs"] != rows[0]["Epochs"] for r in rows):

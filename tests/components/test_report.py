@@ -456,6 +456,15 @@ def test_the_memorisation_check_compares_the_long_runs_with_table7s(verdict_case
     assert table.loc[("fine", 32), "a_fc_mean"] == pytest.approx(99.0)
     assert table.loc[("fine_noise_0.3", 32), "running_train_mean"] == pytest.approx(95.0)
     assert table.loc[("fine_noise_0.3", 8), "a_fc_mean"] == pytest.approx(98.5)
+    # The one-seed long runs are set against seed 0 of the 3-seed short ones, not their mean
+    # (99.10): 99.0 - 99.2 and 98.0 - 98.5.
+    assert table.loc[("fine", 32), "a_fc_change_mean"] == pytest.approx(-0.2)
+    assert table.loc[("fine_noise_0.3", 32), "a_fc_change_mean"] == pytest.approx(-0.5)
+    assert table.loc[("fine", 32), "a_fc_change_n"] == 1
+    _, text, _ = verdict_cases
+    assert "| clean | 8 | 0, 1, 2 | 99.10 [" in text
+    assert "| clean | 32 | 0 | 99.00 (one seed) |" in text
+    assert "| -0.20 (one seed) (from 8 epochs) |" in text
 
 
 def test_table_vi_uses_the_fine_models_by_hierarchy_scores(written):
