@@ -37,9 +37,9 @@ BUILDERS = (report_tables.table_i, report_curves.figure_2, report_curves.figure_
             report_tables.table_iv, report_tables.figures_4_5, report_tables.table_v,
             report_acr.figure_6, report_acr.table_vi, report_noise.table_vii, report_acr.table_viii,
             report_acr.early_acr, report_tables.cluster_labels)
-RUN_COLUMNS = ("run_key", "paper_name", "labels", "fraction", "model", "width", "head", "dropout",
-               "epochs", "precision", "seed", "max_train_per_class", "status", "train_seconds",
-               "eval_seconds", "experiments")
+RUN_COLUMNS = ("run_key", "dataset", "paper_name", "labels", "fraction", "model", "width", "head",
+               "dropout", "epochs", "precision", "seed", "max_train_per_class", "status",
+               "train_seconds", "eval_seconds", "experiments")
 
 METHOD_NOTES = (
     "Primary figure: coarse test accuracy of the network at the end of training (final epoch). "

@@ -514,6 +514,9 @@ def test_report_sections_figures_and_bookkeeping(written):
     assert "Profile: test" in text and "cores" in text and "tensorflow | 2.21.0" in text
     runs = _csv(written, "runs")
     assert {"seed", "train_seconds", "eval_seconds", "status"} <= set(runs.columns)
+    # The dataset key tells apart builds that share a paper name (a dataset and its variants).
+    assert list(runs.columns[:3]) == ["run_key", "dataset", "paper_name"]
+    assert (runs["dataset"] == runs["run_key"].str.split("-").str[0]).all()
     verdicts = _csv(written, "verdicts")
     assert (verdicts["Verdict"] == "not run").any() and (verdicts["Verdict"] == "pending").any()
     cluster = _csv(written, "cluster_labels")
