@@ -146,8 +146,9 @@ def _verdict_summary(sections: list) -> tuple[list, Table]:
               ("table", make_table("verdicts_shown", "", shown, shown))]
     not_run = [r["Claim"] for r in rows if r["Verdict"] == report_stats.NOT_RUN]
     if not_run:
-        blocks.append(("p", f"Not run in this plan ({len(not_run)} claims, see 'Skipped'): "
-                            + "; ".join(not_run) + "."))
+        blocks.append(("p", f"Not run in this plan ({len(not_run)} claims: left out by the "
+                            f"profile's trims listed above, or skipped by the plan, see "
+                            f"'Skipped'): " + "; ".join(not_run) + "."))
     return blocks, table
 
 

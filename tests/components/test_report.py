@@ -519,6 +519,7 @@ def test_report_sections_figures_and_bookkeeping(written):
     assert (runs["dataset"] == runs["run_key"].str.split("-").str[0]).all()
     verdicts = _csv(written, "verdicts")
     assert (verdicts["Verdict"] == "not run").any() and (verdicts["Verdict"] == "pending").any()
+    assert "claims: left out by the profile's trims listed above, or skipped by the plan" in text
     cluster = _csv(written, "cluster_labels")
     assert cluster["delta_mean"].iloc[0] == pytest.approx(0.3)
     html = open(os.path.join(runs_dir, "report.html"), encoding="utf-8").read()
