@@ -104,8 +104,10 @@ def compare(ctx: Context, label: str, rows_a: pd.DataFrame, rows_b: pd.DataFrame
             values_by_seed(rows_a, "test_correct", hierarchy_a),
             values_by_seed(rows_b, "test_correct", hierarchy_b)))
         # The same two settings recur across tables (Table I = Fig. 2 at 100% = Table VII r=0):
-        # list each pair of networks once, under the first table that compares them.
-        pair = (_condition(rows_a), hierarchy_a, _condition(rows_b), hierarchy_b)
+        # list each pair of networks once, under the first table that compares them. Networks
+        # are named by their run keys: a condition leaves out the dataset, so CIFAR-10's and
+        # CIFAR-100's pairs share one when a profile trains both with one recipe.
+        pair = (_networks(rows_a), hierarchy_a, _networks(rows_b), hierarchy_b)
         if pair not in ctx.tested_pairs:
             ctx.tested_pairs.add(pair)
             ctx.mcnemar.extend({"comparison": label, **t} for t in tests)
@@ -114,8 +116,8 @@ def compare(ctx: Context, label: str, rows_a: pd.DataFrame, rows_b: pd.DataFrame
     return Comparison(est, verdict, tests, negligible)
 
 
-def _condition(rows: pd.DataFrame) -> str | None:
-    return rows["condition"].iloc[0] if len(rows) else None
+def _networks(rows: pd.DataFrame) -> tuple[str, ...]:
+    return tuple(sorted(rows["run_key"]))
 
 
 def measure(ctx: Context, rows: pd.DataFrame, metric: str = TEST,

@@ -357,6 +357,11 @@ def test_delta_verdicts_and_mcnemar(written):
     assert list(cifar10["Seed"]) == [0, 1, 2]
     assert list(cifar10["b (A right, B wrong)"]) == [8, 7, 6]
     assert cifar10["p"].iloc[0] == pytest.approx(2 / 2**8)
+    # CIFAR-100's runs share CIFAR-10's recipe, so their conditions match; their networks
+    # differ and get their own tests.
+    cifar100 = mcnemar[mcnemar["Comparison"] == "Table I CIFAR-100: fine - coarse"]
+    assert list(cifar100["Seed"]) == [0, 1, 2]
+    assert "Table I CIFAR-100 animals: fine - coarse" in set(mcnemar["Comparison"])
     # The same pair of networks recurs in Fig. 2, Table V and VII; it is tested once.
     assert not mcnemar.duplicated(["Seed", "b (A right, B wrong)", "c (A wrong, B right)",
                                    "Comparison"]).any()
