@@ -95,7 +95,7 @@ def _table_i_rows(ctx, dataset, printed, section, out):
         paper_delta = round(printed["fine"]["test"] - printed["coarse"]["test"], 2)
         paper_train = round(printed["fine"]["train"] - printed["coarse"]["train"], 1)
     negligible = bool(printed) and dataset in pn.TABLE_I_NEGLIGIBLE
-    test = compare(ctx, f"Table I {dataset_name(dataset)}: fine - coarse", runs["fine"],
+    test = compare(ctx, f"Table I {name}: fine - coarse", runs["fine"],
                    runs["coarse"], paper_delta, negligible=negligible)
     train = compare(ctx, "", runs["fine"], runs["coarse"], paper_train, metric=RUNNING)
     delta_out.append({

@@ -362,6 +362,8 @@ def test_delta_verdicts_and_mcnemar(written):
     cifar100 = mcnemar[mcnemar["Comparison"] == "Table I CIFAR-100: fine - coarse"]
     assert list(cifar100["Seed"]) == [0, 1, 2]
     assert "Table I CIFAR-100 animals: fine - coarse" in set(mcnemar["Comparison"])
+    # An extra dataset's tests carry its Table I row's name, not its key alone.
+    assert "Table I fashion_mnist (not in the paper): fine - coarse" in set(mcnemar["Comparison"])
     # The same pair of networks recurs in Fig. 2, Table V and VII; it is tested once.
     assert not mcnemar.duplicated(["Seed", "b (A right, B wrong)", "c (A wrong, B right)",
                                    "Comparison"]).any()
