@@ -6,7 +6,8 @@ records are a few hundred kilobytes where the weights are megabytes, and they ho
 report uses. So:
 
 - `lg records save RUNS_DIR DEST` copies plan.json, the report (md, tables, figures), each
-  build's dataset.json and each run's records into DEST, same layout: small enough for git
+  build's dataset.json and each run's records into DEST, same layout (history.json without its
+  per-epoch fine confusion matrices, which metrics.json already holds as ACR): small enough for git
   (`results/cpu` in this repository), and `lg report DEST` rebuilds the report, its HTML
   rendering included, from it.
 - `lg records restore SRC RUNS_DIR` copies them back without overwriting anything, builds'
@@ -22,7 +23,7 @@ import logging
 import os
 import shutil
 
-from lg_keras import run_files
+from lg_keras import outputs, run_files
 from lg_keras.config import ExperimentConfig
 from lg_keras.config_io import from_dict, to_dict
 from lg_keras.errors import ConfigError, RunDirError
@@ -76,10 +77,23 @@ def save(runs_dir: str, dest: str) -> list[str]:
     for rel in files:
         target = os.path.join(dest, rel)
         os.makedirs(os.path.dirname(target), exist_ok=True)
+        if os.path.basename(rel) == run_files.HISTORY_FILE:
+            outputs.write_json_atomic(target, _history_record(os.path.join(runs_dir, rel)))
+            continue
         tmp = f"{target}.partial"
         shutil.copyfile(os.path.join(runs_dir, rel), tmp)
         os.replace(tmp, target)
     return files
+
+
+def _history_record(path: str):
+    """history.json without its per-epoch fine confusion matrices: the evaluator has already
+    turned them into metrics.json's `val_acr_by_epoch`, and at 200 classes they are 5 MB a run."""
+    history = run_files.load_json(path)
+    if not isinstance(history, list):
+        return history
+    return [{k: v for k, v in record.items() if k != run_files.VAL_CONFUSION_KEY}
+            if isinstance(record, dict) else record for record in history]
 
 
 def restore(src: str, runs_dir: str) -> list[str]:

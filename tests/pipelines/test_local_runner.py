@@ -17,6 +17,7 @@ import keras
 import pytest
 
 from components.reporter.report_runs import load_runs
+from lg_keras import run_files
 from lg_keras.errors import RunDirError
 from pipelines import cli, local_runner
 from pipelines.plan import Plan
@@ -92,6 +93,13 @@ def test_saved_records_rebuild_the_report_and_restored_runs_are_not_trained_agai
     for name in ("config.json", "train_state.json", "history.json", "metrics.json"):
         assert os.path.join(run_rel, name) in files
     assert "plan.json" in files  # (this fixture wrote no report; a reproduce run's is copied too)
+    # history.json keeps every per-epoch figure but the fine confusion matrices (metrics.json
+    # holds them as val_acr_by_epoch; at 200 classes they made a run's history 5 MB).
+    original = run_files.read_history(os.path.join(runs_dir, run_rel))
+    assert any(run_files.VAL_CONFUSION_KEY in record for record in original)
+    assert run_files.read_history(os.path.join(saved, run_rel)) == [
+        {k: v for k, v in record.items() if k != run_files.VAL_CONFUSION_KEY}
+        for record in original]
     assert os.path.join("example_gen", "examples", plan.datasets[0].build_hash,
                         "dataset.json") in files
     assert not [f for f in files if f.endswith((".keras", ".tfrecord")) or "checkpoint" in f
